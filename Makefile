@@ -1,0 +1,39 @@
+# The two commands (README): `make run` sets up and runs the pipeline on the default config,
+# `make test` sets up and runs the test suite. Both build an isolated virtual environment in
+# .venv first (only once; it is rebuilt when pyproject.toml changes).
+#
+#   make run   CONFIG=config/paper.yaml CORES=8      # another config / more cores
+#   make run   TORCH_SPEC="torch==2.13.0" TORCH_INDEX=https://download.pytorch.org/whl/cu126   # CUDA build
+
+PYTHON     ?= python3
+VENV       ?= .venv
+CONFIG     ?= config/config.yaml
+CORES      ?= all
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+PYTEST_ARGS ?=
+
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test report setup clean-venv
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" snakemake --workflow-profile workflow/profiles/local --configfile $(CONFIG) --cores $(CORES)
+	PATH="$(abspath $(BIN)):$$PATH" snakemake --workflow-profile workflow/profiles/local --configfile $(CONFIG) --report results/report.html
+
+test: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" python -m pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest: no tests collected"; status=0; fi; exit $$status
+
+clean-venv:
+	rm -rf $(VENV)

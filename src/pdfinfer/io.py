@@ -1,0 +1,385 @@
+"""HDF5 storage: the one format between rules (DESIGN.md section 4).
+
+Every file carries the attributes ``format_version``, ``kind`` (``"events"``, ``"samples"`` or
+a module's own kind such as ``"adversarial"``), ``package_version``, ``created``, ``seed``,
+``config_hash`` and, for anything derived from events, ``theory`` (a JSON spec that
+:func:`pdfinfer.theory.make_theory` rebuilds). Datasets:
+
+``events``  ``(N, F)`` or ``(B, N, F)`` float32, chunked and gzip-compressed
+``params``  ``(6,)`` or ``(B, 6)`` normalized parameters the events were simulated at
+``norm``    ``(T,)`` or ``(B, T)`` measured normalization observable (always stored)
+``samples`` ``(K, 6)`` normalized parameter draws of a method
+
+Writes go to a temporary name beside the target and are renamed when complete, so a killed job
+never leaves a half-written file. Readers raise :class:`pdfinfer.errors.DataError` with a
+one-line message naming the file for anything missing, corrupt or mis-shaped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import h5py
+import numpy as np
+
+from pdfinfer import __version__
+from pdfinfer.errors import DataError
+from pdfinfer.params import N_PARAMS, check_params
+
+FORMAT_VERSION = 1
+EVENT_CHUNK_ROWS = 4096
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _attr_value(value: Any) -> Any:
+    if isinstance(value, (dict, list, tuple)) and not isinstance(value, np.ndarray):
+        return json.dumps(value, sort_keys=True)
+    if value is None:
+        return "null"
+    return value
+
+
+def _chunks(shape: tuple[int, ...]) -> tuple[int, ...] | None:
+    if len(shape) == 0 or int(np.prod(shape)) < 1024:
+        return None
+    lead = shape[:-2]
+    rows = min(shape[-2], EVENT_CHUNK_ROWS) if len(shape) >= 2 else min(shape[0], 1 << 16)
+    if len(shape) == 1:
+        return (rows,)
+    return (*([1] * len(lead)), rows, shape[-1])
+
+
+def write_h5(
+    path: str | os.PathLike[str],
+    kind: str,
+    datasets: Mapping[str, np.ndarray],
+    attrs: Mapping[str, Any] | None = None,
+    compress: Sequence[str] = ("events",),
+) -> None:
+    """Write ``datasets`` and provenance ``attrs`` atomically to ``path``.
+
+    Dict/list attributes are stored as JSON strings (see :func:`read_h5`, which decodes them).
+    Datasets named in ``compress`` are chunked and gzip-compressed with the shuffle filter.
+    """
+    base = {
+        "format_version": FORMAT_VERSION,
+        "kind": kind,
+        "package_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+        for key, value in {**base, **(attrs or {})}.items():
+            h5.attrs[key] = _attr_value(value)
+        for name, data in datasets.items():
+            data = np.asarray(data)
+            if name in compress and data.size > 0:
+                h5.create_dataset(name, data=data, chunks=_chunks(data.shape), compression="gzip", compression_opts=4, shuffle=True)
+            else:
+                h5.create_dataset(name, data=data)
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, str) and value[:1] in "[{" or value == "null":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def read_h5(
+    path: str | os.PathLike[str],
+    kind: str | None = None,
+    required: Sequence[str] = (),
+    optional: Sequence[str] = (),
+    required_attrs: Sequence[str] = (),
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read named datasets and all attributes of a pdfinfer HDF5 file.
+
+    Checks that the file exists, opens as HDF5, has this package's ``format_version``, the
+    expected ``kind`` and every ``required`` dataset and attribute.
+    Returns ``(datasets, attrs)``; JSON attributes come back decoded.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError as err:
+        raise DataError(f"{path}: not a readable HDF5 file (corrupt or truncated?): {err}") from None
+    with h5:
+        attrs = {k: _decode(v) for k, v in h5.attrs.items()}
+        if "format_version" not in attrs:
+            raise DataError(f"{path}: no 'format_version' attribute; not written by pdfinfer")
+        if attrs["format_version"] != FORMAT_VERSION:
+            raise DataError(f"{path}: format version {attrs['format_version']} is not supported (this pdfinfer reads version {FORMAT_VERSION})")
+        if kind is not None and attrs.get("kind") != kind:
+            raise DataError(f"{path}: holds {attrs.get('kind')!r} data, expected {kind!r}")
+        for name in required_attrs:
+            if name not in attrs:
+                raise DataError(f"{path}: missing attribute {name!r}")
+        data: dict[str, np.ndarray] = {}
+        for name in list(required) + list(optional):
+            if name not in h5:
+                if name in required:
+                    raise DataError(f"{path}: missing dataset {name!r} (has: {sorted(h5.keys())})")
+                continue
+            try:
+                data[name] = h5[name][()]
+            except (OSError, RuntimeError) as err:
+                raise DataError(f"{path}: dataset {name!r} cannot be read (corrupt or truncated?): {err}") from None
+    return data, attrs
+
+
+# ---------------------------------------------------------------------------------- events
+@dataclass
+class EventSet:
+    """Events with the parameters they were simulated at, read from or written to HDF5.
+
+    ``events`` is ``(N, F)`` for one observation or ``(B, N, F)`` for a batch; ``params``
+    ``(6,)`` / ``(B, 6)``; ``norm`` ``(T,)`` / ``(B, T)``.
+    """
+
+    events: np.ndarray
+    params: np.ndarray
+    norm: np.ndarray
+    theory: dict[str, Any]
+    attrs: dict[str, Any] = field(default_factory=dict)
+    path: str = ""
+
+    @property
+    def batched(self) -> bool:
+        return self.events.ndim == 3
+
+    @property
+    def n_events(self) -> int:
+        return int(self.events.shape[-2])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.events.shape[-1])
+
+    @property
+    def norm_rel_unc(self) -> float:
+        return float(self.attrs.get("norm_rel_unc", 0.0))
+
+
+def write_events(
+    path: str | os.PathLike[str],
+    events: np.ndarray,
+    params: np.ndarray,
+    norm: np.ndarray,
+    theory: Mapping[str, Any],
+    seed: int,
+    norm_rel_unc: float,
+    config_hash: str = "",
+    attrs: Mapping[str, Any] | None = None,
+) -> None:
+    """Write an event set (one observation ``(N, F)`` or a batch ``(B, N, F)``) with provenance."""
+    events = np.asarray(events, dtype=np.float32)
+    params = np.asarray(params, dtype=np.float64)
+    norm = np.asarray(norm, dtype=np.float64)
+    _check_event_shapes(str(path), events, params, norm, theory)
+    write_h5(
+        path,
+        "events",
+        {"events": events, "params": params, "norm": norm},
+        {
+            "theory": dict(theory),
+            "seed": int(seed),
+            "norm_rel_unc": float(norm_rel_unc),
+            "config_hash": config_hash,
+            "feature_names": json.dumps(_feature_names(theory, events.shape[-1])),
+            **(attrs or {}),
+        },
+    )
+
+
+def _feature_names(theory: Mapping[str, Any], n_features: int) -> list[str]:
+    from pdfinfer.theory import make_theory
+
+    names = list(make_theory(dict(theory)).feature_names)
+    return names if len(names) == n_features else [f"f{i}" for i in range(n_features)]
+
+
+def _check_event_shapes(where: str, events: np.ndarray, params: np.ndarray, norm: np.ndarray, theory: Mapping[str, Any]) -> None:
+    from pdfinfer.theory import make_theory
+
+    th = make_theory(dict(theory))
+    if events.ndim not in (2, 3) or events.shape[-1] != th.n_features:
+        raise DataError(f"{where}: 'events' must have shape (N, {th.n_features}) or (B, N, {th.n_features}) for theory {th.name!r}, got {events.shape}")
+    lead = events.shape[:-2]
+    if params.shape != (*lead, N_PARAMS):
+        raise DataError(f"{where}: 'params' must have shape {(*lead, N_PARAMS)} to match events {events.shape}, got {params.shape}")
+    if norm.shape != (*lead, th.n_targets):
+        raise DataError(f"{where}: 'norm' must have shape {(*lead, th.n_targets)} to match events {events.shape}, got {norm.shape}")
+    if not np.all(np.isfinite(events)):
+        raise DataError(f"{where}: 'events' contains NaN or inf")
+    check_params(params, f"{where}: 'params'")
+
+
+def read_events(
+    path: str | os.PathLike[str],
+    batched: bool | None = None,
+    n_events: int | None = None,
+    n_features: int | None = None,
+) -> EventSet:
+    """Read an event file written by :func:`write_events` and check its shapes.
+
+    ``batched``: require ``(B, N, F)`` (True) or ``(N, F)`` (False); ``n_events`` and
+    ``n_features``: require those sizes. Any mismatch raises a one-line :class:`DataError`.
+    """
+    data, attrs = read_h5(path, kind="events", required=("events", "params", "norm"), required_attrs=("theory", "seed"))
+    events, params, norm = data["events"], data["params"], data["norm"]
+    where = str(path)
+    _check_event_shapes(where, events, params, norm, attrs["theory"])
+    if batched is not None and (events.ndim == 3) != batched:
+        want = "a batch (B, N, F) of event sets" if batched else "one event set (N, F)"
+        raise DataError(f"{where}: expected {want}, got events of shape {events.shape}")
+    if n_events is not None and events.shape[-2] != n_events:
+        raise DataError(f"{where}: expected {n_events} events per set, got {events.shape[-2]} (events shape {events.shape})")
+    if n_features is not None and events.shape[-1] != n_features:
+        raise DataError(f"{where}: expected {n_features} features per event, got {events.shape[-1]} (events shape {events.shape})")
+    return EventSet(events, params, norm, attrs["theory"], attrs, where)
+
+
+def read_event_shards(paths: Sequence[str | os.PathLike[str]], n_events: int | None = None) -> EventSet:
+    """Read training shards ``(B_i, N, F)`` and concatenate them along the batch axis.
+
+    All shards must share theory, event count, feature width and normalization uncertainty.
+    """
+    if not paths:
+        raise DataError("no training shards given")
+    shards = [read_events(p, batched=True, n_events=n_events) for p in paths]
+    first = shards[0]
+    for shard in shards[1:]:
+        for what, a, b in (
+            ("theory", first.theory, shard.theory),
+            ("events per set", first.n_events, shard.n_events),
+            ("features", first.n_features, shard.n_features),
+            ("norm_rel_unc", first.norm_rel_unc, shard.norm_rel_unc),
+        ):
+            if a != b:
+                raise DataError(f"{shard.path}: {what} {b!r} differs from {first.path} ({a!r})")
+    return EventSet(
+        np.concatenate([s.events for s in shards]),
+        np.concatenate([s.params for s in shards]),
+        np.concatenate([s.norm for s in shards]),
+        first.theory,
+        {**first.attrs, "shards": [s.path for s in shards]},
+        ",".join(s.path for s in shards),
+    )
+
+
+# ---------------------------------------------------------------------------------- samples
+@dataclass
+class SampleSet:
+    """Parameter draws of one method, ``samples`` ``(K, 6)`` normalized, with its settings.
+
+    ``extras`` holds any further datasets of the file (histories, diagnostics, weights).
+    """
+
+    samples: np.ndarray
+    method: str
+    settings: dict[str, Any]
+    attrs: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    path: str = ""
+
+
+def write_samples(
+    path: str | os.PathLike[str],
+    samples: np.ndarray,
+    method: str,
+    settings: Mapping[str, Any],
+    seed: int,
+    theory: Mapping[str, Any],
+    config_hash: str = "",
+    extras: Mapping[str, np.ndarray] | None = None,
+    attrs: Mapping[str, Any] | None = None,
+) -> None:
+    """Write ``samples`` ``(K, 6)`` (normalized) of ``method`` in the common samples layout."""
+    samples = np.asarray(samples, dtype=np.float64)
+    if samples.ndim != 2 or samples.shape[1] != N_PARAMS:
+        raise DataError(f"{path}: 'samples' must have shape (K, {N_PARAMS}), got {samples.shape}")
+    if not np.all(np.isfinite(samples)):
+        raise DataError(f"{path}: 'samples' of method {method!r} contain NaN or inf")
+    datasets = {"samples": samples, **{k: np.asarray(v) for k, v in (extras or {}).items()}}
+    write_h5(
+        path,
+        "samples",
+        datasets,
+        {"method": method, "settings": dict(settings), "seed": int(seed), "theory": dict(theory), "config_hash": config_hash, **(attrs or {})},
+    )
+
+
+def read_samples(path: str | os.PathLike[str]) -> SampleSet:
+    """Read a samples file written by :func:`write_samples`; extra datasets land in ``extras``."""
+    path = Path(path)
+    data, attrs = read_h5(path, kind="samples", required=("samples",), required_attrs=("method", "settings"))
+    samples = data["samples"]
+    if samples.ndim != 2 or samples.shape[1] != N_PARAMS:
+        raise DataError(f"{path}: 'samples' must have shape (K, {N_PARAMS}), got {samples.shape}")
+    with h5py.File(path, "r") as h5:
+        names = [k for k in h5.keys() if k != "samples" and isinstance(h5[k], h5py.Dataset)]
+    extras, _ = read_h5(path, optional=names)
+    return SampleSet(samples, str(attrs["method"]), dict(attrs["settings"]), attrs, extras, str(path))
+
+
+def write_json(path: str | os.PathLike[str], payload: Any) -> None:
+    """Write JSON atomically (sorted keys, indented, NaN rendered as null)."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        if isinstance(value, np.ndarray):
+            return clean(value.tolist())
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, float) and not np.isfinite(value):
+            return None
+        return value
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(clean(payload), indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read JSON with a one-line :class:`DataError` for missing or malformed files."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}: malformed JSON: {err}") from None

@@ -1,0 +1,139 @@
+"""Run-time plumbing shared by the command-line modules: devices, seeds, progress, errors.
+
+Every module's ``main`` is wrapped by :func:`cli_main`, which turns a
+:class:`pdfinfer.errors.PdfinferError` (and the few library errors we translate) into one line
+on stderr and exit status 1, so a rule's log ends with what went wrong and where.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import io
+import logging
+import os
+import sys
+import time
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from pdfinfer import __version__
+from pdfinfer.errors import ConfigError, PdfinferError
+
+log = logging.getLogger("pdfinfer")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; ``"cpu"``, ``"cuda"``, ``"cuda:N"`` as given.
+
+    Asking for CUDA where there is none is an error, not a silent fallback.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device {name!r} is not understood; use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} requested but CUDA is not available here; use --device auto or cpu")
+    return device
+
+
+def derive_seed(base: int, *keys: int | str) -> int:
+    """A 63-bit seed for a named stream (e.g. ``("train", n_obs, shard)``) derived from ``base``.
+
+    Streams with different keys are statistically independent (numpy ``SeedSequence``).
+    """
+    entropy = [int(base)] + [int(k) if isinstance(k, int) else int.from_bytes(k.encode(), "little") % (1 << 63) for k in keys]
+    return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """A seeded ``torch.Generator`` on ``device``."""
+    return torch.Generator(device=device).manual_seed(int(seed))
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (all devices) and numpy's legacy global state for code that uses them."""
+    torch.manual_seed(int(seed))
+    np.random.seed(int(seed) % (1 << 32))
+
+
+class _LineStream(io.TextIOBase):
+    """Turns tqdm's carriage-return refreshes into separate lines for log files."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        for part in text.replace("\r", "\n").split("\n"):
+            if part.strip():
+                self._stream.write(part.rstrip() + "\n")
+        self._stream.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
+def progress(iterable: Iterable[Any] | None = None, total: int | None = None, desc: str = "", unit: str = "it", **kwargs: Any) -> tqdm:
+    """A tqdm progress bar with rate and ETA; in a log file (not a TTY) it prints a line every 15 s."""
+    interactive = sys.stderr.isatty()
+    return tqdm(
+        iterable,
+        total=total,
+        desc=desc,
+        unit=unit,
+        file=sys.stderr if interactive else _LineStream(sys.stderr),
+        mininterval=0.2 if interactive else 15.0,
+        maxinterval=15.0 if interactive else 60.0,
+        dynamic_ncols=interactive,
+        ascii=not interactive,
+        **kwargs,
+    )
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, seed: bool = True, device: bool = True) -> None:
+    """``--device``, ``--seed``, ``--threads``, ``--config-hash`` and ``--log-level``."""
+    if device:
+        parser.add_argument("--device", default="auto", help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N")
+    if seed:
+        parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
+    parser.add_argument("--config-hash", default="", help="hash of the config section that produced this output (provenance)")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+
+def setup(args: argparse.Namespace) -> None:
+    """Configure logging and torch threads from the common arguments."""
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
+    if getattr(args, "threads", 0):
+        torch.set_num_threads(int(args.threads))
+    log.info("pdfinfer %s, torch %s, argv: %s", __version__, torch.__version__, " ".join(sys.argv[1:]))
+
+
+def cli_main(func: Callable[[Sequence[str] | None], int | None]) -> Callable[[Sequence[str] | None], int]:
+    """Wrap a module's ``main(argv)``: one-line errors on stderr, exit status 1, timing in the log."""
+
+    @functools.wraps(func)
+    def wrapper(argv: Sequence[str] | None = None) -> int:
+        start = time.perf_counter()
+        prog = func.__module__
+        if prog == "__main__":
+            spec = getattr(sys.modules["__main__"], "__spec__", None)
+            prog = spec.name if spec is not None else os.path.basename(sys.argv[0])
+        try:
+            status = func(argv) or 0
+        except PdfinferError as err:
+            print(f"error: {prog}: {err}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print(f"error: {prog}: interrupted", file=sys.stderr)
+            return 130
+        log.info("done in %.1f s", time.perf_counter() - start)
+        return int(status)
+
+    return wrapper

@@ -1,0 +1,274 @@
+r"""Common machinery of the observation models ("theories").
+
+A theory observes ``T`` targets. For each target an event carries ``k`` features whose first is
+Bjorken :math:`x`; the x-marginal density of target :math:`t` is
+
+.. math:: p_t(x \mid \eta) = \frac{g_t(x; \eta)}{Z_t(\eta)}, \qquad Z_t(\eta) = \int g_t(x; \eta)\,dx,
+
+with :math:`g_t` built from the PDFs :math:`u, d`. A theory with more features per target adds a
+parameter-free conditional :math:`p(\text{rest} \mid x)` (for ``dis``: :math:`Q^2 \mid x`).
+Draws for different targets are independent, so
+
+.. math:: \log p(\text{event} \mid \eta) = \sum_t \big[\log g_t(x_t) - \log Z_t + \log p(\text{rest}_t \mid x_t)\big].
+
+Sampling is inverse-CDF on a table (:mod:`pdfinfer.theory.quadrature`) driven by explicit
+uniforms ``(B, N, T, k)``; with the uniforms fixed the events are differentiable in :math:`\eta`
+(:meth:`Theory.sample_reparam`), which is what the reparameterized adversarial mode uses.
+
+The normalization observable is :math:`z_t = Z_t(\eta)\,(1 + r\,\epsilon_t)`,
+:math:`\epsilon_t \sim \mathcal N(0, 1)`, with relative uncertainty :math:`r`.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from typing import Any
+
+import torch
+
+from pdfinfer.errors import DataError, ParameterError
+from pdfinfer.params import N_PARAMS, THETA_MAX, THETA_MIN, check_params
+from pdfinfer.theory.quadrature import Nodes, invert_table, simpson_cdf, table_nodes, tanh_sinh_nodes
+
+
+def physical(eta: torch.Tensor) -> torch.Tensor:
+    """Physical parameters ``(B, 6)`` in float64 from normalized ``eta`` ``(B, 6)``."""
+    lo = torch.as_tensor(THETA_MIN, dtype=torch.float64, device=eta.device)
+    hi = torch.as_tensor(THETA_MAX, dtype=torch.float64, device=eta.device)
+    return lo + eta.to(torch.float64) * (hi - lo)
+
+
+def pdf_pair(x: torch.Tensor, dist_one: torch.Tensor, eta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The PDFs ``u(x), d(x)``.
+
+    Args:
+        x: momentum fractions, any shape broadcastable against ``(B, 1, 1)``.
+        dist_one: ``1 - x`` computed without cancellation, same shape as ``x``.
+        eta: normalized parameters ``(B, 6)``.
+
+    Returns:
+        ``u`` and ``d``, each of the broadcast shape of ``x`` with ``(B, 1, 1)``.
+    """
+    theta = physical(eta)[:, :, None, None]
+    u = theta[:, 0] * x ** theta[:, 1] * dist_one ** theta[:, 2]
+    d = theta[:, 3] * x ** theta[:, 4] * dist_one ** theta[:, 5]
+    return u, d
+
+
+class Theory(ABC):
+    """An observation model: batched densities, normalizers, sampling and exact log-likelihood.
+
+    Subclasses define the x-range, the per-target x-density ``g_t`` and, when events carry more
+    than ``x``, a parameter-free conditional for the other features.
+    """
+
+    name: str = ""
+    #: Names of the targets, length ``T``.
+    target_names: tuple[str, ...] = ()
+    #: Features of one target's draw; the first is always ``x``.
+    target_features: tuple[str, ...] = ("x",)
+    #: Features (per target) that networks should see on a log scale.
+    target_log_features: tuple[bool, ...] = (False,)
+    #: Unit of the normalization observable.
+    norm_unit: str = ""
+
+    def __init__(self, x_lo: float, x_hi: float, breakpoints: tuple[float, ...] = ()) -> None:
+        self.x_lo = float(x_lo)
+        self.x_hi = float(x_hi)
+        self._table = table_nodes(self.x_lo, self.x_hi)
+        mids_dist = 0.5 * (self._table.dist_hi[:-1] + self._table.dist_hi[1:])
+        self._table_mid = Nodes(self.x_hi - mids_dist, mids_dist)
+        cuts = [self.x_lo, *sorted(b for b in breakpoints if self.x_lo < b < self.x_hi), self.x_hi]
+        pieces = [tanh_sinh_nodes(a, b) for a, b in zip(cuts[:-1], cuts[1:])]
+        self._quad = Nodes(
+            torch.cat([p.x for p in pieces]),
+            torch.cat([p.dist_hi + (self.x_hi - b) for p, b in zip(pieces, cuts[1:])]),
+            torch.cat([p.weights for p in pieces]),
+        )
+        self._device_cache: dict[torch.device, tuple[Nodes, Nodes, Nodes]] = {}
+
+    # ------------------------------------------------------------------ description
+    @property
+    def n_targets(self) -> int:
+        """Number of targets ``T``."""
+        return len(self.target_names)
+
+    @property
+    def draws_per_target(self) -> int:
+        """Features per target ``k``."""
+        return len(self.target_features)
+
+    @property
+    def n_features(self) -> int:
+        """Features per event ``F = T * k``."""
+        return self.n_targets * self.draws_per_target
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """Names of the ``F`` event features, e.g. ``("x_p", "x_n")``."""
+        return tuple(f"{f}_{t}" for t in self.target_names for f in self.target_features)
+
+    @property
+    def log_features(self) -> tuple[bool, ...]:
+        """For each of the ``F`` features, whether it is best seen on a log scale."""
+        return tuple(flag for _ in self.target_names for flag in self.target_log_features)
+
+    @abstractmethod
+    def settings(self) -> dict[str, Any]:
+        """JSON-serializable settings; ``make_theory(self.name, **self.settings())`` rebuilds it."""
+
+    def spec(self) -> dict[str, Any]:
+        """``{"name": ..., **settings}``, the form stored in files and passed on command lines."""
+        return {"name": self.name, **self.settings()}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.settings().items())
+        return f"{type(self).__name__}({args})"
+
+    # ------------------------------------------------------------------ physics hooks
+    @abstractmethod
+    def x_density(self, x: torch.Tensor, dist_hi: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
+        """Unnormalized x-density ``g_t`` of each target.
+
+        Args:
+            x: momentum fractions inside ``[x_lo, x_hi]``, ``(B or 1, T or 1, M)``, float64.
+            dist_hi: ``x_hi - x`` without cancellation, same shape.
+            eta: normalized parameters ``(B, 6)``.
+
+        Returns:
+            ``(B, T, M)`` float64.
+        """
+
+    def conditional_sample(self, u: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Other features of a target given ``x`` from uniforms ``u`` ``(..., k - 1)``; ``(..., k - 1)``."""
+        return x.new_empty(x.shape + (0,))
+
+    def conditional_log_prob(self, rest: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``log p(rest | x)`` for the other features ``rest`` ``(..., k - 1)``; ``(...)``."""
+        return torch.zeros_like(x)
+
+    # ------------------------------------------------------------------ normalizers
+    def _nodes(self, device: torch.device) -> tuple[Nodes, Nodes, Nodes]:
+        if device not in self._device_cache:
+            self._device_cache[device] = (self._table.to(device), self._table_mid.to(device), self._quad.to(device))
+        return self._device_cache[device]
+
+    def normalizers(self, eta: torch.Tensor) -> torch.Tensor:
+        """Integrated x-densities ``Z_t(eta)``, ``(B, T)`` float64, differentiable in ``eta`` ``(B, 6)``."""
+        eta = self._check_eta(eta)
+        _, _, quad = self._nodes(eta.device)
+        g = self.x_density(quad.x[None, None, :], quad.dist_hi[None, None, :], eta)
+        return (g * quad.weights).sum(-1)
+
+    def _check_eta(self, eta: torch.Tensor, where: str = "parameters") -> torch.Tensor:
+        if not isinstance(eta, torch.Tensor):
+            eta = torch.as_tensor(eta, dtype=torch.float64)
+        if eta.ndim != 2 or eta.shape[-1] != N_PARAMS:
+            raise ParameterError(f"{where}: expected normalized parameters of shape (B, {N_PARAMS}), got {tuple(eta.shape)}")
+        check_params(eta, where)
+        return eta
+
+    # ------------------------------------------------------------------ likelihood
+    def _split(self, events: torch.Tensor) -> torch.Tensor:
+        if events.ndim != 3 or events.shape[-1] != self.n_features:
+            raise DataError(
+                f"{self.name} events must have shape (B, N, {self.n_features}) with features "
+                f"{self.feature_names}, got {tuple(events.shape)}"
+            )
+        return events.reshape(*events.shape[:2], self.n_targets, self.draws_per_target)
+
+    def log_prob(self, events: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
+        """Exact per-event log density ``log p(event | eta)``, ``(B, N)``; ``-inf`` outside the support.
+
+        Args:
+            events: ``(B, N, F)`` (or ``(1, N, F)`` to share one event set across all ``B``).
+            eta: normalized parameters ``(B, 6)``; differentiable.
+        """
+        eta = self._check_eta(eta)
+        per_target = self._split(events).to(torch.float64)
+        x = per_target[..., 0]  # (B, N, T)
+        inside = (x >= self.x_lo) & (x <= self.x_hi)
+        x_safe = torch.where(inside, x, torch.full_like(x, 0.5 * (self.x_lo + self.x_hi)))
+        g = self.x_density(x_safe.transpose(1, 2), (self.x_hi - x_safe).transpose(1, 2), eta).transpose(1, 2)
+        log_z = torch.log(self.normalizers(eta))[:, None, :]
+        logp = torch.log(g) - log_z + self.conditional_log_prob(per_target[..., 1:], x_safe)
+        logp = torch.where(inside, logp, torch.full_like(logp, -math.inf))
+        return logp.sum(-1)
+
+    # ------------------------------------------------------------------ sampling
+    def draw_uniforms(self, batch: int, n_events: int, generator: torch.Generator | None = None, device: torch.device | str | None = None) -> torch.Tensor:
+        """Uniforms ``(B, N, T, k)`` in float64 that drive :meth:`sample_reparam`."""
+        if generator is not None:
+            device = generator.device
+        shape = (batch, n_events, self.n_targets, self.draws_per_target)
+        return torch.rand(shape, generator=generator, dtype=torch.float64, device=device)
+
+    def x_cdf_table(self, eta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tabulated x-CDF of each target, ``(B, T, G)``, and the table nodes ``(G,)``."""
+        nodes, mids, _ = self._nodes(eta.device)
+        f_nodes = self.x_density(nodes.x[None, None, :], nodes.dist_hi[None, None, :], eta)
+        f_mid = self.x_density(mids.x[None, None, :], mids.dist_hi[None, None, :], eta)
+        cdf, total = simpson_cdf(f_nodes, f_mid, nodes.x[1:] - nodes.x[:-1])
+        if not bool(torch.all(total > 0)):
+            bad = int(torch.nonzero(~(total > 0))[0, 0])
+            raise ParameterError(f"{self.name}: the cross section vanishes at parameter row {bad} (N_u = N_d = 0?)")
+        return cdf, nodes.x
+
+    def sample_reparam(self, eta: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+        """Events ``(B, N, F)`` float64 as a differentiable function of ``eta`` ``(B, 6)``
+        for fixed ``uniforms`` ``(B, N, T, k)`` (from :meth:`draw_uniforms`)."""
+        eta = self._check_eta(eta)
+        batch, n_events = uniforms.shape[:2]
+        cdf, x_nodes = self.x_cdf_table(eta)  # (B, T, G)
+        u_x = uniforms[..., 0].transpose(1, 2)  # (B, T, N)
+        x = invert_table(cdf, x_nodes, u_x.contiguous()).transpose(1, 2)  # (B, N, T)
+        rest = self.conditional_sample(uniforms[..., 1:], x)
+        return torch.cat([x.unsqueeze(-1), rest], dim=-1).reshape(batch, n_events, self.n_features)
+
+    def sample(self, eta: torch.Tensor, n_events: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Draw ``n_events`` events for each parameter row: ``(B, 6) -> (B, N, F)``.
+
+        Uses ``generator`` (and its device) when given; the result is bit-reproducible for a
+        given generator state and device. Events are clamped inside the support in ``dtype``.
+        """
+        eta = self._check_eta(eta)
+        device = generator.device if generator is not None else eta.device
+        with torch.no_grad():
+            uniforms = self.draw_uniforms(eta.shape[0], n_events, generator, device)
+            events = self.sample_reparam(eta.to(device), uniforms)
+        return self.clamp_to_support(events.to(dtype))
+
+    def clamp_to_support(self, events: torch.Tensor) -> torch.Tensor:
+        """Keep ``x`` strictly below ``x_hi`` after rounding to the events' dtype."""
+        per_target = events.reshape(*events.shape[:-1], self.n_targets, self.draws_per_target).clone()
+        top = torch.nextafter(torch.tensor(self.x_hi, dtype=events.dtype), torch.tensor(0.0, dtype=events.dtype))
+        lo = torch.tensor(self.x_lo, dtype=events.dtype)
+        if lo < self.x_lo:
+            lo = torch.nextafter(lo, torch.tensor(1.0, dtype=events.dtype))
+        per_target[..., 0] = per_target[..., 0].clamp(lo.item(), top.item())
+        return per_target.reshape(events.shape)
+
+    # ------------------------------------------------------------------ normalization observable
+    def sample_norm(self, eta: torch.Tensor, rel_unc: float, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Measured normalization ``z = Z (1 + r eps)``, ``(B, T)`` float64."""
+        eta = self._check_eta(eta)
+        device = generator.device if generator is not None else eta.device
+        with torch.no_grad():
+            z = self.normalizers(eta.to(device))
+            eps = torch.randn(z.shape, generator=generator, dtype=torch.float64, device=device)
+        return z * (1.0 + rel_unc * eps)
+
+    def norm_log_prob(self, z_obs: torch.Tensor, eta: torch.Tensor, rel_unc: float) -> torch.Tensor:
+        """Gaussian log-likelihood of measured normalizations ``z_obs`` ``(B or 1, T)``; ``(B,)``."""
+        z = self.normalizers(eta)
+        sigma = rel_unc * z
+        resid = (z_obs.to(z) - z) / sigma
+        return (-0.5 * resid**2 - torch.log(sigma) - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+    def pdfs(self, x: torch.Tensor, eta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``u(x)`` and ``d(x)`` on points ``x`` ``(M,)`` for parameters ``(B, 6)``: each ``(B, M)``."""
+        eta = self._check_eta(eta)
+        x = torch.as_tensor(x, dtype=torch.float64, device=eta.device)
+        u, d = pdf_pair(x[None, None, :], (1.0 - x)[None, None, :], eta)
+        return u[:, 0], d[:, 0]

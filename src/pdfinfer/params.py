@@ -70,7 +70,7 @@ def check_params(eta: Array, where: str = "parameters", atol: float = 1e-9) -> A
         index = tuple(int(i) for i in np.argwhere(bad)[0])
         name = PARAM_NAMES[index[-1]]
         raise ParameterError(
-            f"{where}: normalized {name} = {values[index]!r} at index {index} is outside the prior box [0, 1] "
+            f"{where}: normalized {name} = {float(values[index]):.6g} at index {index} is outside the prior box [0, 1] "
             f"(physical range [{THETA_MIN[index[-1]]}, {THETA_MAX[index[-1]]}])"
         )
     return eta

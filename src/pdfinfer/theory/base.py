@@ -51,8 +51,18 @@ def pdf_pair(x: torch.Tensor, dist_one: torch.Tensor, eta: torch.Tensor) -> tupl
         ``u`` and ``d``, each of the broadcast shape of ``x`` with ``(B, 1, 1)``.
     """
     theta = physical(eta)[:, :, None, None]
-    u = theta[:, 0] * x ** theta[:, 1] * dist_one ** theta[:, 2]
-    d = theta[:, 3] * x ** theta[:, 4] * dist_one ** theta[:, 5]
+    log_x = torch.log(x)
+    # (1-x)^b at x = 1 (a table node) is 0 for b > 0 and 1 for b = 0; take the log only where
+    # 1-x > 0 so that the gradient in b there is 0, not 0 * log(0) = NaN (double-where trick).
+    positive = dist_one > 0
+    log_dist = torch.log(torch.where(positive, dist_one, torch.ones_like(dist_one)))
+
+    def dist_power(b: torch.Tensor) -> torch.Tensor:
+        edge = torch.where(b == 0, 0.0, -torch.inf)
+        return torch.where(positive, b * log_dist, edge)
+
+    u = theta[:, 0] * torch.exp(theta[:, 1] * log_x + dist_power(theta[:, 2]))
+    d = theta[:, 3] * torch.exp(theta[:, 4] * log_x + dist_power(theta[:, 5]))
     return u, d
 
 
@@ -144,9 +154,21 @@ class Theory(ABC):
         """Other features of a target given ``x`` from uniforms ``u`` ``(..., k - 1)``; ``(..., k - 1)``."""
         return x.new_empty(x.shape + (0,))
 
-    def conditional_log_prob(self, rest: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """``log p(rest | x)`` for the other features ``rest`` ``(..., k - 1)``; ``(...)``."""
-        return torch.zeros_like(x)
+    def log_density(self, per_target: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
+        """Unnormalized log density of each target's draw, ``-inf`` outside the support.
+
+        Args:
+            per_target: events split by target, ``(B, N, T, k)`` float64 (``(1, N, T, k)`` broadcasts).
+            eta: normalized parameters ``(B, 6)``.
+
+        Returns:
+            ``(B, N, T)``; ``log_prob`` subtracts ``log Z_t``.
+        """
+        x = per_target[..., 0]
+        inside = (x >= self.x_lo) & (x <= self.x_hi)
+        x_safe = torch.where(inside, x, torch.full_like(x, 0.5 * (self.x_lo + self.x_hi)))
+        g = self.x_density(x_safe.transpose(1, 2), (self.x_hi - x_safe).transpose(1, 2), eta).transpose(1, 2)
+        return torch.where(inside, torch.log(g), torch.full_like(g, -math.inf))
 
     # ------------------------------------------------------------------ normalizers
     def _nodes(self, device: torch.device) -> tuple[Nodes, Nodes, Nodes]:
@@ -186,15 +208,9 @@ class Theory(ABC):
             eta: normalized parameters ``(B, 6)``; differentiable.
         """
         eta = self._check_eta(eta)
-        per_target = self._split(events).to(torch.float64)
-        x = per_target[..., 0]  # (B, N, T)
-        inside = (x >= self.x_lo) & (x <= self.x_hi)
-        x_safe = torch.where(inside, x, torch.full_like(x, 0.5 * (self.x_lo + self.x_hi)))
-        g = self.x_density(x_safe.transpose(1, 2), (self.x_hi - x_safe).transpose(1, 2), eta).transpose(1, 2)
+        per_target = self._split(events).to(device=eta.device, dtype=torch.float64)
         log_z = torch.log(self.normalizers(eta))[:, None, :]
-        logp = torch.log(g) - log_z + self.conditional_log_prob(per_target[..., 1:], x_safe)
-        logp = torch.where(inside, logp, torch.full_like(logp, -math.inf))
-        return logp.sum(-1)
+        return (self.log_density(per_target, eta) - log_z).sum(-1)
 
     # ------------------------------------------------------------------ sampling
     def draw_uniforms(self, batch: int, n_events: int, generator: torch.Generator | None = None, device: torch.device | str | None = None) -> torch.Tensor:

@@ -34,6 +34,8 @@ ALPHA_EM = 1.0 / 137.035999
 GEV2_TO_NB = 0.3893794e6
 TARGET_WEIGHTS = {"p": (4.0 / 9.0, 1.0 / 9.0), "n": (1.0 / 9.0, 4.0 / 9.0)}
 NEWTON_STEPS = 12
+#: Relative slack on the phase-space edges in log_density (float32 rounding is 6e-8).
+BOUNDARY_SLACK = 1e-6
 
 
 class DISTheory(Theory):
@@ -128,15 +130,29 @@ class DISTheory(Theory):
         q = torch.minimum(torch.maximum(q, q_lo), q_hi)
         return q.unsqueeze(-1)
 
-    def conditional_log_prob(self, rest: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        q = rest[..., 0]
-        q_lo, q_hi = self.q2_range(x)
-        c = self.s_eff * x
-        inside = (q >= q_lo) & (q <= q_hi)
-        q_safe = torch.where(inside, q, q_lo)
-        k = self._antiderivative(q_hi, c) - self._antiderivative(q_lo, c)
-        logp = torch.log(self._q2_density(q_safe, c)) - torch.log(k)
-        return torch.where(inside, logp, torch.full_like(logp, -math.inf))
+    def log_density(self, per_target: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
+        """``log d2sigma/dx dQ2`` per target, ``(B, N, T)``, ``-inf`` outside the phase space.
+
+        The phase-space edges are tested with a relative slack of ``BOUNDARY_SLACK`` in ``x`` and
+        ``Q^2``, so events rounded to float32 on the edge still count as inside.
+        """
+        x, q = per_target[..., 0], per_target[..., 1]
+        lo_x, hi_x = x * (1.0 - BOUNDARY_SLACK), x * (1.0 + BOUNDARY_SLACK)
+        q_lo = self.q2_range(lo_x.clamp(max=self.x_hi))[0] * (1.0 - BOUNDARY_SLACK)
+        q_hi = self.q2_range(hi_x)[1] * (1.0 + BOUNDARY_SLACK)
+        inside = (x >= self.x_lo * (1.0 - BOUNDARY_SLACK)) & (x <= self.x_hi) & (q >= q_lo) & (q <= q_hi)
+        mid = 0.5 * (self.x_lo + self.x_hi)
+        x_safe = torch.where(inside, x, torch.full_like(x, mid)).transpose(1, 2)  # (B, T, N)
+        q_safe = torch.where(inside, q, torch.full_like(q, self.q2_min)).transpose(1, 2)
+        u, d = pdf_pair(x_safe, 1.0 - x_safe, eta)
+        w = self._weights.to(eta.device)
+        c = self.s_eff * x_safe
+        log_value = (
+            math.log(2.0 * math.pi * ALPHA_EM**2 * GEV2_TO_NB)
+            + torch.log(w[:, 0, None] * u + w[:, 1, None] * d)
+            + torch.log(self._q2_density(q_safe, c))
+        ).transpose(1, 2)
+        return torch.where(inside, log_value, torch.full_like(log_value, -math.inf))
 
     def cross_section(self, x: torch.Tensor, q2: torch.Tensor, eta: torch.Tensor, target: str = "p") -> torch.Tensor:
         """Differential cross section ``d2sigma/dx dQ2`` in nb/GeV^2 at points ``(M,)`` for ``(B, 6)``: ``(B, M)``;

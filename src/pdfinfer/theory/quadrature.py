@@ -98,11 +98,12 @@ def invert_table(cdf: torch.Tensor, x_nodes: torch.Tensor, u: torch.Tensor) -> t
     """
     n_nodes = x_nodes.shape[-1]
     with torch.no_grad():
-        cell = torch.searchsorted(cdf.detach().contiguous(), u.detach().contiguous(), right=True) - 1
-        cell = cell.clamp(0, n_nodes - 2)
+        cell = torch.searchsorted(cdf.detach(), u.detach(), right=True)
+        cell = (cell - 1).clamp_(0, n_nodes - 2)
+    mass = cdf[..., 1:] - cdf[..., :-1]
     f_lo = torch.gather(cdf, -1, cell)
-    f_hi = torch.gather(cdf, -1, cell + 1)
-    x_lo = x_nodes[cell]
-    x_hi = x_nodes[cell + 1]
-    frac = (u - f_lo) / (f_hi - f_lo).clamp_min(torch.finfo(cdf.dtype).tiny)
-    return x_lo + frac.clamp(0.0, 1.0) * (x_hi - x_lo)
+    d_f = torch.gather(mass, -1, cell)
+    widths = (x_nodes[1:] - x_nodes[:-1]).expand(mass.shape)
+    x_lo = torch.gather(x_nodes[:-1].expand(mass.shape), -1, cell)
+    # u lies in [F_cell, F_cell+1), so the fraction is in [0, 1) and d_f > 0.
+    return x_lo + (u - f_lo) / d_f * torch.gather(widths, -1, cell)

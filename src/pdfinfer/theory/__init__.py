@@ -35,3 +35,5 @@ def make_theory(name: str | dict[str, Any], **settings: Any) -> Theory:
         return THEORIES[name](**settings)
     except TypeError as err:
         raise ConfigError(f"theory {name!r}: {err}") from None
+    except ValueError as err:
+        raise ConfigError(str(err)) from None

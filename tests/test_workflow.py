@@ -1,0 +1,69 @@
+"""The Snakemake workflow: config validation before any job, dry run, lint, tiny end-to-end run."""
+
+import csv
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pdfinfer.io import read_events
+from workflow_helpers import ROOT, snakemake
+
+
+def test_dry_run_of_the_default_config_is_clean():
+    proc = snakemake("-n", "--cores", "2", "--config", "results=/tmp/pdfinfer-dry-run")
+    assert proc.returncode == 0, proc.stderr
+    assert "simulate_truth" in proc.stdout + proc.stderr
+
+
+def test_lint_is_clean():
+    proc = snakemake("--lint")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "Congratulations, your workflow is in a good condition!" in out, out
+
+
+@pytest.mark.parametrize(
+    "config, messages",
+    [
+        ({"theory": {"name": "qcd"}}, ["'qcd' is not one of ['proxy', 'dis']", "theory", "name"]),
+        ({"thoery": {"name": "dis"}}, ["Additional properties are not allowed ('thoery' was unexpected)"]),
+        ({"observation": {"n_obs": 0}}, ["0 is less than the minimum of 1", "n_obs"]),
+        ({"theory": {"name": "dis", "dis": {"targets": ["p", "e"]}}}, ["'e' is not one of ['p', 'n']"]),
+        ({"observation": {"n_obs": 5000, "n_truth": 4096}}, ["observed-set size 5000", "exceeds observation.n_truth = 4096"]),
+    ],
+    ids=["bad-theory", "misspelt-key", "zero-events", "bad-target", "n_obs-above-truth"],
+)
+def test_bad_config_is_refused_before_any_job(tmp_path, config, messages):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(yaml.safe_dump({"results": str(tmp_path / "results"), **config}))
+    proc = snakemake("-n", "--cores", "1", "--configfile", str(cfg))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    for message in messages:
+        assert message in out, out
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.slow
+def test_tiny_config_runs_end_to_end(tmp_path):
+    results = tmp_path / "results"
+    proc = snakemake("--cores", "2", "--configfile", "config/tiny.yaml", "--config", f"results={results}", timeout=1500)
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    tiny = yaml.safe_load((ROOT / "config/tiny.yaml").read_text())
+    for n_obs in tiny["sweep"]["n_obs"]:
+        observed = read_events(results / f"data/n{n_obs}/observed.h5", batched=False, n_events=n_obs)
+        assert observed.events.shape == (n_obs, 2)
+        shards = sorted((results / f"data/n{n_obs}/train").glob("shard*.h5"))
+        assert len(shards) == tiny["training_data"]["n_shards"]
+        assert sum(read_events(s, batched=True, n_events=n_obs).events.shape[0] for s in shards) == tiny["training_data"]["n_simulations"]
+    # every job wrote a log and a benchmark
+    logs = list((results / "logs").rglob("*.log"))
+    benchmarks = list((results / "benchmarks").rglob("*.tsv"))
+    assert len(logs) >= 1 + 2 * (1 + tiny["training_data"]["n_shards"]) and len(benchmarks) == len(logs)
+    for bench in benchmarks:
+        rows = list(csv.DictReader(bench.open(), delimiter="\t"))
+        assert float(rows[0]["s"]) >= 0
+    # a rerun has nothing to do
+    again = snakemake("-n", "--cores", "2", "--configfile", "config/tiny.yaml", "--config", f"results={results}")
+    assert "Nothing to be done" in again.stdout + again.stderr

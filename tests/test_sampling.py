@@ -161,3 +161,25 @@ def test_batched_rows_are_sampled_from_their_own_parameters():
         mean = integrate.quad(lambda t: t * pdf(t), 0.1, 1)[0] / z
         sd = np.sqrt(integrate.quad(lambda t: t * t * pdf(t), 0.1, 1)[0] / z - mean**2)
         assert abs(row.mean() - mean) < 5 * sd / np.sqrt(len(row))
+
+
+cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (CI has none; run on a GPU machine)")
+
+
+@cuda_only
+@pytest.mark.parametrize("name", ["proxy", "dis"])
+def test_cuda_sampling_is_reproducible_distributed_right_and_matches_cpu_densities(name):
+    th = make_theory(name)
+    eta = torch.as_tensor(TRUTH, device="cuda")[None]
+    a = th.sample(eta, N_EVENTS, generator=torch.Generator(device="cuda").manual_seed(5))
+    b = th.sample(eta, N_EVENTS, generator=torch.Generator(device="cuda").manual_seed(5))
+    assert a.device.type == "cuda" and torch.equal(a, b)
+    x = np.sort(a[0, :, 0].double().cpu().numpy())
+    cdf = ref.proxy_cdf(x, TRUTH, "p") if name == "proxy" else DISMarginals(TRUTH, "p").x_cdf(x)
+    assert ks_pvalue(x, cdf) > P_MIN
+    lp_gpu = th.log_prob(a[:, :2000].double(), eta).cpu()
+    lp_cpu = th.log_prob(a[:, :2000].double().cpu(), eta.cpu())
+    torch.testing.assert_close(lp_gpu, lp_cpu, rtol=1e-10, atol=1e-10)
+    eta_grad = eta.clone().requires_grad_(True)
+    uniforms = th.draw_uniforms(1, 16, torch.Generator(device="cuda").manual_seed(1))
+    assert torch.autograd.gradcheck(lambda e: th.sample_reparam(e, uniforms), (eta_grad,), eps=1e-7, atol=1e-5, rtol=1e-3)

@@ -12,6 +12,14 @@ configfile: "config/config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
+include: "workflow/rules/npe.smk"
+include: "workflow/rules/adversarial.smk"
+include: "workflow/rules/reference.smk"
+include: "workflow/rules/compare.smk"
+include: "workflow/rules/plots.smk"
+
+
+report: "workflow/report/workflow.rst"
 
 
 rule all:

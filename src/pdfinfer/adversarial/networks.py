@@ -1,0 +1,181 @@
+r"""Networks of adversarial parameter learning.
+
+* :class:`Generator` :math:`G: z \sim \mathcal N(0, I_k) \mapsto \eta = \sigma(\mathrm{MLP}(z)) \in (0, 1)^6`;
+  the sigmoid head keeps every draw inside the prior box without penalty terms.
+* :class:`DeepSetsDiscriminator` :math:`D(X, z) = \rho\big(\mathrm{pool}_i\, \phi(x_i),\, z\big)` over the
+  rows :math:`x_i` of an event set (Zaheer et al., arXiv:1703.06114), with mean, max or sum pooling;
+  ``z`` is the (optional) normalization feature, seen beside the pooled summary.
+* :class:`SetAttentionDiscriminator`: induced set attention blocks (ISAB) then pooling by
+  multi-head attention (PMA) with one seed (Set Transformer, arXiv:1810.00825); with
+  ``n_inducing = 0`` the blocks are full self-attention (SAB), quadratic in the set size.
+* :class:`Surrogate` :math:`S(\eta)`: an MLP that learns the discriminator's verdict on sets
+  simulated at :math:`\eta` (surrogate mode).
+
+Every discriminator is invariant under permutations of the rows of its input set: the row-wise
+maps act on each row alone (or through attention, which is permutation-equivariant) and the
+pooling is symmetric.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from pdfinfer.errors import ConfigError
+from pdfinfer.params import N_PARAMS
+
+POOLINGS = ("mean", "max", "sum")
+DISCRIMINATORS = ("deepsets", "attention")
+
+
+def mlp(n_in: int, n_out: int, width: int, depth: int, activation: type[nn.Module] = nn.SiLU) -> nn.Sequential:
+    """``depth`` hidden layers of ``width`` units: ``(*, n_in) -> (*, n_out)``."""
+    layers: list[nn.Module] = []
+    size = n_in
+    for _ in range(depth):
+        layers += [nn.Linear(size, width), activation()]
+        size = width
+    layers.append(nn.Linear(size, n_out))
+    return nn.Sequential(*layers)
+
+
+class Generator(nn.Module):
+    """Noise ``(B, noise_dim)`` -> normalized parameters ``(B, 6)`` in ``(0, 1)``.
+
+    The last layer starts at zero weight and bias, so every initial draw is the prior centre
+    ``eta = 0.5``; training spreads and moves it.
+    """
+
+    def __init__(self, noise_dim: int = 8, width: int = 64, depth: int = 2) -> None:
+        super().__init__()
+        self.noise_dim = int(noise_dim)
+        self.net = mlp(noise_dim, N_PARAMS, width, depth, nn.LeakyReLU)
+        last = self.net[-1]
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.net(z))
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` draws ``(n, 6)`` with noise from ``generator`` (on the module's device)."""
+        device = next(self.parameters()).device
+        z = torch.randn((n, self.noise_dim), generator=generator, device=device)
+        return self(z)
+
+
+class DeepSetsDiscriminator(nn.Module):
+    """Deep Sets critic: events ``(B, N, F)`` and normalization features ``(B, T)`` -> scores ``(B,)``.
+
+    ``phi`` embeds each event, ``pool`` (mean, max or sum over ``N``) summarizes the set and
+    ``rho`` maps the summary (concatenated with the normalization features when ``n_norm > 0``)
+    to one unbounded score (a logit for the BCE loss, a critic value for hinge / WGAN).
+    """
+
+    def __init__(self, n_features: int, n_norm: int = 0, width: int = 64, depth: int = 2, pooling: str = "mean") -> None:
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ConfigError(f"discriminator pooling must be one of {POOLINGS}, got {pooling!r}")
+        self.pooling = pooling
+        self.n_norm = int(n_norm)
+        self.phi = mlp(n_features, width, width, depth)
+        self.rho = mlp(width + self.n_norm, 1, width, depth)
+
+    def pool(self, h: torch.Tensor) -> torch.Tensor:
+        """``(B, N, W) -> (B, W)``."""
+        if self.pooling == "mean":
+            return h.mean(dim=1)
+        if self.pooling == "sum":
+            return h.sum(dim=1)
+        return h.amax(dim=1)
+
+    def forward(self, events: torch.Tensor, norm: torch.Tensor | None = None) -> torch.Tensor:
+        summary = self.pool(self.phi(events))
+        if self.n_norm:
+            summary = torch.cat([summary, norm], dim=-1)
+        return self.rho(summary).squeeze(-1)
+
+
+class MultiheadAttentionBlock(nn.Module):
+    """``MAB(X, Y) = H + FF(H)``, ``H = X + Attention(X, Y, Y)`` with layer norms: ``(B, M, W), (B, N, W) -> (B, M, W)``."""
+
+    def __init__(self, width: int, heads: int) -> None:
+        super().__init__()
+        self.attention = nn.MultiheadAttention(width, heads, batch_first=True)
+        self.norm1 = nn.LayerNorm(width)
+        self.norm2 = nn.LayerNorm(width)
+        self.ff = mlp(width, width, width, 1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h = self.norm1(x + self.attention(x, y, y, need_weights=False)[0])
+        return self.norm2(h + self.ff(h))
+
+
+class SetAttentionBlock(nn.Module):
+    """Permutation-equivariant block ``(B, N, W) -> (B, N, W)``: SAB (``n_inducing = 0``) or ISAB.
+
+    ISAB attends from ``n_inducing`` learned points to the set and back, costing ``O(N m)``
+    instead of the ``O(N^2)`` of full self-attention.
+    """
+
+    def __init__(self, width: int, heads: int, n_inducing: int) -> None:
+        super().__init__()
+        self.inducing = nn.Parameter(torch.randn(1, n_inducing, width) / width**0.5) if n_inducing else None
+        self.mab1 = MultiheadAttentionBlock(width, heads)
+        self.mab2 = MultiheadAttentionBlock(width, heads) if n_inducing else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.inducing is None:
+            return self.mab1(x, x)
+        h = self.mab1(self.inducing.expand(x.shape[0], -1, -1), x)
+        return self.mab2(x, h)
+
+
+class SetAttentionDiscriminator(nn.Module):
+    """Set Transformer critic: events ``(B, N, F)``, normalization ``(B, T)`` -> scores ``(B,)``.
+
+    Row embedding, ``depth`` (I)SAB blocks, PMA with one learned seed, then an MLP head that
+    also sees the normalization features.
+    """
+
+    def __init__(self, n_features: int, n_norm: int = 0, width: int = 64, depth: int = 2, heads: int = 4, n_inducing: int = 16) -> None:
+        super().__init__()
+        if width % heads:
+            raise ConfigError(f"attention discriminator: width {width} must be divisible by heads {heads}")
+        self.n_norm = int(n_norm)
+        self.embed = nn.Linear(n_features, width)
+        self.blocks = nn.ModuleList(SetAttentionBlock(width, heads, n_inducing) for _ in range(depth))
+        self.seed = nn.Parameter(torch.randn(1, 1, width) / width**0.5)
+        self.pma = MultiheadAttentionBlock(width, heads)
+        self.head = mlp(width + self.n_norm, 1, width, 1)
+
+    def forward(self, events: torch.Tensor, norm: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.embed(events)
+        for block in self.blocks:
+            h = block(h)
+        summary = self.pma(self.seed.expand(h.shape[0], -1, -1), h).squeeze(1)
+        if self.n_norm:
+            summary = torch.cat([summary, norm], dim=-1)
+        return self.head(summary).squeeze(-1)
+
+
+class Surrogate(nn.Module):
+    """``S(eta)``: normalized parameters ``(B, 6)`` -> predicted per-set generator loss ``(B,)``."""
+
+    def __init__(self, width: int = 64, depth: int = 3) -> None:
+        super().__init__()
+        self.net = mlp(N_PARAMS, 1, width, depth)
+
+    def forward(self, eta: torch.Tensor) -> torch.Tensor:
+        return self.net(eta).squeeze(-1)
+
+
+def build_discriminator(kind: str, n_features: int, n_norm: int, **kwargs: Any) -> nn.Module:
+    """A discriminator by name (``"deepsets"`` or ``"attention"``) with its settings."""
+    if kind == "deepsets":
+        return DeepSetsDiscriminator(n_features, n_norm, kwargs["width"], kwargs["depth"], kwargs["pooling"])
+    if kind == "attention":
+        return SetAttentionDiscriminator(n_features, n_norm, kwargs["width"], kwargs["depth"], kwargs["heads"], kwargs["n_inducing"])
+    raise ConfigError(f"unknown discriminator {kind!r}; allowed: {list(DISCRIMINATORS)}")

@@ -1,0 +1,149 @@
+r"""Scores of one method's parameter draws against the exact reference posterior and the data.
+
+For draws :math:`\eta^{(k)}` (normalized, ``(K, 6)``) of a method, the reference draws, the truth
+:math:`\eta^*` and the observed events, in physical units :math:`\theta = \theta_{min} + \eta\,\Delta`:
+
+* per parameter: mean :math:`\bar\theta`, standard deviation :math:`s`, median, central 68% and
+  95% intervals (quantiles 16/84 and 2.5/97.5), pull of the truth :math:`(\bar\theta - \theta^*)/s`,
+  width ratio :math:`s / s_{ref}`, and whether :math:`\theta^*` lies in the 68% / 95% intervals;
+* joint coverage: the credibility level of :math:`\eta^*` in the method's own Mahalanobis
+  ordering, :math:`\alpha^* = \frac1K\#\{k: d(\eta^{(k)}) < d(\eta^*)\}` with
+  :math:`d(\eta) = (\eta - \bar\eta)^\top \hat\Sigma^{-1} (\eta - \bar\eta)`; the truth is covered by the
+  68% (95%) region iff :math:`\alpha^* \le 0.68` (0.95);
+* the relative L2 error of the mean, :math:`\|\bar\eta - \eta^*\|_2 / \|\eta^*\|_2` (normalized
+  space, as in the original adversarial-learning study);
+* C2ST (Lopez-Paz & Oquab 2017; as in sbibm, :func:`sbi.utils.metrics.c2st` with an MLP and
+  ``folds``-fold cross-validation on z-scored inputs): accuracy of a classifier telling the
+  method's draws from the reference draws (0.5 = indistinguishable, 1 = disjoint); both sides are
+  random subsamples of at most ``max_samples`` rows (cost grows linearly with it);
+* event level (posterior predictive): events :math:`x \sim p(x \mid \eta^{(k)})`, one per random
+  draw, against the observed set: C2ST (log-scaled features where the theory says so) and the
+  quantile MSE of the GANplifying study (Butter et al. 2020): with the :math:`Q`
+  equal-probability bins of each observed marginal, :math:`\mathrm{MSE} = \frac{1}{FQ}\sum_{f,q}
+  (\hat p_{fq} - 1/Q)^2` for the fractions :math:`\hat p_{fq}` of predictive events per bin.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from threadpoolctl import threadpool_limits
+
+from pdfinfer.errors import DataError
+from pdfinfer.params import PARAM_NAMES, THETA_MAX, THETA_MIN, to_physical
+from pdfinfer.theory import Theory
+
+WIDTHS = THETA_MAX - THETA_MIN
+
+
+def parameter_summary(samples: np.ndarray, truth: np.ndarray, reference_std: np.ndarray | None = None) -> dict[str, dict[str, Any]]:
+    """Per-parameter statistics in physical units of draws ``(K, 6)`` (normalized) against ``truth`` ``(6,)``."""
+    theta = to_physical(np.asarray(samples, dtype=np.float64))
+    theta_star = to_physical(np.asarray(truth, dtype=np.float64))
+    q = np.quantile(theta, [0.025, 0.16, 0.5, 0.84, 0.975], axis=0)
+    mean, std = theta.mean(axis=0), theta.std(axis=0, ddof=1)
+    out = {}
+    for i, name in enumerate(PARAM_NAMES):
+        out[name] = {
+            "mean": float(mean[i]),
+            "std": float(std[i]),
+            "median": float(q[2, i]),
+            "ci68": [float(q[1, i]), float(q[3, i])],
+            "ci95": [float(q[0, i]), float(q[4, i])],
+            "pull": float((mean[i] - theta_star[i]) / std[i]) if std[i] > 0 else None,
+            "covered68": bool(q[1, i] <= theta_star[i] <= q[3, i]),
+            "covered95": bool(q[0, i] <= theta_star[i] <= q[4, i]),
+            "width_ratio": float(std[i] / reference_std[i]) if reference_std is not None and reference_std[i] > 0 else None,
+        }
+    return out
+
+
+def joint_credibility(samples: np.ndarray, truth: np.ndarray) -> float:
+    """Credibility level ``alpha*`` of ``truth`` ``(6,)`` in the Mahalanobis ordering of ``samples`` ``(K, 6)``."""
+    samples = np.asarray(samples, dtype=np.float64)
+    mean = samples.mean(axis=0)
+    precision = np.linalg.pinv(np.cov(samples, rowvar=False))
+    centred = samples - mean
+    dist = np.einsum("ki,ij,kj->k", centred, precision, centred)
+    diff = np.asarray(truth) - mean
+    return float(np.mean(dist < diff @ precision @ diff))
+
+
+def relative_l2_error(samples: np.ndarray, truth: np.ndarray) -> float:
+    """``||mean(samples) - truth|| / ||truth||`` in normalized parameters."""
+    return float(np.linalg.norm(np.asarray(samples).mean(axis=0) - truth) / np.linalg.norm(truth))
+
+
+def subsample(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """At most ``n`` rows of ``x`` drawn without replacement (all rows, shuffled, if fewer)."""
+    return x[rng.permutation(len(x))[:n]]
+
+
+def c2st(x: np.ndarray, y: np.ndarray, max_samples: int = 2000, folds: int = 5, seed: int = 0, threads: int = 1) -> float:
+    """Classifier two-sample test accuracy of ``x`` ``(n, D)`` vs ``y`` ``(m, D)`` (sbi's MLP C2ST).
+
+    sklearn's MLP runs on numpy's BLAS, limited here to ``threads`` threads (unlimited BLAS
+    threads on a busy machine slow it down by an order of magnitude).
+    """
+    from sbi.utils.metrics import c2st as sbi_c2st
+
+    rng = np.random.default_rng(seed)
+    n = min(max_samples, len(x), len(y))
+    if n < 2 * folds:
+        raise DataError(f"C2ST needs at least {2 * folds} rows per side, got {len(x)} and {len(y)}")
+    xs = torch.as_tensor(subsample(np.asarray(x, dtype=np.float32), n, rng))
+    ys = torch.as_tensor(subsample(np.asarray(y, dtype=np.float32), n, rng))
+    with threadpool_limits(limits=max(1, threads)):
+        return float(sbi_c2st(xs, ys, seed=int(seed % 2**31), n_folds=folds, classifier="mlp"))
+
+
+def posterior_predictive(theory: Theory, samples: np.ndarray, n_events: int, generator: torch.Generator, chunk: int = 4096) -> np.ndarray:
+    """``n_events`` events ``(n_events, F)``, each simulated at a random draw of ``samples`` ``(K, 6)``."""
+    index = torch.randint(len(samples), (n_events,), generator=generator, device=generator.device)
+    # Clamped away from 0: a draw clipped to N_u = N_d = 0 has no cross section to sample from.
+    eta = torch.as_tensor(np.asarray(samples, dtype=np.float64), device=generator.device)[index].clamp(1e-9, 1.0)
+    parts = [theory.sample(eta[s : s + chunk], 1, generator=generator)[:, 0, :] for s in range(0, n_events, chunk)]
+    return torch.cat(parts).cpu().numpy()
+
+
+def event_view(events: np.ndarray, log_features: Sequence[bool]) -> np.ndarray:
+    """Events ``(N, F)`` with the features the theory marks as log-scaled replaced by their log."""
+    events = np.array(events, dtype=np.float64)
+    for f, use_log in enumerate(log_features):
+        if use_log:
+            events[:, f] = np.log(events[:, f])
+    return events
+
+
+def quantile_mse(observed: np.ndarray, predicted: np.ndarray, n_quantiles: int) -> np.ndarray:
+    """Quantile MSE per feature ``(F,)`` of ``predicted`` ``(M, F)`` in the equal-probability bins of ``observed`` ``(N, F)``."""
+    inner = np.linspace(0.0, 1.0, n_quantiles + 1)[1:-1]
+    out = np.empty(observed.shape[1])
+    for f in range(observed.shape[1]):
+        edges = np.quantile(observed[:, f], inner)
+        counts = np.bincount(np.searchsorted(edges, predicted[:, f], side="right"), minlength=n_quantiles)
+        out[f] = np.mean((counts / len(predicted) - 1.0 / n_quantiles) ** 2)
+    return out
+
+
+def wall_time(patterns: Sequence[str]) -> tuple[float | None, list[str]]:
+    """Total wall time in seconds over the Snakemake benchmark TSV files matching ``patterns``
+    (mean of repeated measurements per file), and the files used; ``None`` if none match."""
+    files = sorted({f for p in patterns for f in glob.glob(p)})
+    total = 0.0
+    for path in files:
+        with open(path, newline="") as handle:
+            rows = list(csv.DictReader(handle, delimiter="\t"))
+        try:
+            seconds = [float(r["s"]) for r in rows]
+        except (KeyError, ValueError):
+            raise DataError(f"{path}: not a Snakemake benchmark file (no numeric 's' column)") from None
+        if not seconds:
+            raise DataError(f"{path}: benchmark file has no measurements")
+        total += float(np.mean(seconds))
+    return (total if files else None), [str(Path(f)) for f in files]

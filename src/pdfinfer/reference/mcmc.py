@@ -1,0 +1,239 @@
+r"""The reference posterior: emcee's ensemble sampler (differential-evolution moves) on the exact likelihood.
+
+Target: :math:`\pi(\eta \mid x) \propto \prod_i p(x_i \mid \eta)\,[\mathcal N(z; Z(\eta), (rZ)^2)]\,
+\mathbb 1[\eta \in [0,1]^6]` (:class:`pdfinfer.reference.likelihood.LogPosterior`).
+Moves are emcee's differential-evolution moves (ter Braak 2006; ter Braak & Vrugt 2008),
+80% ``DEMove`` and 20% ``DESnookerMove``: walker :math:`k` proposes
+:math:`Y = X_k + \gamma (X_i - X_j)` with :math:`X_i, X_j` from the complementary part of its
+ensemble and :math:`\gamma = 2.38/\sqrt{2D}` (Metropolis acceptance
+:math:`\min(1, \pi(Y)/\pi(X_k))`); on this posterior they decorrelate 3-4x faster than the
+stretch move. emcee is run with ``vectorize=True``.
+
+**Independent chains in one batched call.** The walkers form ``n_chains`` independent ensembles
+of ``n_walkers`` each (:class:`GroupedMove`: proposals only use walkers of the same ensemble), all
+advanced by the same emcee sampler, so each half-step is ONE batched likelihood call for every
+proposing walker of every ensemble. Each ensemble starts from its own L-BFGS optimum (optimizers
+started at different prior draws; on the normalization ridge they stop at different points).
+The split R-hat is computed with the ensembles as chains (each ensemble's draws pooled per step),
+the bulk ESS with the walkers as chains.
+
+Procedure (:func:`run_mcmc`):
+
+1. one L-BFGS-B run per ensemble from a prior draw; each ensemble's walkers are drawn from the
+   Laplace approximation at its optimum (standard deviations capped at 0.3; a far worse local
+   optimum is replaced by the best one);
+2. ``n_burn`` burn-in steps (discarded);
+3. ``n_steps`` kept steps; per-parameter rank-normalized split R-hat and bulk ESS over walkers
+   (:mod:`pdfinfer.reference.diagnostics`);
+4. while some R-hat exceeds ``rhat_max`` the run is extended (kept steps doubled) up to
+   ``max_steps`` kept steps; if it still fails, :class:`ConvergenceError` names the parameter;
+5. the kept chain ``(steps, walkers, 6)`` is thinned to ``n_samples`` draws (every ``thin``-th
+   step, the last ``n_samples`` rows of the thinned flat chain).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+
+import emcee
+import numpy as np
+
+from pdfinfer.errors import ConfigError, PdfinferError
+from pdfinfer.reference.diagnostics import summarize_chains
+from pdfinfer.reference.likelihood import LogPosterior, find_map, laplace_covariance
+from pdfinfer.runtime import progress
+
+log = logging.getLogger("pdfinfer.reference")
+
+
+class ConvergenceError(PdfinferError):
+    """The chains did not reach the required R-hat within the allowed number of steps."""
+
+
+class GroupedMove(emcee.moves.RedBlueMove):
+    """An emcee red-blue move applied to ``n_groups`` independent ensembles at once.
+
+    Walkers ``[g W, (g+1) W)`` form ensemble ``g``. Each ensemble is split into ``base.nsplits``
+    sets; ``base.get_proposal`` draws proposals for a set from the complementary sets of the same
+    ensemble only, so the ensembles never exchange information, and the proposals of all
+    ensembles are evaluated in one call of the log-probability.
+    """
+
+    def __init__(self, base: emcee.moves.RedBlueMove, n_groups: int) -> None:
+        super().__init__(nsplits=base.nsplits, randomize_split=base.randomize_split, live_dangerously=True)
+        self.base = base
+        self.n_groups = int(n_groups)
+
+    def propose(self, model, state):  # noqa: ANN001, ANN201 (emcee's interface)
+        n_walkers = state.coords.shape[0]
+        per_group = n_walkers // self.n_groups
+        self.base.setup(state.coords)
+        split_of = np.arange(n_walkers) % per_group % self.nsplits
+        if self.randomize_split:
+            for g in range(self.n_groups):
+                model.random.shuffle(split_of[g * per_group : (g + 1) * per_group])
+        group_of = np.arange(n_walkers) // per_group
+        accepted = np.zeros(n_walkers, dtype=bool)
+        for split in range(self.nsplits):
+            subset = split_of == split
+            proposals = np.empty((int(subset.sum()), state.coords.shape[1]))
+            factors = np.empty(len(proposals))
+            row = 0
+            for g in range(self.n_groups):
+                mine = group_of == g
+                s = state.coords[subset & mine]
+                c = [state.coords[(split_of == j) & mine] for j in range(self.nsplits) if j != split]
+                q, f = self.base.get_proposal(s, c, model.random)
+                proposals[row : row + len(q)], factors[row : row + len(q)] = q, f
+                row += len(q)
+            new_log_probs, new_blobs = model.compute_log_prob_fn(proposals)
+            log_u = np.log(model.random.rand(len(proposals)))
+            accepted[subset] = factors + new_log_probs - state.log_prob[subset] > log_u
+            state = self.update(state, emcee.State(proposals, log_prob=new_log_probs, blobs=new_blobs), accepted, subset)
+        return state, accepted
+
+
+@dataclass
+class MCMCSettings:
+    """Sampler settings (config section ``reference``)."""
+
+    n_chains: int = 4
+    n_walkers: int = 16
+    n_burn: int = 500
+    n_steps: int = 1000
+    max_steps: int = 8000
+    n_samples: int = 10000
+    rhat_max: float = 1.01
+
+    def check(self) -> None:
+        """Raise :class:`ConfigError` for settings the sampler cannot use."""
+        if self.n_walkers < 8 or self.n_walkers % 4:
+            raise ConfigError(f"reference: n_walkers (per chain) must be a multiple of 4 and at least 8, got {self.n_walkers}")
+        for name in ("n_chains", "n_steps", "max_steps", "n_samples"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"reference: {name} must be at least 1, got {getattr(self, name)}")
+        if self.n_burn < 0:
+            raise ConfigError(f"reference: n_burn must be non-negative, got {self.n_burn}")
+        if self.n_steps < 8:
+            raise ConfigError(f"reference: n_steps must be at least 8 (R-hat needs split chains), got {self.n_steps}")
+        if self.max_steps < self.n_steps:
+            raise ConfigError(f"reference: max_steps ({self.max_steps}) is smaller than n_steps ({self.n_steps})")
+        if self.n_chains * self.n_walkers * self.n_steps < self.n_samples:
+            raise ConfigError(
+                f"reference: n_chains x n_walkers x n_steps = {self.n_chains * self.n_walkers * self.n_steps} "
+                f"is fewer than n_samples = {self.n_samples}"
+            )
+        if not self.rhat_max > 1.0:
+            raise ConfigError(f"reference: rhat_max must exceed 1, got {self.rhat_max}")
+
+
+@dataclass
+class MCMCResult:
+    """Thinned draws ``(K, D)`` and the diagnostics of the kept chain."""
+
+    samples: np.ndarray
+    log_prob: np.ndarray
+    rhat: np.ndarray
+    ess_bulk: np.ndarray
+    autocorr_time: np.ndarray
+    acceptance: np.ndarray
+    map_eta: np.ndarray
+    n_steps: int
+    thin: int
+    n_evaluations: int
+    seconds: float
+    sampling_seconds: float
+    settings: dict = field(default_factory=dict)
+
+
+def initial_walkers(posterior: LogPosterior, centers: np.ndarray, n_walkers: int, rng: np.random.Generator) -> np.ndarray:
+    """Walkers ``(C * W, D)``: for each center ``(C, D)``, ``W`` draws of its Laplace approximation
+    (:func:`laplace_covariance`) clipped into the box."""
+    blocks = []
+    for center in centers:
+        cov = laplace_covariance(posterior, center)
+        blocks.append(rng.multivariate_normal(center, cov, size=n_walkers, method="eigh"))
+    return np.clip(np.concatenate(blocks), 1e-6, 1 - 1e-6)
+
+
+def chain_starts(posterior: LogPosterior, n_chains: int, rng: np.random.Generator, tolerance: float = 50.0) -> np.ndarray:
+    """One L-BFGS optimum per chain ``(C, D)`` from prior draws; optima more than ``tolerance``
+    nats below the best are replaced by the best (logged)."""
+    optima = [find_map(posterior, rng.uniform(0.05, 0.95, size=(1, posterior.dim))) for _ in range(n_chains)]
+    values = posterior(np.array(optima))
+    best = int(np.argmax(values))
+    for c in range(n_chains):
+        if values[c] < values[best] - tolerance:
+            log.warning("chain %d: optimizer stopped %.1f nats below the best optimum; starting it at the best one", c, values[best] - values[c])
+            optima[c] = optima[best]
+    return np.array(optima)
+
+
+def _advance(sampler: emcee.EnsembleSampler, state: emcee.State | np.ndarray, steps: int, desc: str, store: bool = True) -> emcee.State:
+    with progress(total=steps, desc=desc, unit="step") as bar:
+        for state in sampler.sample(state, iterations=steps, store=store):
+            bar.update(1)
+    return state
+
+
+def run_mcmc(posterior: LogPosterior, settings: MCMCSettings, seed: int) -> MCMCResult:
+    """Sample the exact posterior (see the module docstring); raises :class:`ConvergenceError`."""
+    settings.check()
+    start = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    starts = chain_starts(posterior, settings.n_chains, rng)
+    walkers = initial_walkers(posterior, starts, settings.n_walkers, rng)
+    if not np.all(np.isfinite(posterior(walkers))):
+        raise ConvergenceError("reference: some initial walkers have zero posterior density around the optimum")
+
+    n_total = settings.n_chains * settings.n_walkers
+    moves = [(GroupedMove(emcee.moves.DEMove(), settings.n_chains), 0.8), (GroupedMove(emcee.moves.DESnookerMove(), settings.n_chains), 0.2)]
+    sampler = emcee.EnsembleSampler(n_total, posterior.dim, posterior, vectorize=True, moves=moves)
+    sampler.random_state = np.random.RandomState(int(rng.integers(2**32))).get_state()
+    sampling_start = time.perf_counter()
+    state = _advance(sampler, walkers, settings.n_burn, "burn-in", store=False) if settings.n_burn else walkers
+    sampler.reset()
+    state = _advance(sampler, state, settings.n_steps, "sampling")
+    while True:
+        chain = sampler.get_chain()  # (steps, walkers, D)
+        rhat, ess = summarize_chains(chain, settings.n_chains)
+        worst = int(np.argmax(rhat))
+        log.info(
+            "after %d kept steps: R-hat %s; bulk ESS %s",
+            chain.shape[0],
+            ", ".join(f"{n}={r:.4f}" for n, r in zip(posterior.names, rhat)),
+            ", ".join(f"{n}={e:.0f}" for n, e in zip(posterior.names, ess)),
+        )
+        if rhat[worst] <= settings.rhat_max:
+            break
+        extra = min(chain.shape[0], settings.max_steps - chain.shape[0])
+        if extra <= 0:
+            raise ConvergenceError(
+                f"reference: MCMC not converged: R-hat of {posterior.names[worst]} is {rhat[worst]:.4f} > {settings.rhat_max} "
+                f"after {chain.shape[0]} steps of {settings.n_chains} chains x {settings.n_walkers} walkers "
+                f"(reference.max_steps = {settings.max_steps}; raise it)"
+            )
+        log.warning("R-hat of %s is %.4f > %s: extending the run by %d steps", posterior.names[worst], rhat[worst], settings.rhat_max, extra)
+        state = _advance(sampler, state, extra, "extending")
+
+    n_steps = chain.shape[0]
+    thin = max(1, n_steps // -(-settings.n_samples // n_total))  # keeps >= ceil(K / walkers) steps
+    flat = sampler.get_chain(thin=thin, flat=True)[-settings.n_samples :]
+    flat_lp = sampler.get_log_prob(thin=thin, flat=True)[-settings.n_samples :]
+    return MCMCResult(
+        samples=flat,
+        log_prob=flat_lp,
+        rhat=rhat,
+        ess_bulk=ess,
+        autocorr_time=np.asarray(sampler.get_autocorr_time(quiet=True, tol=0), dtype=np.float64),
+        acceptance=np.asarray(sampler.acceptance_fraction),
+        map_eta=starts[int(np.argmax(posterior(starts)))],
+        n_steps=n_steps,
+        thin=thin,
+        n_evaluations=posterior.n_calls,
+        seconds=time.perf_counter() - start,
+        sampling_seconds=time.perf_counter() - sampling_start,
+        settings=asdict(settings),
+    )

@@ -1,0 +1,192 @@
+"""Comparison metrics: C2ST calibration, exact values of the summaries, the metrics JSON, the sweep."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from pdfinfer.compare import run as compare_run
+from pdfinfer.compare import sweep as compare_sweep
+from pdfinfer.compare.metrics import c2st, joint_credibility, parameter_summary, posterior_predictive, quantile_mse, relative_l2_error, wall_time
+from pdfinfer.errors import DataError
+from pdfinfer.io import write_events, write_json, write_samples
+from pdfinfer.params import PARAM_NAMES, THETA_MAX, THETA_MIN, TRUTH, TRUTH_PHYSICAL, to_normalized
+from pdfinfer.reference.run import fisher_report
+from pdfinfer.theory import make_theory
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+# ------------------------------------------------------------------ C2ST
+@pytest.mark.slow
+def test_c2st_same_distribution_is_chance_and_different_is_near_one():
+    """1000 draws per side, 6-D standard normals. Same law: accuracy within 0.5 +- 0.05 (its 5-fold
+    standard error is about 0.011); means 4 apart in one coordinate (Bayes accuracy 0.977): > 0.9."""
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((1000, 6)), rng.standard_normal((1000, 6))
+    assert abs(c2st(x, y, max_samples=1000, seed=1) - 0.5) < 0.05
+    shifted = y.copy()
+    shifted[:, 0] += 4.0
+    assert c2st(x, shifted, max_samples=1000, seed=1) > 0.9
+
+
+def test_c2st_needs_enough_rows():
+    with pytest.raises(DataError, match="at least 10 rows"):
+        c2st(np.zeros((5, 2)), np.zeros((5, 2)))
+
+
+# ------------------------------------------------------------------ exact values
+def test_quantile_mse_exact_value():
+    observed = np.arange(100.0)[:, None]  # quartile edges 24.75, 49.5, 74.25
+    all_low = np.full((40, 1), 3.0)  # every predicted event in the first bin
+    # fractions (1, 0, 0, 0) against 1/4 each: ((3/4)^2 + 3 (1/4)^2) / 4 = 0.1875
+    assert quantile_mse(observed, all_low, 4)[0] == pytest.approx(0.1875)
+    assert quantile_mse(observed, observed, 4)[0] == pytest.approx(0.0)
+
+
+def test_parameter_summary_pull_coverage_and_width_ratio():
+    rng = np.random.default_rng(2)
+    theta = TRUTH_PHYSICAL + 0.05 * rng.standard_normal((20000, 6))
+    theta[:, 1] += 0.075  # a_u: the truth sits 1.5 sigma below the mean
+    samples = to_normalized(theta)
+    ref_std = np.full(6, 0.1)
+    summary = parameter_summary(samples, TRUTH, ref_std)
+    a_u = summary["a_u"]
+    assert a_u["mean"] == pytest.approx(theta[:, 1].mean(), rel=1e-12)
+    assert a_u["std"] == pytest.approx(theta[:, 1].std(ddof=1), rel=1e-12)
+    assert a_u["pull"] == pytest.approx((theta[:, 1].mean() - TRUTH_PHYSICAL[1]) / theta[:, 1].std(ddof=1))
+    assert a_u["covered68"] is False and a_u["covered95"] is True  # 1.5 sigma: outside 68%, inside 95%
+    assert summary["N_u"]["covered68"] is True
+    assert summary["b_d"]["width_ratio"] == pytest.approx(summary["b_d"]["std"] / 0.1)
+    assert set(summary["N_u"]) == set(compare_run.PARAMETER_KEYS) - {"cramer_rao_ratio"}
+
+
+def test_joint_credibility_and_relative_error():
+    rng = np.random.default_rng(3)
+    samples = TRUTH + 0.01 * rng.standard_normal((5000, 6))
+    centred = samples - samples.mean(axis=0) + TRUTH
+    assert joint_credibility(centred, TRUTH) == 0.0
+    assert joint_credibility(samples, TRUTH + 0.2) == 1.0
+    # Chi-square with 6 dof: the credibility of a point at squared distance 7.23 is about 0.70.
+    offset = TRUTH + 0.01 * np.sqrt(7.23 / 6)
+    assert joint_credibility(centred, offset) == pytest.approx(0.70, abs=0.03)
+    assert relative_l2_error(np.tile(TRUTH * 1.1, (3, 1)), TRUTH) == pytest.approx(0.1)
+
+
+def test_posterior_predictive_uses_the_draws():
+    theory = make_theory("proxy")
+    generator = torch.Generator().manual_seed(4)
+    low = np.tile(TRUTH, (10, 1))
+    low[:, 2] = 1.0  # b_u = 5: u falls faster than at the truth
+    events = posterior_predictive(theory, low, 4000, generator)
+    truth_events = posterior_predictive(theory, TRUTH[None], 4000, generator)
+    assert events.shape == (4000, 2)
+    assert events[:, 0].mean() < truth_events[:, 0].mean()
+
+
+def test_wall_time_sums_benchmark_files(tmp_path):
+    header = "s\th:m:s\tmax_rss\n"
+    (tmp_path / "a.tsv").write_text(header + "12.5\t0:00:12\t100\n")
+    (tmp_path / "b.tsv").write_text(header + "2.0\t0:00:02\t10\n4.0\t0:00:04\t10\n")  # repeats: mean 3
+    seconds, files = wall_time([str(tmp_path / "*.tsv")])
+    assert seconds == pytest.approx(15.5) and len(files) == 2
+    assert wall_time([str(tmp_path / "none*.tsv")]) == (None, [])
+    (tmp_path / "bad.tsv").write_text("x\n1\n")
+    with pytest.raises(DataError, match="bad.tsv: not a Snakemake benchmark file"):
+        wall_time([str(tmp_path / "bad.tsv")])
+
+
+# ------------------------------------------------------------------ the metrics JSON
+@pytest.fixture(scope="module")
+def comparison(tmp_path_factory):
+    """A compare run on synthetic inputs: 256 observed events, a Gaussian 'reference' and two methods."""
+    tmp = tmp_path_factory.mktemp("compare")
+    theory = make_theory("proxy")
+    generator = torch.Generator().manual_seed(5)
+    events = theory.sample(torch.as_tensor(TRUTH)[None], 256, generator=generator)[0].numpy()
+    norm = theory.normalizers(torch.as_tensor(TRUTH)[None])[0].numpy()
+    write_events(tmp / "observed.h5", events, TRUTH, norm, theory.spec(), seed=5, norm_rel_unc=0.02)
+    rng = np.random.default_rng(6)
+    reference = np.clip(TRUTH + 0.03 * rng.standard_normal((2000, 6)), 0, 1)
+    extras = {"rhat": np.full(6, 1.001), "ess_bulk": np.full(6, 1500.0)}
+    write_samples(tmp / "reference.h5", reference, "reference", {}, 0, theory.spec(), extras=extras)
+    write_samples(tmp / "good.h5", np.clip(TRUTH + 0.03 * rng.standard_normal((2000, 6)), 0, 1), "npe", {}, 0, theory.spec())
+    shift = np.array([0.0, 0.25, 0.0, 0.0, 0.0, 0.0])  # a_u = 0 instead of -0.5: far fewer low-x events
+    write_samples(tmp / "bad.h5", np.clip(TRUTH + shift + 0.01 * rng.standard_normal((2000, 6)), 0, 1), "adversarial", {}, 0, theory.spec())
+    write_json(tmp / "fisher.json", fisher_report(theory, 256, None, 16))
+    (tmp / "npe.tsv").write_text("s\th:m:s\n42.0\t0:00:42\n")
+    out = tmp / "metrics.json"
+    args = ["--observed", str(tmp / "observed.h5"), "--reference", str(tmp / "reference.h5"), "--fisher", str(tmp / "fisher.json"),
+            "--samples", f"npe={tmp / 'good.h5'}", "--samples", f"adversarial_seed0={tmp / 'bad.h5'}",
+            "--wall-time", f"npe={tmp / 'npe.tsv'}", "--c2st-max-samples", "300", "--event-max-events", "256",
+            "--predictive-events", "1000", "--n-quantiles", "8", "--device", "cpu", "--threads", "1", "--out", str(out)]
+    assert compare_run.main(args) == 0
+    return json.loads(out.read_text())
+
+
+@pytest.mark.slow
+def test_metrics_json_has_the_documented_keys(comparison):
+    doc = compare_run.__doc__
+    for group in (compare_run.METRICS_KEYS, compare_run.METHOD_KEYS, compare_run.PARAMETER_KEYS, compare_run.TABLE_KEYS):
+        for key in group:
+            assert f"``{key}``" in doc or f"{key}," in doc or f"{key}:" in doc or f" {key}" in doc, f"key {key!r} not documented"
+    assert set(comparison) == set(compare_run.METRICS_KEYS)
+    assert set(comparison["methods"]) == {"reference", "npe", "adversarial_seed0"}
+    for method in comparison["methods"].values():
+        assert set(method) == set(compare_run.METHOD_KEYS)
+        assert set(method["parameters"]) == set(PARAM_NAMES)
+        for stats in method["parameters"].values():
+            assert set(stats) == set(compare_run.PARAMETER_KEYS)
+    assert all(set(row) == set(compare_run.TABLE_KEYS) for row in comparison["table"])
+    assert comparison["settings"]["c2st_samples_used"] == 300
+    assert comparison["cramer_rao"]["N_u"] is None and comparison["cramer_rao"]["a_u"] > 0
+
+
+@pytest.mark.slow
+def test_metrics_values_separate_good_and_bad_methods(comparison):
+    good, bad = comparison["methods"]["npe"], comparison["methods"]["adversarial_seed0"]
+    assert good["c2st"] < 0.6 < 0.9 < bad["c2st"]
+    assert good["covered95_joint"] and not bad["covered95_joint"]
+    assert good["wall_time_s"] == pytest.approx(42.0) and bad["wall_time_s"] is None
+    assert bad["event_quantile_mse"] > good["event_quantile_mse"]
+    assert abs(good["parameters"]["a_u"]["width_ratio"] - 1.0) < 0.1
+    # The truth sits 0.25 (normalized) = 0.25 * (THETA_MAX - THETA_MIN) physical below the bad method's mean.
+    expected_pull = 0.25 * (THETA_MAX[1] - THETA_MIN[1]) / bad["parameters"]["a_u"]["std"]
+    assert bad["parameters"]["a_u"]["pull"] == pytest.approx(expected_pull, rel=0.05)
+
+
+# ------------------------------------------------------------------ sweep
+def fake_report(n_obs, width):
+    params = {n: {"std": width, "width_ratio": 1.0} for n in PARAM_NAMES}
+    method = {"parameters": params, "c2st": 0.5, "event_c2st": 0.5, "rel_l2_error": 0.1}
+    return {"n_obs": n_obs, "methods": {"reference": method, "npe": method}, "cramer_rao": {n: 0.9 * width for n in PARAM_NAMES}}
+
+
+def test_sweep_recovers_the_inverse_sqrt_law(tmp_path):
+    paths = []
+    for n in (256, 1024, 4096):
+        paths.append(tmp_path / f"n{n}.json")
+        write_json(paths[-1], fake_report(n, 0.3 / np.sqrt(n)))
+    out = tmp_path / "sweep.json"
+    assert compare_sweep.main(["--metrics", *map(str, paths), "--out", str(out)]) == 0
+    sweep = json.loads(out.read_text())
+    assert sweep["n_obs"] == [256, 1024, 4096]
+    assert sweep["methods"]["npe"]["scaling_exponent"]["a_u"] == pytest.approx(-0.5, abs=1e-9)
+    np.testing.assert_allclose(sweep["sqrt_n_law"]["b_d"], 0.3 / np.sqrt([256, 1024, 4096]), rtol=1e-12)
+    assert sweep["cramer_rao"]["N_u"][0] == pytest.approx(0.9 * 0.3 / 16)
+
+
+def test_sweep_rejects_repeated_sizes(tmp_path, capsys):
+    for name in ("a", "b"):
+        write_json(tmp_path / f"{name}.json", fake_report(256, 0.1))
+    assert compare_sweep.main(["--metrics", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--out", str(tmp_path / "s.json")]) == 1
+    assert "repeat an n_obs" in capsys.readouterr().err

@@ -40,7 +40,7 @@ from sbi.utils.metrics import c2st
 from pdfinfer.adversarial import train as adv
 from pdfinfer.io import write_json
 from pdfinfer.params import PARAM_NAMES, TRUTH
-from pdfinfer.runtime import derive_seed, make_generator
+from pdfinfer.runtime import derive_seed, make_generator, resolve_device
 from pdfinfer.theory import make_theory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,6 +83,7 @@ def main() -> None:
     parser.add_argument("--c2st-events", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=20241107)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -117,7 +118,7 @@ def main() -> None:
         settings = adv.Settings.from_mapping(values)
         seed = derive_seed(args.seed, "recovery", mode)
         start = time.perf_counter()
-        result = adv.train(theory, observation, settings, seed, "cpu", show_progress=True)
+        result = adv.train(theory, observation, settings, seed, resolve_device(args.device), show_progress=True)
         wall = time.perf_counter() - start
         draws = adv.draw_parameters(result.generator, settings.n_samples, derive_seed(seed, "draws"))
         mean, std = draws.mean(0), draws.std(0)

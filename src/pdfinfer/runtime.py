@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from pdfinfer import __version__
@@ -107,11 +108,15 @@ def add_common_arguments(parser: argparse.ArgumentParser, seed: bool = True, dev
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
 
+_THREAD_LIMITS: list[Any] = []
+
+
 def setup(args: argparse.Namespace) -> None:
-    """Configure logging and torch threads from the common arguments."""
+    """Configure logging, and limit torch and BLAS/OpenMP threads (numpy, scikit-learn) to ``--threads``."""
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
     if getattr(args, "threads", 0):
         torch.set_num_threads(int(args.threads))
+        _THREAD_LIMITS.append(threadpool_limits(int(args.threads)))  # kept alive for the process
     log.info("pdfinfer %s, torch %s, argv: %s", __version__, torch.__version__, " ".join(sys.argv[1:]))
 
 

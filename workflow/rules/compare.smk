@@ -7,11 +7,6 @@ BENCH = f"{RESULTS}/benchmarks"
 # Adversarial runs: config adversarial.seeds, a count or a list of indices.
 _SEEDS = config.get("adversarial", {}).get("seeds", 0)
 COMPARE_SEEDS = list(range(_SEEDS)) if isinstance(_SEEDS, int) else list(_SEEDS)
-# Optional NLE baseline: config npe.nle.enabled, npe.nle or nle.enabled, whichever exists.
-_NLE = config.get("npe", {}).get("nle", config.get("nle", False))
-NLE_ENABLED = bool(_NLE.get("enabled", False) if isinstance(_NLE, dict) else _NLE)
-# Kept callable for plots.smk, which asks nle_enabled(); prefer the constant NLE_ENABLED.
-nle_enabled = lambda: NLE_ENABLED
 # {label: (samples file pattern, [benchmark TSV globs of the rules that produced it])}
 COMPARE_METHODS = {
     **{
@@ -41,7 +36,6 @@ COMPARE_METHODS = {
         if "npe" in config
         else {}
     ),
-    **({"nle": (f"{RESULTS}/nle/n{{n_obs}}/samples.h5", [f"{BENCH}/nle_*/n{{n_obs}}.tsv"])} if NLE_ENABLED else {}),
 }
 COMPARE_WALL = {
     "reference": [f"{BENCH}/reference/n{{n_obs}}.tsv"],

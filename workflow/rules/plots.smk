@@ -11,8 +11,6 @@ PLOT_METHODS = {
     "npe": f"{RESULTS}/npe/n{{n_obs}}/samples.h5",
     "adversarial_pooled": f"{RESULTS}/adversarial/n{{n_obs}}/pooled.h5",
 }
-if nle_enabled():  # defined in compare.smk (the optional NLE baseline)
-    PLOT_METHODS["nle"] = f"{RESULTS}/nle/n{{n_obs}}/samples.h5"
 
 
 #: Style options shared by every plotting command (config["plots"] only).

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "src") not in sys.path:
@@ -16,3 +17,13 @@ if str(ROOT / "src") not in sys.path:
 def repo_root() -> Path:
     """The repository root (where the Snakefile is)."""
     return ROOT
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Small batched torch calls are fastest on one thread, and CI machines have 2 shared cores
+    (oversubscribed threads made some tests 20x slower)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

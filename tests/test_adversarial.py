@@ -21,7 +21,7 @@ from pdfinfer.adversarial.losses import (
     point_energy,
 )
 from pdfinfer.adversarial.networks import DeepSetsDiscriminator, Generator, SetAttentionDiscriminator
-from pdfinfer.adversarial.sets import RealSets, SetEncoder, simulate_sets
+from pdfinfer.adversarial.sets import SetEncoder, simulate_sets
 from pdfinfer.adversarial import pool, train as adv
 from pdfinfer.errors import ConfigError, TrainingError
 from pdfinfer.io import read_samples, write_events
@@ -30,14 +30,6 @@ from pdfinfer.theory import make_theory
 
 FAR = np.array([0.3, 0.7, 0.3, 0.7, 0.7, 0.3])
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: the machines these run on have 2 shared cores (oversubscription is 20x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

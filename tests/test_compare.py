@@ -18,13 +18,6 @@ from pdfinfer.reference.run import fisher_report
 from pdfinfer.theory import make_theory
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 # ------------------------------------------------------------------ C2ST
 @pytest.mark.slow

@@ -20,14 +20,6 @@ from pdfinfer.reference.mcmc import ConvergenceError, MCMCSettings, run_mcmc
 from pdfinfer.theory import make_theory
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small batched torch calls are fastest (and not starved by other jobs) on one thread."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 @pytest.fixture(scope="module")
 def proxy():

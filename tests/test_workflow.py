@@ -1,7 +1,6 @@
 """The Snakemake workflow: config validation before any job, dry run, lint, tiny end-to-end run."""
 
 import csv
-from pathlib import Path
 
 import pytest
 import yaml

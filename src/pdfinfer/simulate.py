@@ -23,7 +23,7 @@ import argparse
 import json
 import logging
 import time
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch

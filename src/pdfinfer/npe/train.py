@@ -54,7 +54,7 @@ class TrainConfig:
 
     batch_size: int = 64
     learning_rate: float = 1e-3
-    max_epochs: int = 30
+    max_epochs: int = 60
     stop_after_epochs: int = 8
     validation_fraction: float = 0.1
     clip_max_norm: float = 5.0

@@ -24,7 +24,7 @@ from torch import nn
 
 from pdfinfer.adversarial.losses import SetBatch
 from pdfinfer.errors import DataError
-from pdfinfer.theory import Theory
+from pdfinfer.theory import Theory, log_flagged
 
 
 class SetEncoder(nn.Module):
@@ -41,7 +41,7 @@ class SetEncoder(nn.Module):
         if observed.shape[0] < 2:
             raise DataError(f"observed set: need at least 2 events to standardize features, got {observed.shape[0]}")
         log_mask = np.array(theory.log_features, dtype=bool)
-        feats = np.where(log_mask, np.log(np.where(log_mask, observed, 1.0)), observed)
+        feats = log_flagged(observed, log_mask)
         std = feats.std(axis=0)
         self.register_buffer("log_mask", torch.as_tensor(log_mask))
         self.register_buffer("mean", torch.as_tensor(feats.mean(axis=0)))
@@ -56,7 +56,7 @@ class SetEncoder(nn.Module):
     def events(self, events: torch.Tensor) -> torch.Tensor:
         """``(B, N, F) -> (B, N, F)`` float32."""
         events = events.to(self.mean.dtype)
-        feats = torch.where(self.log_mask, torch.log(torch.where(self.log_mask, events, torch.ones_like(events))), events)
+        feats = log_flagged(events, self.log_mask)
         return ((feats - self.mean) / self.scale).to(self.dtype)
 
     def norm(self, z: torch.Tensor) -> torch.Tensor:

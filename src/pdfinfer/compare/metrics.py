@@ -36,7 +36,7 @@ from threadpoolctl import threadpool_limits
 
 from pdfinfer.errors import DataError
 from pdfinfer.params import PARAM_NAMES, THETA_MAX, THETA_MIN, to_physical
-from pdfinfer.theory import Theory
+from pdfinfer.theory import Theory, log_flagged
 
 WIDTHS = THETA_MAX - THETA_MIN
 
@@ -113,11 +113,7 @@ def posterior_predictive(theory: Theory, samples: np.ndarray, n_events: int, gen
 
 def event_view(events: np.ndarray, log_features: Sequence[bool]) -> np.ndarray:
     """Events ``(N, F)`` with the features the theory marks as log-scaled replaced by their log."""
-    events = np.array(events, dtype=np.float64)
-    for f, use_log in enumerate(log_features):
-        if use_log:
-            events[:, f] = np.log(events[:, f])
-    return events
+    return log_flagged(np.asarray(events, dtype=np.float64), log_features)
 
 
 def quantile_mse(observed: np.ndarray, predicted: np.ndarray, n_quantiles: int) -> np.ndarray:

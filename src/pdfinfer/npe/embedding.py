@@ -30,6 +30,7 @@ from sbi.neural_nets.embedding_nets import PermutationInvariantEmbedding
 from torch import nn
 
 from pdfinfer.errors import DataError
+from pdfinfer.theory import log_flagged
 
 
 def flatten_observation(events: np.ndarray | torch.Tensor, norm: np.ndarray | torch.Tensor | None) -> torch.Tensor:
@@ -123,7 +124,7 @@ class SetEmbedding(nn.Module):
 
     def standardize_events(self, events: torch.Tensor) -> torch.Tensor:
         """``(*, N, F)`` raw events -> standardized (logged where flagged) events, same shape."""
-        logged = torch.where(self.log_mask, torch.log(events.clamp_min(1e-30)), events)
+        logged = log_flagged(events, self.log_mask)
         return (logged - self.feature_mean) / self.feature_std
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -43,7 +43,7 @@ from pdfinfer.io import EventSet, atomic_path, read_event_shards
 from pdfinfer.npe.embedding import flatten_observation
 from pdfinfer.npe.model import FLOWS, build_estimator, quiet_library_warnings, save_model
 from pdfinfer.runtime import add_common_arguments, cli_main, derive_seed, progress, resolve_device, setup
-from pdfinfer.theory import make_theory
+from pdfinfer.theory import log_flagged, make_theory
 
 log = logging.getLogger("pdfinfer.npe.train")
 
@@ -70,10 +70,7 @@ class TrainConfig:
 
 def standardization(events: np.ndarray, norm: np.ndarray | None, log_features: Sequence[bool]) -> dict[str, list[float]]:
     """Mean and std of each (logged where flagged) feature over ``events`` ``(B, N, F)``, and of ``log norm`` ``(B, T)``."""
-    feats = events.astype(np.float64)
-    mask = np.asarray(log_features, dtype=bool)
-    if mask.any():
-        feats = np.where(mask, np.log(np.clip(feats, 1e-30, None)), feats)
+    feats = log_flagged(events.astype(np.float64), log_features)
     flat = feats.reshape(-1, feats.shape[-1])
     stats = {"feature_mean": flat.mean(0).tolist(), "feature_std": np.maximum(flat.std(0), 1e-6).tolist(), "norm_mean": [], "norm_std": []}
     if norm is not None:

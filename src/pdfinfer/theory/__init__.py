@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from pdfinfer.errors import ConfigError
-from pdfinfer.theory.base import Theory
+from pdfinfer.theory.base import Theory, log_flagged
 from pdfinfer.theory.dis import DISTheory
 from pdfinfer.theory.proxy import ProxyTheory
 
 THEORIES: dict[str, type[Theory]] = {"proxy": ProxyTheory, "dis": DISTheory}
 
-__all__ = ["THEORIES", "DISTheory", "ProxyTheory", "Theory", "make_theory"]
+__all__ = ["THEORIES", "DISTheory", "ProxyTheory", "Theory", "log_flagged", "make_theory"]
 
 
 def make_theory(name: str | dict[str, Any], **settings: Any) -> Theory:

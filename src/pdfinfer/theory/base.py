@@ -23,13 +23,18 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, Sequence, TypeVar
 
+import numpy as np
 import torch
 
 from pdfinfer.errors import DataError, ParameterError
 from pdfinfer.params import N_PARAMS, THETA_MAX, THETA_MIN, check_params
 from pdfinfer.theory.quadrature import Nodes, invert_table, simpson_cdf, table_nodes, tanh_sinh_nodes
+
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+#: Floor applied before taking the log of a flagged feature (see :func:`log_flagged`).
+LOG_FLOOR = 1e-30
 
 
 def physical(eta: torch.Tensor) -> torch.Tensor:
@@ -37,6 +42,21 @@ def physical(eta: torch.Tensor) -> torch.Tensor:
     lo = torch.as_tensor(THETA_MIN, dtype=torch.float64, device=eta.device)
     hi = torch.as_tensor(THETA_MAX, dtype=torch.float64, device=eta.device)
     return lo + eta.to(torch.float64) * (hi - lo)
+
+
+def log_flagged(events: ArrayT, log_features: Sequence[bool] | torch.Tensor) -> ArrayT:
+    """Events ``(*, F)`` with the features flagged in ``log_features`` (length ``F``, e.g.
+    :attr:`Theory.log_features`) replaced by their log: the scale networks and tests see them on.
+
+    Works on numpy arrays and torch tensors. Flagged values are floored at 1e-30 before the log;
+    unflagged features pass through untouched (and keep finite gradients).
+    """
+    if isinstance(events, torch.Tensor):
+        mask = torch.as_tensor(log_features, dtype=torch.bool, device=events.device)
+        safe = torch.where(mask, events.clamp_min(LOG_FLOOR), torch.ones_like(events))
+        return torch.where(mask, torch.log(safe), events)
+    mask = np.asarray(log_features, dtype=bool)
+    return np.where(mask, np.log(np.where(mask, np.maximum(events, LOG_FLOOR), 1.0)), events)
 
 
 def pdf_pair(x: torch.Tensor, dist_one: torch.Tensor, eta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Mapping
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from scipy.stats import binom
 
@@ -30,6 +31,18 @@ def binomial_band(levels: np.ndarray, n: int, mass: float = 0.95) -> tuple[np.nd
     lo = binom.ppf((1 - mass) / 2, n, levels) / n
     hi = binom.ppf(1 - (1 - mass) / 2, n, levels) / n
     return lo, hi
+
+
+def _finish_coverage_axes(ax: Axes, ylabel: str, title: str) -> None:
+    """Unit square, equal aspect, credibility level on x, ``ylabel`` on y, legend and title."""
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    ax.set_xlabel("credibility level")
+    ax.set_ylabel(ylabel)
+    ax.legend(loc="upper left")
+    if title:
+        ax.set_title(title)
 
 
 def plot_expected_coverage(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], n_sims: int | None, style: PlotStyle, title: str = "") -> Figure:
@@ -52,14 +65,7 @@ def plot_expected_coverage(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], 
             if levels.shape != coverage.shape or levels.ndim != 1:
                 raise DataError(f"coverage plot: {method!r} needs levels and coverage of equal 1-D shape, got {levels.shape} and {coverage.shape}")
             ax.plot(levels, coverage, color=method_color(method), marker="o" if len(levels) < 12 else None, ms=3, label=method_label(method))
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
-        ax.set_aspect("equal")
-        ax.set_xlabel("credibility level")
-        ax.set_ylabel("empirical coverage")
-        ax.legend(loc="upper left")
-        if title:
-            ax.set_title(title)
+        _finish_coverage_axes(ax, "empirical coverage", title)
     return fig
 
 
@@ -111,12 +117,5 @@ def plot_tarp(alpha: np.ndarray, ecp: np.ndarray, style: PlotStyle, atc: float |
         stats = [f"ATC = {atc:.3f}" if atc is not None else "", f"KS p = {ks_pvalue:.2g}" if ks_pvalue is not None else ""]
         extra = ", ".join(s for s in stats if s)
         ax.plot(alpha, ecp, color=method_color(method), label=method_label(method) + (f" ({extra})" if extra else ""))
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
-        ax.set_aspect("equal")
-        ax.set_xlabel("credibility level")
-        ax.set_ylabel("expected coverage probability (TARP)")
-        ax.legend(loc="upper left")
-        if title:
-            ax.set_title(title)
+        _finish_coverage_axes(ax, "expected coverage probability (TARP)", title)
     return fig

@@ -99,7 +99,7 @@ def test_norm_density_integrates_to_one(tiny: tuple[Path, dict]) -> None:
 
 
 TOY_SETTINGS = {"flow": "maf", "hidden_features": 16, "num_transforms": 1, "batch_size": 512, "learning_rate": 0.003,
-                "max_epochs": 12, "stop_after_epochs": 3}
+                "max_epochs": 8, "stop_after_epochs": 3}
 
 
 def test_toy_posterior_matches_grid() -> None:
@@ -113,21 +113,21 @@ def test_toy_posterior_matches_grid() -> None:
     """
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
-    rows, per_row = 4096, 16
+    rows, per_row = 2048, 16
     eta = torch.rand(rows, 1, generator=gen)
     events = (2.0 * eta[:, :, None] + torch.randn(rows, per_row, 1, generator=gen)).float()
     spec = {"n_params": 1, "n_features": 1, "n_norm": 0, "lower": [0.0], "upper": [1.0], "bounded": [False], "logged": [False]}
     settings = NLESettings.from_config(TOY_SETTINGS)
     x0, eta0 = subsample(events, eta, torch.arange(rows), per_row, gen)
     model = build_model(settings.as_dict(), spec, eta0, x0)
-    train_rows, val_rows = torch.arange(3584), torch.arange(3584, rows)
+    train_rows, val_rows = torch.arange(1792), torch.arange(1792, rows)
     val = subsample(events, eta, val_rows, per_row, gen)
     fit_loop(model.events, lambda g: subsample(events, eta, train_rows, per_row, g), val, settings, gen, "toy", None, lambda s: None)
 
     truth = 0.6
     obs = (2.0 * truth + torch.randn(20, 1, generator=gen)).numpy()
     posterior = NLELogPosterior(model, obs, names=("eta",))
-    result = run_mcmc(posterior, MCMCSettings(n_chains=2, n_walkers=8, n_burn=200, n_steps=600, max_steps=2400, n_samples=3000), seed=3)
+    result = run_mcmc(posterior, MCMCSettings(n_chains=2, n_walkers=8, n_burn=100, n_steps=400, max_steps=1600, n_samples=2000), seed=3)
     grid = np.linspace(0.0, 1.0, 20001)
     log_post = -0.5 * ((obs[:, 0][None] - 2.0 * grid[:, None]) ** 2).sum(1)
     cdf = np.cumsum(np.exp(log_post - log_post.max()))
@@ -206,3 +206,26 @@ def test_chunked_sum_equals_unchunked(tiny: tuple[Path, dict]) -> None:
         rows = torch.as_tensor(eta[:1], dtype=torch.float32).expand(len(events), 6)
         direct = float(model.events(torch.as_tensor(events), rows).sum() + model.norm(torch.tensor([[3.3, 1.9]]), rows[:1]).sum())
     assert whole[0] == pytest.approx(direct, rel=1e-6)
+
+
+def test_cli_train_then_sample_writes_the_common_layout(tmp_path: Path) -> None:
+    """train CLI -> likelihood.pt (checkpoint discarded); sample CLI -> samples (K, 6), method nle, wall time, model path."""
+    import json
+
+    from pdfinfer.io import read_samples
+    from pdfinfer.nle import train as nle_train
+
+    data = proxy_shards(64, 16, seed=3)
+    shard = tmp_path / "shard0.h5"
+    write_events(shard, data.events, data.params, data.norm, data.theory, seed=3, norm_rel_unc=0.02)
+    model, ckpt, out = tmp_path / "likelihood.pt", tmp_path / "ckpt.pt", tmp_path / "samples.h5"
+    settings = json.dumps({**TINY, "max_epochs": 1})
+    assert nle_train.main(["--shards", str(shard), "--normalization", "off", "--settings", settings, "--checkpoint", str(ckpt),
+                           "--out", str(model), "--device", "cpu"]) == 0
+    assert model.exists() and not ckpt.exists()
+    observed = observed_proxy(tmp_path, 32)
+    assert nle_sample.main(["--model", str(model), "--observed", str(observed), "--normalization", "off", "--settings", settings,
+                            "--out", str(out), "--device", "cpu"]) == 0
+    result = read_samples(out)
+    assert result.method == "nle" and result.samples.shape == (200, 6)
+    assert result.attrs["model"] == str(model) and result.attrs["wall_time_s"] >= result.attrs["train_seconds"] > 0

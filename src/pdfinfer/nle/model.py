@@ -26,11 +26,13 @@ it loads with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
 import warnings
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import sbi
 import torch
@@ -120,7 +122,7 @@ class NormLikelihood(nn.Module):
         super().__init__()
         widths = [n_params] + [hidden] * layers
         body: list[nn.Module] = []
-        for a, b in zip(widths[:-1], widths[1:]):
+        for a, b in itertools.pairwise(widths):
             body += [nn.Linear(a, b), nn.SiLU()]
         self.net = nn.Sequential(*body, nn.Linear(widths[-1], 2 * n_norm))
         self.register_buffer("log_mean", torch.zeros(n_norm, dtype=torch.float64))
@@ -211,7 +213,7 @@ def read_model(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise DataError(f"{path}: file not found")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for corrupt or foreign files
+    except Exception as err:  # noqa: BLE001 (torch raises several types for corrupt or foreign files)
         first = str(err).splitlines()[0] if str(err) else ""
         raise DataError(f"{path}: not a readable NLE model ({type(err).__name__}: {first})") from None
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:

@@ -26,9 +26,8 @@ import argparse
 import logging
 import math
 import time
-from typing import Any, Sequence
-
-from typing import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -71,7 +70,7 @@ def data_spec(data: EventSet, use_norm: bool) -> dict[str, Any]:
 
 def split_rows(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Seeded split of ``range(n)`` rows into training and validation indices."""
-    n_val = max(1, int(round(fraction * n)))
+    n_val = max(1, round(fraction * n))
     if n - n_val < 1:
         raise DataError(f"{n} training rows are too few to hold back {n_val} for validation")
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(derive_seed(seed, "nle", "split")))

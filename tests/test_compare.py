@@ -10,7 +10,7 @@ import torch
 
 from pdfinfer.compare import run as compare_run
 from pdfinfer.compare import sweep as compare_sweep
-from pdfinfer.compare.metrics import c2st, joint_credibility, parameter_summary, posterior_predictive, quantile_mse, relative_l2_error, wall_time
+from pdfinfer.compare.metrics import c2st, joint_credibility, parameter_summary, quantile_mse, relative_l2_error
 from pdfinfer.errors import DataError
 from pdfinfer.io import write_events, write_json, write_samples
 from pdfinfer.params import PARAM_NAMES, THETA_MAX, THETA_MIN, TRUTH, TRUTH_PHYSICAL, to_normalized
@@ -75,30 +75,15 @@ def test_joint_credibility_and_relative_error():
     assert relative_l2_error(np.tile(TRUTH * 1.1, (3, 1)), TRUTH) == pytest.approx(0.1)
 
 
-def test_posterior_predictive_uses_the_draws():
-    theory = make_theory("proxy")
-    generator = torch.Generator().manual_seed(4)
-    low = np.tile(TRUTH, (10, 1))
-    low[:, 2] = 1.0  # b_u = 5: u falls faster than at the truth
-    events = posterior_predictive(theory, low, 4000, generator)
-    truth_events = posterior_predictive(theory, TRUTH[None], 4000, generator)
-    assert events.shape == (4000, 2)
-    assert events[:, 0].mean() < truth_events[:, 0].mean()
-
-
-def test_wall_time_sums_benchmark_files(tmp_path):
-    header = "s\th:m:s\tmax_rss\n"
-    (tmp_path / "a.tsv").write_text(header + "12.5\t0:00:12\t100\n")
-    (tmp_path / "b.tsv").write_text(header + "2.0\t0:00:02\t10\n4.0\t0:00:04\t10\n")  # repeats: mean 3
-    seconds, files = wall_time([str(tmp_path / "*.tsv")])
-    assert seconds == pytest.approx(15.5) and len(files) == 2
-    assert wall_time([str(tmp_path / "none*.tsv")]) == (None, [])
-    (tmp_path / "bad.tsv").write_text("x\n1\n")
-    with pytest.raises(DataError, match="bad.tsv: not a Snakemake benchmark file"):
-        wall_time([str(tmp_path / "bad.tsv")])
-
-
 # ------------------------------------------------------------------ the metrics JSON
+def write_replicates(path, theory, eta, n_events, seed):
+    """Replicate sets as pdfinfer.predictive writes them: events (D, n, F) at the draws eta (D, 6)."""
+    generator = torch.Generator().manual_seed(seed)
+    events = theory.sample(torch.as_tensor(eta), n_events, generator=generator).numpy()
+    norm = theory.normalizers(torch.as_tensor(eta)).numpy()
+    write_events(path, events, eta, norm, theory.spec(), seed=seed, norm_rel_unc=0.02)
+
+
 @pytest.fixture(scope="module")
 def comparison(tmp_path_factory):
     """A compare run on synthetic inputs: 256 observed events, a Gaussian 'reference' and two methods."""
@@ -112,18 +97,30 @@ def comparison(tmp_path_factory):
     reference = np.clip(TRUTH + 0.03 * rng.standard_normal((2000, 6)), 0, 1)
     extras = {"rhat": np.full(6, 1.001), "ess_bulk": np.full(6, 1500.0)}
     write_samples(tmp / "reference.h5", reference, "reference", {}, 0, theory.spec(), extras=extras)
-    write_samples(tmp / "good.h5", np.clip(TRUTH + 0.03 * rng.standard_normal((2000, 6)), 0, 1), "npe", {}, 0, theory.spec())
+    good = np.clip(TRUTH + 0.03 * rng.standard_normal((2000, 6)), 0, 1)
+    write_samples(tmp / "good.h5", good, "npe", {}, 0, theory.spec(), attrs={"wall_time_s": 42.0})
     shift = np.array([0.0, 0.25, 0.0, 0.0, 0.0, 0.0])  # a_u = 0 instead of -0.5: far fewer low-x events
-    write_samples(tmp / "bad.h5", np.clip(TRUTH + shift + 0.01 * rng.standard_normal((2000, 6)), 0, 1), "adversarial", {}, 0, theory.spec())
+    bad = np.clip(TRUTH + shift + 0.01 * rng.standard_normal((2000, 6)), 0, 1)
+    write_samples(tmp / "bad.h5", bad, "adversarial", {}, 0, theory.spec())
+    for name, draws, seed in (("reference", reference, 1), ("good", good, 2), ("bad", bad, 3), ("truth", np.tile(TRUTH, (8, 1)), 4)):
+        write_replicates(tmp / f"pred_{name}.h5", theory, draws[:8], 256, seed)
     write_json(tmp / "fisher.json", fisher_report(theory, 256, None, 16))
-    (tmp / "npe.tsv").write_text("s\th:m:s\n42.0\t0:00:42\n")
     out = tmp / "metrics.json"
+    settings = json.dumps({"c2st_max_samples": 300, "event_max_events": 256, "n_quantiles": 8})
     args = ["--observed", str(tmp / "observed.h5"), "--reference", str(tmp / "reference.h5"), "--fisher", str(tmp / "fisher.json"),
-            "--samples", f"npe={tmp / 'good.h5'}", "--samples", f"adversarial_seed0={tmp / 'bad.h5'}",
-            "--wall-time", f"npe={tmp / 'npe.tsv'}", "--c2st-max-samples", "300", "--event-max-events", "256",
-            "--predictive-events", "1000", "--n-quantiles", "8", "--device", "cpu", "--threads", "1", "--out", str(out)]
+            "--samples", f"npe={tmp / 'good.h5'}", "--samples", f"adversarial={tmp / 'bad.h5'}",
+            "--predictive", f"reference={tmp / 'pred_reference.h5'}", "--predictive", f"npe={tmp / 'pred_good.h5'}",
+            "--predictive", f"adversarial={tmp / 'pred_bad.h5'}", "--truth-predictive", str(tmp / "pred_truth.h5"),
+            "--settings", settings, "--threads", "1", "--out", str(out)]
     assert compare_run.main(args) == 0
     return json.loads(out.read_text())
+
+
+def test_compare_refuses_a_method_without_replicate_sets(tmp_path, capsys):
+    args = ["--observed", "o.h5", "--reference", "r.h5", "--fisher", "f.json", "--samples", "npe=n.h5",
+            "--predictive", "reference=p.h5", "--truth-predictive", "t.h5", "--out", str(tmp_path / "m.json")]
+    assert compare_run.main(args) == 1
+    assert "--predictive: no replicate sets for ['npe']" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -133,7 +130,7 @@ def test_metrics_json_has_the_documented_keys(comparison):
         for key in group:
             assert f"``{key}``" in doc or f"{key}," in doc or f"{key}:" in doc or f" {key}" in doc, f"key {key!r} not documented"
     assert set(comparison) == set(compare_run.METRICS_KEYS)
-    assert set(comparison["methods"]) == {"reference", "npe", "adversarial_seed0"}
+    assert set(comparison["methods"]) == {"reference", "npe", "adversarial"}
     for method in comparison["methods"].values():
         assert set(method) == set(compare_run.METHOD_KEYS)
         assert set(method["parameters"]) == set(PARAM_NAMES)
@@ -146,7 +143,7 @@ def test_metrics_json_has_the_documented_keys(comparison):
 
 @pytest.mark.slow
 def test_metrics_values_separate_good_and_bad_methods(comparison):
-    good, bad = comparison["methods"]["npe"], comparison["methods"]["adversarial_seed0"]
+    good, bad = comparison["methods"]["npe"], comparison["methods"]["adversarial"]
     assert good["c2st"] < 0.6 < 0.9 < bad["c2st"]
     assert good["covered95_joint"] and not bad["covered95_joint"]
     assert good["wall_time_s"] == pytest.approx(42.0) and bad["wall_time_s"] is None

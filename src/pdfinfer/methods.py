@@ -22,6 +22,8 @@ from pdfinfer.errors import ConfigError
 
 #: Method families: the referee, simulation-based inference, adversarial learning.
 FAMILIES = ("reference", "sbi", "adversarial")
+#: Kinds of training history a method's files carry (see :class:`Method`).
+HISTORIES = ("steps", "epochs")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,21 @@ class Method:
     ``{replica}`` for per-replica files). Every method writes ``samples`` (``(K, 6)``
     normalized draws, the common layout of :func:`pdfinfer.io.write_samples`) with its own
     ``wall_time_s`` attribute.
+
+    Attributes:
+        label: the method's name in files, metrics and rules.
+        family: one of :data:`FAMILIES`.
+        title, color: legend label and colour in every figure.
+        section: its config section; ``settings``: its settings class as ``"module:Class"``.
+        samples: its samples file.
+        amortized: trained once for all observations; then ``model`` (the trained network) and
+            ``diagnostics`` (stem of ``.h5``/``.json`` with SBC, expected coverage and TARP on the
+            shared hold-out sets) are declared.
+        history: the training history its samples (or replica) files carry, drawn by the
+            training figure: ``"steps"`` (adversarial losses and generated-parameter trajectories
+            per step), ``"epochs"`` (training/validation loss per epoch) or ``None``.
+        replicas: key of its config section giving the number of independent runs, each a job
+            writing ``replica_samples`` (wildcard ``{replica}``) that ``samples`` pools.
     """
 
     label: str
@@ -53,6 +70,8 @@ class Method:
             raise ValueError(f"method {self.label!r}: family {self.family!r} is not one of {FAMILIES}")
         if self.amortized and not (self.model and self.diagnostics):
             raise ValueError(f"method {self.label!r}: an amortized method declares its model and diagnostics files")
+        if self.history is not None and self.history not in HISTORIES:
+            raise ValueError(f"method {self.label!r}: history {self.history!r} is not one of {HISTORIES}")
         if bool(self.replicas) != bool(self.replica_samples):
             raise ValueError(f"method {self.label!r}: replicas and replica_samples go together")
 
@@ -70,7 +89,7 @@ class Method:
         return int(config.get(self.section, {}).get(self.replicas, 0)) if self.replicas else 0
 
     def path(self, kind: str, results: str, n_obs: int | str = "{n_obs}", replica: int | str = "{replica}") -> str:
-        """The ``kind`` output (``samples``, ``model``, ``diagnostics``, ``replica_samples``) under ``results``."""
+        """The ``kind`` output (``samples``, ``model``, ``diagnostics`` (a stem), ``replica_samples``) under ``results``."""
         pattern = getattr(self, kind)
         if pattern is None:
             raise KeyError(f"method {self.label!r} has no {kind!r} output")
@@ -100,8 +119,8 @@ REGISTRY: dict[str, Method] = {
             samples="npe/n{n_obs}/samples.h5",
             amortized=True,
             model="npe/n{n_obs}/posterior.pt",
-            diagnostics="npe/n{n_obs}/diagnostics.json",
-            history="npe",
+            diagnostics="npe/n{n_obs}/diagnostics",
+            history="epochs",
         ),
         Method(
             label="adversarial",
@@ -111,7 +130,7 @@ REGISTRY: dict[str, Method] = {
             section="adversarial",
             settings="pdfinfer.adversarial.settings:AdversarialSettings",
             samples="adversarial/n{n_obs}/pooled.h5",
-            history="adversarial",
+            history="steps",
             replicas="seeds",
             replica_samples="adversarial/n{n_obs}/seed{replica}.h5",
         ),
@@ -120,6 +139,8 @@ REGISTRY: dict[str, Method] = {
 
 #: The referee every other method is scored against; always run.
 REFERENCE = "reference"
+#: The family under study (highlighted in the comparison tables).
+STUDIED_FAMILY = "adversarial"
 
 #: Colours of the non-method elements of figures.
 OBSERVED_COLOR = "#000000"

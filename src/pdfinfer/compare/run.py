@@ -1,7 +1,8 @@
 r"""Command line: score every method's posterior draws against the exact reference for one ``n_obs``.
 
 Reads the observed set, the reference samples and Fisher report (``pdfinfer.reference.run``) and
-any number of methods' samples files (``--samples LABEL=PATH``), computes the metrics of
+any number of methods' samples files (``--samples LABEL=PATH``) with their posterior-predictive
+replicate sets (``--predictive LABEL=PATH``, the referee's included), computes the metrics of
 :mod:`pdfinfer.compare.metrics` and writes one JSON file.
 
 metrics.json keys (physical units unless said otherwise):
@@ -18,8 +19,10 @@ metrics.json keys (physical units unless said otherwise):
     ``rel_l2_error`` (normalized space), ``c2st`` (vs the reference; for ``reference`` itself:
     the first vs the second half of its kept chain, i.e. the Monte Carlo floor no method can be
     shown to beat), ``event_c2st``, ``event_quantile_mse``,
-    ``event_quantile_mse_per_feature``, ``wall_time_s`` (null if no benchmark file), ``wall_time_files``
-``baselines``: ``{"truth_events": {"event_c2st", "event_quantile_mse"}}``: fresh events at
+    ``event_quantile_mse_per_feature`` (of the method's posterior-predictive replicate sets,
+    :mod:`pdfinfer.predictive`, read from ``predictive_path``), ``wall_time_s`` (the method's own record: its ``wall_time_s``
+    attribute; null if absent), ``family`` and ``title`` (from :mod:`pdfinfer.methods`)
+``baselines``: ``{"truth_events": {"event_c2st", "event_quantile_mse"}}``: replicate sets at
     :math:`\eta^*` scored like a method (what a perfect model gives at this sample size)
 ``settings``: the C2ST subsample sizes (``c2st_samples_used`` = min(c2st_max_samples, the
     reference's smallest bulk ESS): thinned MCMC draws are correlated, and near-duplicates on both
@@ -31,8 +34,9 @@ Usage::
 
     python -m pdfinfer.compare.run --observed R/data/n1024/observed.h5 \
         --reference R/reference/n1024/samples.h5 --fisher R/reference/n1024/fisher.json \
-        --samples npe=R/npe/n1024/samples.h5 --samples adversarial_pooled=R/adversarial/n1024/pooled.h5 \
-        --wall-time npe='R/benchmarks/npe_*/n1024.tsv' --out R/compare/n1024/metrics.json
+        --samples npe=R/npe/n1024/samples.h5 --predictive npe=R/predictive/n1024/npe.h5 \
+        --predictive reference=R/predictive/n1024/reference.h5 --truth-predictive R/predictive/n1024/truth.h5 \
+        --settings '{"c2st_folds": 5}' --out R/compare/n1024/metrics.json
 """
 
 from __future__ import annotations
@@ -40,36 +44,29 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from pdfinfer.compare.metrics import (
-    c2st,
-    event_view,
-    joint_credibility,
-    parameter_summary,
-    posterior_predictive,
-    quantile_mse,
-    relative_l2_error,
-    wall_time,
-)
+from pdfinfer.compare.metrics import c2st, event_view, joint_credibility, parameter_summary, quantile_mse, relative_l2_error
+from pdfinfer.compare.settings import CompareSettings
 from pdfinfer.errors import ConfigError, DataError
-from pdfinfer.io import SampleSet, read_events, read_json, read_samples, write_json
+from pdfinfer.io import EventSet, SampleSet, read_events, read_json, read_samples, write_json
+from pdfinfer.methods import REFERENCE, REGISTRY
 from pdfinfer.params import PARAM_NAMES, TRUTH, TRUTH_PHYSICAL, to_physical
-from pdfinfer.runtime import add_common_arguments, cli_main, derive_seed, make_generator, resolve_device, setup
+from pdfinfer.runtime import add_common_arguments, cli_main, derive_seed, setup
 from pdfinfer.theory import Theory, make_theory
 
 log = logging.getLogger("pdfinfer.compare")
 
 #: Top-level keys of metrics.json (documented in the module docstring; tests hold them together).
 METRICS_KEYS = ("n_obs", "theory", "normalization", "parameter_names", "truth", "cramer_rao", "degenerate_directions",
-                "reference", "methods", "baselines", "settings", "table")
+                REFERENCE, "methods", "baselines", "settings", "table")
 #: Keys of each entry of ``methods``.
-METHOD_KEYS = ("method", "path", "n_samples", "parameters", "joint_credibility_of_truth", "covered68_joint", "covered95_joint",
-               "rel_l2_error", "c2st", "event_c2st", "event_quantile_mse", "event_quantile_mse_per_feature", "wall_time_s",
-               "wall_time_files")
+METHOD_KEYS = ("method", "family", "title", "path", "n_samples", "parameters", "joint_credibility_of_truth", "covered68_joint",
+               "covered95_joint", "rel_l2_error", "c2st", "event_c2st", "event_quantile_mse", "event_quantile_mse_per_feature",
+               "predictive_path", "wall_time_s")
 #: Keys of each parameter's statistics.
 PARAMETER_KEYS = ("mean", "std", "median", "ci68", "ci95", "pull", "width_ratio", "covered68", "covered95", "cramer_rao_ratio")
 #: Keys of each row of ``table``.
@@ -95,59 +92,75 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reference", required=True, help="reference samples (pdfinfer.reference.run)")
     parser.add_argument("--fisher", required=True, help="reference Fisher report (JSON)")
     parser.add_argument("--samples", action="append", default=[], metavar="LABEL=PATH", help="a method's samples file (repeat)")
-    parser.add_argument("--wall-time", action="append", default=[], metavar="LABEL=GLOB[,GLOB]", help="benchmark TSV files of a method's rules (repeat)")
-    parser.add_argument("--c2st-max-samples", type=int, default=2000, help="parameter draws per side in the C2ST")
-    parser.add_argument("--c2st-folds", type=int, default=5)
-    parser.add_argument("--event-max-events", type=int, default=1000, help="events per side in the event-level C2ST")
-    parser.add_argument("--predictive-events", type=int, default=4000, help="posterior-predictive events per method (quantile MSE)")
-    parser.add_argument("--n-quantiles", type=int, default=20, help="equal-probability bins per observed marginal")
+    parser.add_argument("--predictive", action="append", default=[], metavar="LABEL=PATH",
+                        help="a method's posterior-predictive replicate sets (pdfinfer.predictive; one per method, reference included)")
+    parser.add_argument("--truth-predictive", required=True, help="replicate sets at eta* (pdfinfer.predictive --truth)")
+    parser.add_argument("--settings", default="{}", help="CompareSettings as JSON (config section compare)")
     parser.add_argument("--out", required=True, help="metrics JSON")
-    add_common_arguments(parser)
+    add_common_arguments(parser, device=False)
     return parser
 
 
-def _check_compatible(sample_set: SampleSet, theory_spec: dict[str, Any], label: str) -> None:
+def _check_compatible(sample_set: SampleSet | EventSet, theory_spec: dict[str, Any], label: str) -> None:
     theory = sample_set.attrs.get("theory")
     if theory is not None and theory != theory_spec:
-        raise DataError(f"{sample_set.path}: samples of {label!r} were made with theory {theory}, the observed set with {theory_spec}")
+        raise DataError(f"{sample_set.path}: {label!r} was made with theory {theory}, the observed set with {theory_spec}")
 
 
 class Scorer:
-    """Everything shared by the methods' scores: observed events, reference draws, Fisher bounds."""
+    """Everything shared by the methods' scores: observed events, reference draws, Fisher bounds.
 
-    def __init__(self, args: argparse.Namespace, theory: Theory, observed: np.ndarray, reference: SampleSet, fisher: dict[str, Any]) -> None:
-        self.args = args
+    Args:
+        settings: the comparison settings.
+        seed: master seed (each score derives its own stream).
+        theory: the observed set's theory.
+        observed: observed events ``(N, F)``.
+        reference: the exact posterior's samples file.
+        fisher: the reference's Fisher report.
+        threads: CPU threads of the classifiers.
+    """
+
+    def __init__(self, settings: CompareSettings, seed: int, theory: Theory, observed: np.ndarray, reference: SampleSet,
+                 fisher: Mapping[str, Any], threads: int = 1) -> None:
+        self.settings, self.base_seed, self.threads = settings, seed, threads
         self.theory = theory
         self.observed = event_view(observed, theory.log_features)
         self.reference = reference.samples
         self.reference_std = to_physical(reference.samples).std(axis=0, ddof=1)
         self.cramer_rao = {n: (b["physical"] if b else None) for n, b in fisher["cramer_rao"].items()}
-        self.device = resolve_device(args.device)
         # Thinned MCMC draws are not independent; near-duplicates on both sides of a C2ST fold
         # would let the classifier memorize. Compare against at most ESS reference draws.
         ess = reference.extras.get("ess_bulk")
-        self.c2st_samples = args.c2st_max_samples
+        self.c2st_samples = settings.c2st_max_samples
         if ess is not None and np.all(np.isfinite(ess)):
-            self.c2st_samples = int(max(50, min(args.c2st_max_samples, float(np.min(ess)))))
+            self.c2st_samples = int(max(50, min(settings.c2st_max_samples, float(np.min(ess)))))
         log.info("parameter C2ST on %d draws per side (c2st_max_samples %d, reference min bulk ESS %s)",
-                 self.c2st_samples, args.c2st_max_samples, None if ess is None else f"{np.min(ess):.0f}")
+                 self.c2st_samples, settings.c2st_max_samples, None if ess is None else f"{np.min(ess):.0f}")
 
     def seed(self, *keys: int | str) -> int:
-        return derive_seed(self.args.seed, "compare", len(self.observed), *keys)
+        return derive_seed(self.base_seed, "compare", len(self.observed), *keys)
 
-    def events(self, label: str, samples: np.ndarray) -> dict[str, Any]:
-        """Event-level scores of posterior-predictive events from ``samples`` ``(K, 6)``."""
-        generator = make_generator(self.seed(label, "events"), self.device)
-        predicted = event_view(posterior_predictive(self.theory, samples, self.args.predictive_events, generator), self.theory.log_features)
-        per_feature = quantile_mse(self.observed, predicted, self.args.n_quantiles)
-        accuracy = c2st(self.observed, predicted, self.args.event_max_events, self.args.c2st_folds, self.seed(label, "event_c2st"), self.args.threads)
+    def events(self, label: str, replicates: EventSet) -> dict[str, Any]:
+        """Event-level scores of a method's replicate sets ``(D, n, F)`` (all events pooled)."""
+        predicted = event_view(replicates.events.reshape(-1, replicates.n_features), self.theory.log_features)
+        per_feature = quantile_mse(self.observed, predicted, self.settings.n_quantiles)
+        accuracy = c2st(self.observed, predicted, self.settings.event_max_events, self.settings.c2st_folds, self.seed(label, "event_c2st"), self.threads)
         return {
             "event_c2st": accuracy,
             "event_quantile_mse": float(per_feature.mean()),
             "event_quantile_mse_per_feature": dict(zip(self.theory.feature_names, per_feature.tolist())),
+            "predictive_path": replicates.path,
         }
 
-    def method(self, label: str, sample_set: SampleSet, wall_globs: Sequence[str]) -> dict[str, Any]:
+    def parameter_c2st(self, label: str, samples: np.ndarray) -> float:
+        """C2ST of ``samples`` ``(K, 6)`` against the exact posterior (the referee: its two halves)."""
+        args = (self.c2st_samples, self.settings.c2st_folds, self.seed(label, "c2st"), self.threads)
+        if label == REFERENCE:
+            half = len(samples) // 2
+            return c2st(samples[:half], samples[half:], *args)
+        return c2st(samples, self.reference, *args)
+
+    def method(self, label: str, sample_set: SampleSet, replicates: EventSet) -> dict[str, Any]:
         """All scores of one method."""
         start = time.perf_counter()
         samples = sample_set.samples
@@ -156,16 +169,13 @@ class Scorer:
             bound = self.cramer_rao.get(name)
             params[name]["cramer_rao_ratio"] = params[name]["std"] / bound if bound else None
         alpha = joint_credibility(samples, TRUTH)
-        if label == "reference":
-            half = len(samples) // 2
-            accuracy = c2st(samples[:half], samples[half:], self.c2st_samples, self.args.c2st_folds, self.seed(label, "c2st"), self.args.threads)
-        else:
-            accuracy = c2st(samples, self.reference, self.c2st_samples, self.args.c2st_folds, self.seed(label, "c2st"), self.args.threads)
-        seconds, files = wall_time(wall_globs)
-        if wall_globs and seconds is None:
-            log.warning("%s: no benchmark file matches %s; wall time unknown", label, list(wall_globs))
+        accuracy = self.parameter_c2st(label, samples)
+        wall = sample_set.attrs.get("wall_time_s")
+        entry = REGISTRY.get(label)
         result = {
             "method": sample_set.method,
+            "family": entry.family if entry else None,
+            "title": entry.title if entry else label,
             "path": sample_set.path,
             "n_samples": int(len(samples)),
             "parameters": params,
@@ -174,16 +184,11 @@ class Scorer:
             "covered95_joint": alpha <= 0.95,
             "rel_l2_error": relative_l2_error(samples, TRUTH),
             "c2st": accuracy,
-            **self.events(label, samples),
-            "wall_time_s": seconds,
-            "wall_time_files": files,
+            **self.events(label, replicates),
+            "wall_time_s": float(wall) if wall is not None else None,
         }
         log.info("%s scored in %.1f s: C2ST %.3f, event C2ST %.3f", label, time.perf_counter() - start, accuracy, result["event_c2st"])
         return result
-
-    def truth_baseline(self) -> dict[str, Any]:
-        """Event-level scores of fresh events at eta* (a perfect model at this sample size)."""
-        return self.events("truth", TRUTH[None, :])
 
 
 def table_rows(methods: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -222,38 +227,55 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 @cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    settings = CompareSettings.from_json(args.settings)
     setup(args)
+    samples = _pairs(args.samples, "--samples")
+    if REFERENCE in samples:
+        raise ConfigError(f"--samples: the label {REFERENCE!r} is reserved for --reference")
+    predictive = _pairs(args.predictive, "--predictive")
+    missing = sorted({REFERENCE, *samples} - set(predictive))
+    if missing:
+        raise ConfigError(f"--predictive: no replicate sets for {missing}")
     # sklearn's MLP (C2ST) runs on numpy's BLAS: keep it to the job's threads, not every core.
     with threadpool_limits(limits=max(1, args.threads)):
-        return compare(args)
+        payload = compare(settings, args.seed, args.observed, args.reference, args.fisher, samples, predictive,
+                          args.truth_predictive, max(1, args.threads))
+    write_json(args.out, payload)
+    log.info("wrote %s", args.out)
+    return 0
 
 
-def compare(args: argparse.Namespace) -> int:
-    """Score every method (see the module docstring) and write the metrics JSON."""
-    for name in ("c2st_max_samples", "event_max_events", "predictive_events", "n_quantiles", "c2st_folds"):
-        if getattr(args, name) < 2:
-            raise ConfigError(f"--{name.replace('_', '-')} must be at least 2, got {getattr(args, name)}")
-    sample_paths = _pairs(args.samples, "--samples")
-    wall_globs = {k: v.split(",") for k, v in _pairs(args.wall_time, "--wall-time").items()}
-    if "reference" in sample_paths:
-        raise ConfigError("--samples: the label 'reference' is reserved for --reference")
-    observed = read_events(args.observed, batched=False)
+def compare(settings: CompareSettings, seed: int, observed_path: str, reference_path: str, fisher_path: str,
+            samples: Mapping[str, str], predictive: Mapping[str, str], truth_predictive: str, threads: int = 1) -> dict[str, Any]:
+    """Score the referee and every method in ``samples`` (label -> samples file) against it.
+
+    ``predictive`` maps every label (the referee's included) to its replicate-set file. Returns
+    the metrics payload described in the module docstring.
+    """
+    observed = read_events(observed_path, batched=False)
     theory = make_theory(observed.theory)
-    reference = read_samples(args.reference)
-    _check_compatible(reference, observed.theory, "reference")
-    fisher = read_json(args.fisher)
+    reference = read_samples(reference_path)
+    _check_compatible(reference, observed.theory, REFERENCE)
+    fisher = read_json(fisher_path)
     for key in ("cramer_rao", "degenerate_directions", "normalization"):
         if key not in fisher:
-            raise DataError(f"{args.fisher}: missing key {key!r}; not a pdfinfer.reference Fisher report")
-    scorer = Scorer(args, theory, observed.events, reference, fisher)
-    methods = {"reference": scorer.method("reference", reference, wall_globs.get("reference", []))}
-    for label, path in sample_paths.items():
+            raise DataError(f"{fisher_path}: missing key {key!r}; not a pdfinfer.reference Fisher report")
+    scorer = Scorer(settings, seed, theory, observed.events, reference, fisher, threads)
+
+    def replicates(label: str, path: str) -> EventSet:
+        sets = read_events(path, batched=True)
+        _check_compatible(sets, observed.theory, f"{label} replicate sets")
+        return sets
+
+    methods = {REFERENCE: scorer.method(REFERENCE, reference, replicates(REFERENCE, predictive[REFERENCE]))}
+    for label, path in samples.items():
         sample_set = read_samples(path)
         _check_compatible(sample_set, observed.theory, label)
-        methods[label] = scorer.method(label, sample_set, wall_globs.get(label, []))
+        methods[label] = scorer.method(label, sample_set, replicates(label, predictive[label]))
     rows = table_rows(methods)
     log.info("comparison at n_obs = %d:\n%s", observed.n_events, format_table(rows))
-    payload = {
+    baseline = scorer.events("truth", replicates("truth", truth_predictive))
+    return {
         "n_obs": observed.n_events,
         "theory": observed.theory,
         "normalization": bool(fisher["normalization"]),
@@ -261,24 +283,17 @@ def compare(args: argparse.Namespace) -> int:
         "truth": {"normalized": TRUTH.tolist(), "physical": dict(zip(PARAM_NAMES, TRUTH_PHYSICAL.tolist()))},
         "cramer_rao": scorer.cramer_rao,
         "degenerate_directions": [d["direction"] for d in fisher["degenerate_directions"]],
-        "reference": {
+        REFERENCE: {
             "path": reference.path,
             "n_samples": int(len(reference.samples)),
             "rhat": dict(zip(PARAM_NAMES, np.asarray(reference.extras.get("rhat", np.full(6, np.nan))).tolist())),
             "ess_bulk": dict(zip(PARAM_NAMES, np.asarray(reference.extras.get("ess_bulk", np.full(6, np.nan))).tolist())),
         },
         "methods": methods,
-        "baselines": {"truth_events": scorer.truth_baseline()},
-        "settings": {
-            "c2st_max_samples": args.c2st_max_samples, "c2st_samples_used": scorer.c2st_samples, "c2st_folds": args.c2st_folds, "c2st_classifier": "mlp (sbi.utils.metrics.c2st)",
-            "event_max_events": args.event_max_events, "predictive_events": args.predictive_events,
-            "n_quantiles": args.n_quantiles, "seed": args.seed,
-        },
+        "baselines": {"truth_events": {k: baseline[k] for k in ("event_c2st", "event_quantile_mse", "predictive_path")}},
+        "settings": {**settings.as_dict(), "c2st_samples_used": scorer.c2st_samples, "c2st_classifier": "mlp (sbi.utils.metrics.c2st)", "seed": seed},
         "table": rows,
     }
-    write_json(args.out, payload)
-    log.info("wrote %s", args.out)
-    return 0
 
 
 if __name__ == "__main__":

@@ -180,3 +180,35 @@ def test_sweep_rejects_repeated_sizes(tmp_path, capsys):
         write_json(tmp_path / f"{name}.json", fake_report(256, 0.1))
     assert compare_sweep.main(["--metrics", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--out", str(tmp_path / "s.json")]) == 1
     assert "repeat an n_obs" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ amplification (GANplifying)
+def test_amplification_of_an_exact_sampler_is_its_own_size():
+    """n true events scored against bins of M other true events have n_eff = n on average.
+
+    One MSE of F = 2 features and Q = 20 bins has relative sd about sqrt(2 / (F (Q - 1))) = 0.23;
+    the mean of 60 repeats has sd 0.03, so 0.12 is a 4-sd tolerance on the inverted n_eff.
+    """
+    from pdfinfer.compare.metrics import amplification, binned_mse, equal_probability_edges
+
+    rng = np.random.default_rng(9)
+    q, m, n = 20, 200_000, 2000
+    edges = equal_probability_edges(rng.standard_normal((m, 2)), q)
+    mse = np.mean([binned_mse(edges, rng.standard_normal((n, 2))) for _ in range(60)])
+    result = amplification(float(mse), q, m)
+    assert result["bound"] is None
+    assert result["effective_events"] == pytest.approx(n, rel=0.12)
+
+
+def test_amplification_bounds_and_measured_curve():
+    from pdfinfer.compare.metrics import amplification, equal_probability_edges, expected_quantile_mse, quantile_mse_curve
+
+    q, m = 10, 50_000
+    floor = expected_quantile_mse(np.inf, q, m)
+    assert amplification(floor, q, m) == {"effective_events": float(m), "bound": "lower"}
+    rng = np.random.default_rng(2)
+    edges = equal_probability_edges(rng.uniform(size=(m, 1)), q)
+    sizes = [100, 1000, 10000]
+    measured = quantile_mse_curve(edges, rng.uniform(size=(m, 1)), sizes, 40, rng)
+    # 40 repeats of a 9-dof statistic: relative sd sqrt(2 / 9 / 40) = 0.075; tolerance 4 sd.
+    np.testing.assert_allclose(measured, expected_quantile_mse(np.array(sizes), q, m), rtol=0.3)

@@ -91,13 +91,16 @@ def write_fake_comparison(results: Path, n_obs_values: list[int], seeds: int = 2
                              "cramer_rao_ratio": None} for name, t in zip(PARAM_NAMES, TRUTH_PHYSICAL)}
             methods[label] = {"method": label, "family": {"reference": "reference", "npe": "sbi"}.get(label, "adversarial"), "path": "x.h5", "n_samples": 300, "parameters": params, "joint_credibility_of_truth": 0.4,
                               "covered68_joint": True, "covered95_joint": True, "rel_l2_error": 0.02, "c2st": 0.5 + 0.4 * abs(1 - ratio),
-                              "event_c2st": 0.52, "event_quantile_mse": 1e-4, "wall_time_s": 12.0 if label != "reference" else None}
+                              "event_c2st": 0.52, "event_quantile_mse": 1e-4, "wall_time_s": 12.0 if label != "reference" else None,
+                              "amplification": {"effective_events": 4000.0 * ratio, "bound": None, "factor": 4000.0 * ratio / n}}
         bounds = {name: (None if name in ("N_u", "N_d") else 0.04 * scale) for name in PARAM_NAMES}
         path = results / f"compare/n{n}/metrics.json"
         write_json(path, {"n_obs": n, "theory": {"name": "proxy", "x_min": 0.1}, "normalization": False, "parameter_names": list(PARAM_NAMES),
                           "truth": {"normalized": TRUTH.tolist(), "physical": dict(zip(PARAM_NAMES, TRUTH_PHYSICAL.tolist()))},
                           "cramer_rao": bounds, "degenerate_directions": ["0.79 N_u + 0.61 N_d"], "methods": methods,
-                          "baselines": {"truth_events": {"event_c2st": 0.51, "event_quantile_mse": 8e-5}}})
+                          "baselines": {"truth_events": {"event_c2st": 0.51, "event_quantile_mse": 8e-5}},
+                          "amplification": {"n_quantiles": 20, "bin_events": 32768, "sizes": [32, 320, 3200, 32000],
+                                            "measured_mse": [1.5e-3, 1.5e-4, 1.6e-5, 2.9e-6], "expected_mse": [1.5e-3, 1.5e-4, 1.5e-5, 2.9e-6]}})
         paths.append(path)
     from pdfinfer.compare.sweep import gather  # the comparison's own sweep summary of these files
 
@@ -193,3 +196,16 @@ def test_sweep_arrays_from_metrics(tmp_path):
     np.testing.assert_allclose(data["widths"]["reference"][:, 2], 0.05 * np.sqrt(1024 / np.array([64, 256])))
     assert np.isnan(data["cramer_rao"][:, 0]).all() and np.isfinite(data["cramer_rao"][:, 1]).all()
     np.testing.assert_allclose(data["exponents"]["npe"], -0.5)  # widths written as 1/sqrt(n)
+
+
+def test_levels_command_writes_both_figures_with_the_runs_answer(tmp_path):
+    from pdfinfer.io import read_json
+    from pdfinfer.plotting.levels import levels_answer
+
+    metrics = write_fake_comparison(tmp_path / "results", [256])[0]
+    out = {name: tmp_path / f"{name}.png" for name in ("levels", "amplification")}
+    assert main(["levels", "--metrics", str(metrics), *STYLE_ARGS, *[a for name, p in out.items() for a in (f"--out-{name}", str(p))]]) == 0
+    assert png_size(out["levels"]) == (270, 132) and png_size(out["amplification"]) == (180, 132)
+    # The fake adversarial method (width ratio 0.5) has C2ST 0.70, NPE (1.2) 0.58, both at event C2ST 0.52.
+    answer = levels_answer(read_json(metrics))
+    assert "from 0.58 (NPE (sbi)) to 0.70 (Adversarial (pooled seeds))" in answer and "do not imply correct parameters" in answer

@@ -238,3 +238,30 @@ TARGETS.extend(
     )
 )
 TARGETS.append(f"{PLOT_DIR}/sweep.png")
+
+
+rule plot_levels:
+    input:
+        f"{RESULTS}/compare/n{{n_obs}}/metrics.json",
+    output:
+        levels=figure_report("levels", "levels", "Events", "event level vs parameter level"),
+        amplification=figure_report("amplification", "amplification", "Events", "amplification factor (GANplifying)"),
+        other=other_formats("levels", "amplification"),
+    log:
+        log_path("plot_levels", "n{n_obs}"),
+    benchmark:
+        benchmark_path("plot_levels", "n{n_obs}")
+    params:
+        style=PLOT_STYLE,
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m pdfinfer.plotting.cli levels --metrics {input:q} --n-obs {wildcards.n_obs} {params.style}"
+        " --threads {threads} --out-levels {output.levels:q} --out-amplification {output.amplification:q} > {log:q} 2>&1"
+
+
+TARGETS.extend(expand(f"{PLOT_DIR}/n{{n_obs}}/{{name}}.png", n_obs=SWEEP, name=["levels", "amplification"]))

@@ -33,7 +33,7 @@ from threadpoolctl import threadpool_limits
 
 from pdfinfer.errors import DataError
 from pdfinfer.params import PARAM_NAMES, THETA_MAX, THETA_MIN, to_physical
-from pdfinfer.theory import Theory, log_flagged
+from pdfinfer.theory import log_flagged
 
 WIDTHS = THETA_MAX - THETA_MIN
 
@@ -113,3 +113,48 @@ def quantile_mse(observed: np.ndarray, predicted: np.ndarray, n_quantiles: int) 
         counts = np.bincount(np.searchsorted(edges, predicted[:, f], side="right"), minlength=n_quantiles)
         out[f] = np.mean((counts / len(predicted) - 1.0 / n_quantiles) ** 2)
     return out
+
+
+def equal_probability_edges(events: np.ndarray, n_quantiles: int) -> list[np.ndarray]:
+    """Inner edges ``(Q - 1,)`` per feature of the ``Q`` equal-probability bins of ``events`` ``(M, F)``."""
+    inner = np.linspace(0.0, 1.0, n_quantiles + 1)[1:-1]
+    return [np.quantile(events[:, f], inner) for f in range(events.shape[1])]
+
+
+def binned_mse(edges: Sequence[np.ndarray], events: np.ndarray) -> float:
+    r"""Quantile MSE :math:`\frac1{FQ}\sum_{f,q}(\hat p_{fq} - 1/Q)^2` of ``events`` ``(M, F)`` in fixed bins."""
+    q = len(edges[0]) + 1
+    out = [np.mean((np.bincount(np.searchsorted(e, events[:, f], side="right"), minlength=q) / len(events) - 1.0 / q) ** 2)
+           for f, e in enumerate(edges)]
+    return float(np.mean(out))
+
+
+def quantile_mse_curve(edges: Sequence[np.ndarray], truth: np.ndarray, sizes: Sequence[int], repeats: int, rng: np.random.Generator) -> np.ndarray:
+    """Mean quantile MSE ``(S,)`` of ``n`` true events (random subsets of ``truth`` ``(M, F)``) for each ``n`` in ``sizes``."""
+    return np.array([np.mean([binned_mse(edges, subsample(truth, n, rng)) for _ in range(repeats)]) for n in sizes])
+
+
+def expected_quantile_mse(n: np.ndarray | float, n_quantiles: int, bin_events: int) -> np.ndarray | float:
+    r"""Expected quantile MSE of ``n`` true events in the equal-probability bins of ``bin_events`` other true events.
+
+    With exact quantile bins the counts are multinomial with :math:`p = 1/Q`, so
+    :math:`\mathbb E[\hat p - 1/Q]^2 = (Q-1)/(Q^2 n)`; bins estimated from :math:`M` events add the
+    same term with :math:`n \to M`: :math:`c\,(1/n + 1/M)`, :math:`c = (Q-1)/Q^2`.
+    """
+    c = (n_quantiles - 1) / n_quantiles**2
+    return c * (1.0 / np.asarray(n, dtype=float) + 1.0 / bin_events)
+
+
+def amplification(mse: float, n_quantiles: int, bin_events: int) -> dict[str, Any]:
+    r"""Effective number of true events of a sample with quantile MSE ``mse`` (GANplifying, Butter et al. 2020).
+
+    The :math:`n_{eff}` whose expected MSE (:func:`expected_quantile_mse`) equals ``mse``:
+    :math:`n_{eff} = c / (\mathrm{mse} - c/M)`. When ``mse`` is at or below the floor :math:`2c/M`
+    the sample cannot be told from :math:`M` true events at this binning, and :math:`n_{eff} = M`
+    is returned as a lower bound (``bound = "lower"``).
+    """
+    c = (n_quantiles - 1) / n_quantiles**2
+    excess = mse - c / bin_events
+    if excess <= c / bin_events:
+        return {"effective_events": float(bin_events), "bound": "lower"}
+    return {"effective_events": float(c / excess), "bound": None}

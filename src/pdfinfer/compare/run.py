@@ -24,6 +24,13 @@ metrics.json keys (physical units unless said otherwise):
     attribute; null if absent), ``family`` and ``title`` (from :mod:`pdfinfer.methods`)
 ``baselines``: ``{"truth_events": {"event_c2st", "event_quantile_mse"}}``: replicate sets at
     :math:`\eta^*` scored like a method (what a perfect model gives at this sample size)
+``amplification``: the GANplifying curve (Butter et al. 2020): ``sizes``, ``measured_mse`` and
+    ``expected_mse`` of n true events in the equal-probability bins (``n_quantiles``) of
+    ``bin_events`` other true events (half of the truth's replicate events each). Each method's
+    ``amplification`` entry holds ``effective_events`` (the n whose expected MSE equals the MSE of
+    its ``predictive_events`` pooled replicate events; :func:`pdfinfer.compare.metrics.amplification`),
+    ``bound`` (``"lower"`` when it matches ``bin_events`` true events or more) and ``factor``
+    (``effective_events`` / n_obs: the amplification over the observed set)
 ``settings``: the C2ST subsample sizes (``c2st_samples_used`` = min(c2st_max_samples, the
     reference's smallest bulk ESS): thinned MCMC draws are correlated, and near-duplicates on both
     sides of a cross-validation fold would inflate the accuracy), folds, quantiles, seed
@@ -49,7 +56,19 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from pdfinfer.compare.metrics import c2st, event_view, joint_credibility, parameter_summary, quantile_mse, relative_l2_error
+from pdfinfer.compare.metrics import (
+    amplification,
+    binned_mse,
+    c2st,
+    equal_probability_edges,
+    event_view,
+    expected_quantile_mse,
+    joint_credibility,
+    parameter_summary,
+    quantile_mse,
+    quantile_mse_curve,
+    relative_l2_error,
+)
 from pdfinfer.compare.settings import CompareSettings
 from pdfinfer.errors import ConfigError, DataError
 from pdfinfer.io import EventSet, SampleSet, read_events, read_json, read_samples, write_json
@@ -62,11 +81,11 @@ log = logging.getLogger("pdfinfer.compare")
 
 #: Top-level keys of metrics.json (documented in the module docstring; tests hold them together).
 METRICS_KEYS = ("n_obs", "theory", "normalization", "parameter_names", "truth", "cramer_rao", "degenerate_directions",
-                REFERENCE, "methods", "baselines", "settings", "table")
+                REFERENCE, "methods", "baselines", "amplification", "settings", "table")
 #: Keys of each entry of ``methods``.
 METHOD_KEYS = ("method", "family", "title", "path", "n_samples", "parameters", "joint_credibility_of_truth", "covered68_joint",
                "covered95_joint", "rel_l2_error", "c2st", "event_c2st", "event_quantile_mse", "event_quantile_mse_per_feature",
-               "predictive_path", "wall_time_s")
+               "predictive_path", "amplification", "wall_time_s")
 #: Keys of each parameter's statistics.
 PARAMETER_KEYS = ("mean", "std", "median", "ci68", "ci95", "pull", "width_ratio", "covered68", "covered95", "cramer_rao_ratio")
 #: Keys of each row of ``table``.
@@ -121,7 +140,7 @@ class Scorer:
     """
 
     def __init__(self, settings: CompareSettings, seed: int, theory: Theory, observed: np.ndarray, reference: SampleSet,
-                 fisher: Mapping[str, Any], threads: int = 1) -> None:
+                 fisher: Mapping[str, Any], truth: EventSet, threads: int = 1) -> None:
         self.settings, self.base_seed, self.threads = settings, seed, threads
         self.theory = theory
         self.observed = event_view(observed, theory.log_features)
@@ -137,6 +156,24 @@ class Scorer:
         log.info("parameter C2ST on %d draws per side (c2st_max_samples %d, reference min bulk ESS %s)",
                  self.c2st_samples, settings.c2st_max_samples, None if ess is None else f"{np.min(ess):.0f}")
 
+        # Amplification: equal-probability bins of one half of the truth's replicate events; the
+        # other half gives the measured MSE-versus-n curve of true events beside the expected one.
+        pool = event_view(truth.events.reshape(-1, truth.n_features), theory.log_features)
+        self.bin_events = len(pool) // 2
+        self.edges = equal_probability_edges(pool[: self.bin_events], settings.n_quantiles)
+        self.truth_curve_events = pool[self.bin_events :]
+
+    def amplification_curve(self) -> dict[str, Any]:
+        """Quantile MSE of n true events against n: measured (random subsets) and expected."""
+        top = len(self.truth_curve_events)
+        sizes = sorted({int(n) for n in np.geomspace(min(32, top), top, 8)})
+        rng = np.random.default_rng(self.seed("amplification"))
+        measured = quantile_mse_curve(self.edges, self.truth_curve_events, sizes, 20, rng)
+        return {
+            "n_quantiles": self.settings.n_quantiles, "bin_events": self.bin_events, "sizes": sizes, "measured_mse": measured.tolist(),
+            "expected_mse": expected_quantile_mse(np.asarray(sizes), self.settings.n_quantiles, self.bin_events).tolist(),
+        }
+
     def seed(self, *keys: int | str) -> int:
         return derive_seed(self.base_seed, "compare", len(self.observed), *keys)
 
@@ -145,11 +182,14 @@ class Scorer:
         predicted = event_view(replicates.events.reshape(-1, replicates.n_features), self.theory.log_features)
         per_feature = quantile_mse(self.observed, predicted, self.settings.n_quantiles)
         accuracy = c2st(self.observed, predicted, self.settings.event_max_events, self.settings.c2st_folds, self.seed(label, "event_c2st"), self.threads)
+        amp = amplification(binned_mse(self.edges, predicted), self.settings.n_quantiles, self.bin_events)
+        amp |= {"predictive_events": len(predicted), "factor": amp["effective_events"] / len(self.observed)}
         return {
             "event_c2st": accuracy,
             "event_quantile_mse": float(per_feature.mean()),
             "event_quantile_mse_per_feature": dict(zip(self.theory.feature_names, per_feature.tolist())),
             "predictive_path": replicates.path,
+            "amplification": amp,
         }
 
     def parameter_c2st(self, label: str, samples: np.ndarray) -> float:
@@ -260,12 +300,13 @@ def compare(settings: CompareSettings, seed: int, observed_path: str, reference_
     for key in ("cramer_rao", "degenerate_directions", "normalization"):
         if key not in fisher:
             raise DataError(f"{fisher_path}: missing key {key!r}; not a pdfinfer.reference Fisher report")
-    scorer = Scorer(settings, seed, theory, observed.events, reference, fisher, threads)
-
     def replicates(label: str, path: str) -> EventSet:
         sets = read_events(path, batched=True)
         _check_compatible(sets, observed.theory, f"{label} replicate sets")
         return sets
+
+    truth = replicates("truth", truth_predictive)
+    scorer = Scorer(settings, seed, theory, observed.events, reference, fisher, truth, threads)
 
     methods = {REFERENCE: scorer.method(REFERENCE, reference, replicates(REFERENCE, predictive[REFERENCE]))}
     for label, path in samples.items():
@@ -274,7 +315,7 @@ def compare(settings: CompareSettings, seed: int, observed_path: str, reference_
         methods[label] = scorer.method(label, sample_set, replicates(label, predictive[label]))
     rows = table_rows(methods)
     log.info("comparison at n_obs = %d:\n%s", observed.n_events, format_table(rows))
-    baseline = scorer.events("truth", replicates("truth", truth_predictive))
+    baseline = scorer.events("truth", truth)
     return {
         "n_obs": observed.n_events,
         "theory": observed.theory,
@@ -291,6 +332,7 @@ def compare(settings: CompareSettings, seed: int, observed_path: str, reference_
         },
         "methods": methods,
         "baselines": {"truth_events": {k: baseline[k] for k in ("event_c2st", "event_quantile_mse", "predictive_path")}},
+        "amplification": scorer.amplification_curve(),
         "settings": {**settings.as_dict(), "c2st_samples_used": scorer.c2st_samples, "c2st_classifier": "mlp (sbi.utils.metrics.c2st)", "seed": seed},
         "table": rows,
     }

@@ -162,6 +162,18 @@ def run_table(args: argparse.Namespace) -> None:
         log.info("wrote %s", args.out_html)
 
 
+def run_levels(args: argparse.Namespace) -> None:
+    from pdfinfer.plotting import levels, load
+
+    style = _style(args)
+    metrics = load.json_file(args.metrics)
+    title = _title(args, args.n_obs)
+    if args.out_levels:
+        _save(levels.plot_levels(metrics, style, title=title), args.out_levels, style)
+    if args.out_amplification:
+        _save(levels.plot_amplification(metrics, style, title=title), args.out_amplification, style)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pdfinfer.plotting.cli", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="figure", required=True)
@@ -214,6 +226,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     common(p)
     p.set_defaults(run=run_sweep)
+
+    p = sub.add_parser("levels", help="event level vs parameter level per method; the amplification curve")
+    p.add_argument("--metrics", required=True, help="comparison metrics.json")
+    p.add_argument("--out-levels")
+    p.add_argument("--out-amplification")
+    common(p)
+    p.set_defaults(run=run_levels)
 
     p = sub.add_parser("table", help="comparison metrics as an image and an HTML table")
     p.add_argument("--metrics", required=True, help="comparison metrics.json")

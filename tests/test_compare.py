@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from pdfinfer.compare import run as compare_run
+from pdfinfer.compare import score
 from pdfinfer.compare import sweep as compare_sweep
 from pdfinfer.compare.metrics import c2st, joint_credibility, parameter_summary, quantile_mse, relative_l2_error
 from pdfinfer.errors import DataError
@@ -60,7 +61,7 @@ def test_parameter_summary_pull_coverage_and_width_ratio():
     assert a_u["covered68"] is False and a_u["covered95"] is True  # 1.5 sigma: outside 68%, inside 95%
     assert summary["N_u"]["covered68"] is True
     assert summary["b_d"]["width_ratio"] == pytest.approx(summary["b_d"]["std"] / 0.1)
-    assert set(summary["N_u"]) == set(compare_run.PARAMETER_KEYS) - {"cramer_rao_ratio"}
+    assert set(summary["N_u"]) == set(score.PARAMETER_KEYS) - {"cramer_rao_ratio"}
 
 
 def test_joint_credibility_and_relative_error():
@@ -125,18 +126,18 @@ def test_compare_refuses_a_method_without_replicate_sets(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_metrics_json_has_the_documented_keys(comparison):
-    doc = compare_run.__doc__
-    for group in (compare_run.METRICS_KEYS, compare_run.METHOD_KEYS, compare_run.PARAMETER_KEYS, compare_run.TABLE_KEYS):
+    doc = score.__doc__
+    for group in (score.METRICS_KEYS, score.METHOD_KEYS, score.PARAMETER_KEYS, score.TABLE_KEYS):
         for key in group:
             assert f"``{key}``" in doc or f"{key}," in doc or f"{key}:" in doc or f" {key}" in doc, f"key {key!r} not documented"
-    assert set(comparison) == set(compare_run.METRICS_KEYS)
+    assert set(comparison) == set(score.METRICS_KEYS)
     assert set(comparison["methods"]) == {"reference", "npe", "adversarial"}
     for method in comparison["methods"].values():
-        assert set(method) == set(compare_run.METHOD_KEYS)
+        assert set(method) == set(score.METHOD_KEYS)
         assert set(method["parameters"]) == set(PARAM_NAMES)
         for stats in method["parameters"].values():
-            assert set(stats) == set(compare_run.PARAMETER_KEYS)
-    assert all(set(row) == set(compare_run.TABLE_KEYS) for row in comparison["table"])
+            assert set(stats) == set(score.PARAMETER_KEYS)
+    assert all(set(row) == set(score.TABLE_KEYS) for row in comparison["table"])
     assert comparison["settings"]["c2st_samples_used"] == 300
     assert comparison["cramer_rao"]["N_u"] is None and comparison["cramer_rao"]["a_u"] > 0
 

@@ -30,8 +30,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from pdfinfer.errors import DataError
-from pdfinfer.methods import REFERENCE, order
 from pdfinfer.io import read_json, write_json
+from pdfinfer.methods import REFERENCE, order
 from pdfinfer.params import PARAM_NAMES
 from pdfinfer.runtime import add_common_arguments, cli_main, setup
 

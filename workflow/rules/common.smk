@@ -16,6 +16,7 @@ PACKAGE_SRC = os.path.join(workflow.basedir, "src")
 sys.path.insert(0, PACKAGE_SRC)
 
 from pdfinfer.config import check_config, load_schema, section_settings, validate_schema  # noqa: E402
+from pdfinfer.errors import ConfigError  # noqa: E402
 from pdfinfer.methods import REFERENCE, REGISTRY  # noqa: E402
 
 SCHEMA_PATH = os.path.join(workflow.basedir, "config", "config.schema.yaml")
@@ -27,6 +28,13 @@ validate(config, schema=SCHEMA_PATH)
 METHODS = check_config(config, load_schema(SCHEMA_PATH))
 LEARNED = [m for m in METHODS if m.label != REFERENCE]
 AMORTIZED = [m for m in METHODS if m.amortized]
+
+if str(config["device"]).startswith("cuda") and workflow.local_exec and workflow.is_main_process:
+    # Local jobs would each fail on their first tensor; a cluster's login node may lack the GPUs its nodes have.
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError(f"config: device = {config['device']!r} but CUDA is not available here; use device: auto or cpu")
 
 RESULTS = config["results"]
 shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(PACKAGE_SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")

@@ -17,6 +17,7 @@ include: "workflow/rules/adversarial.smk"
 include: "workflow/rules/reference.smk"
 include: "workflow/rules/compare.smk"
 include: "workflow/rules/plots.smk"
+include: "workflow/rules/coverage.smk"
 
 
 report: "workflow/report/workflow.rst"

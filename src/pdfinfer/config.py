@@ -23,6 +23,7 @@ from pdfinfer.methods import REGISTRY, Method, enabled
 STAGE_SETTINGS = {
     "compare": "pdfinfer.compare.settings:CompareSettings",
     "predictive": "pdfinfer.compare.settings:PredictiveSettings",
+    "coverage": "pdfinfer.compare.settings:CoverageSettings",
 }
 
 

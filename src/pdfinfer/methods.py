@@ -49,6 +49,11 @@ class Method:
             per step), ``"epochs"`` (training/validation loss per epoch) or ``None``.
         replicas: key of its config section giving the number of independent runs, each a job
             writing ``replica_samples`` (wildcard ``{replica}``) that ``samples`` pools.
+        fit: ``"module:function"`` that refits the method on another observed set, for the
+            coverage over replicated observed sets (:mod:`pdfinfer.compare.replicas`), with the
+            signature ``fit(settings, observed: EventSet, normalization: bool, seed: int, device: str,
+            model: str | None) -> (K, 6)``; ``model`` is the method's ``model`` file when it declares one. ``None``:
+            the method is not refitted (amortized methods are calibrated on the hold-out sets).
     """
 
     label: str
@@ -64,6 +69,7 @@ class Method:
     history: str | None = None
     replicas: str | None = None
     replica_samples: str | None = None
+    fit: str | None = None
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -74,6 +80,13 @@ class Method:
             raise ValueError(f"method {self.label!r}: history {self.history!r} is not one of {HISTORIES}")
         if bool(self.replicas) != bool(self.replica_samples):
             raise ValueError(f"method {self.label!r}: replicas and replica_samples go together")
+
+    def fit_function(self) -> Any:
+        """The method's refit function (see ``fit``); imported on demand."""
+        if self.fit is None:
+            raise ConfigError(f"method {self.label!r} cannot be refitted on replicated observed sets")
+        module, name = self.fit.split(":")
+        return getattr(importlib.import_module(module), name)
 
     def settings_class(self) -> type:
         """The method's settings dataclass (imported from its torch-free settings module)."""

@@ -33,3 +33,22 @@ class PredictiveSettings(Settings):
 
     def check(self) -> None:
         self.require_range("draws", 2)
+
+
+@dataclass
+class CoverageSettings(Settings):
+    """Coverage over replicated observed sets (config section ``coverage``).
+
+    ``sets`` observed sets at the truth and ``sets`` at prior draws, each from its own seed
+    stream, at the observed-set size ``n_obs`` (0: the smallest of the sweep), for every enabled
+    method that can be refitted on a new set (the registry's ``fit``).
+    """
+
+    SECTION = "coverage"
+
+    sets: int = 4
+    n_obs: int = 0
+
+    def check(self) -> None:
+        self.require_range("sets", 0)
+        self.require_range("n_obs", 0)

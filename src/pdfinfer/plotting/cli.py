@@ -174,6 +174,13 @@ def run_levels(args: argparse.Namespace) -> None:
         _save(levels.plot_amplification(metrics, style, title=title), args.out_amplification, style)
 
 
+def run_coverage(args: argparse.Namespace) -> None:
+    from pdfinfer.plotting import coverage, load
+
+    style = _style(args)
+    _save(coverage.plot_coverage(load.json_file(args.coverage), style, title=_title(args, args.n_obs)), args.out, style)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pdfinfer.plotting.cli", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="figure", required=True)
@@ -233,6 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-amplification")
     common(p)
     p.set_defaults(run=run_levels)
+
+    p = sub.add_parser("coverage", help="coverage over replicated observed sets, per method")
+    p.add_argument("--coverage", required=True, help="coverage.json (pdfinfer.compare.coverage)")
+    p.add_argument("--out", required=True)
+    common(p)
+    p.set_defaults(run=run_coverage)
 
     p = sub.add_parser("table", help="comparison metrics as an image and an HTML table")
     p.add_argument("--metrics", required=True, help="comparison metrics.json")

@@ -136,6 +136,17 @@ REGISTRY: dict[str, Method] = {
             history="epochs",
         ),
         Method(
+            label="nle",
+            family="sbi",
+            title="NLE (sbi, iid events)",
+            color="#009E73",
+            section="nle",
+            settings="pdfinfer.nle.settings:NLESettings",
+            samples="nle/n{n_obs}/samples.h5",
+            model="nle/n{n_obs}/likelihood.pt",
+            history="nle",
+        ),
+        Method(
             label="adversarial",
             family="adversarial",
             title="Adversarial (pooled seeds)",

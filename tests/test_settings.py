@@ -52,10 +52,10 @@ def test_config_yaml_shows_the_defaults(section):
     assert cls.from_config(CONFIG.get(section, {})).as_dict() == cls.defaults()
 
 
-def test_methods_enum_is_the_registry():
-    allowed = SCHEMA["properties"]["methods"]["items"]["enum"]
-    assert sorted(allowed) == sorted(label for label in REGISTRY if label != "reference")
-    assert set(CONFIG["methods"]) <= set(allowed)
+def test_default_methods_are_registered_and_have_rule_files():
+    assert set(CONFIG["methods"]) <= set(REGISTRY)
+    for m in REGISTRY.values():
+        assert (ROOT / m.rule_file).exists(), f"{m.label}: no rule file {m.rule_file}"
 
 
 @dataclasses.dataclass

@@ -31,7 +31,7 @@ def test_lint_is_clean():
         ({"observation": {"n_obs": 0}}, ["config: observation.n_obs = 0: 0 is less than the minimum of 1"]),
         ({"theory": {"name": "dis", "dis": {"targets": ["p", "e"]}}}, ["config: theory.dis.targets.1 = 'e' is not allowed; allowed values: 'p', 'n'"]),
         ({"observation": {"n_obs": 5000, "n_truth": 4096}}, ["observed-set size 5000", "exceeds observation.n_truth = 4096"]),
-        ({"methods": ["nple"]}, ["config: methods.0 = 'nple' is not allowed; allowed values: "]),
+        ({"methods": ["nple"]}, ["config: methods: unknown method(s) ['nple']; registered methods: "]),
         ({"device": "cuda"}, ["config: device = 'cuda' but CUDA is not available here"]),
     ],
     ids=["bad-theory", "misspelt-key", "zero-events", "bad-target", "n_obs-above-truth", "unknown-method", "cuda-without-gpu"],

@@ -49,6 +49,8 @@ class Method:
             per step), ``"epochs"`` (training/validation loss per epoch) or ``None``.
         replicas: key of its config section giving the number of independent runs, each a job
             writing ``replica_samples`` (wildcard ``{replica}``) that ``samples`` pools.
+        rules: the stem of its rule file ``workflow/rules/<rules>.smk`` (default: the label; methods
+            may share one), included by the Snakefile for every registered method.
         fit: ``"module:function"`` that refits the method on another observed set, for the
             coverage over replicated observed sets (:mod:`pdfinfer.compare.replicas`), with the
             signature ``fit(settings, observed: EventSet, normalization: bool, seed: int, device: str,
@@ -70,6 +72,7 @@ class Method:
     replicas: str | None = None
     replica_samples: str | None = None
     fit: str | None = None
+    rules: str = ""
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -80,6 +83,11 @@ class Method:
             raise ValueError(f"method {self.label!r}: history {self.history!r} is not one of {HISTORIES}")
         if bool(self.replicas) != bool(self.replica_samples):
             raise ValueError(f"method {self.label!r}: replicas and replica_samples go together")
+
+    @property
+    def rule_file(self) -> str:
+        """Path of its rule file relative to the repository root."""
+        return f"workflow/rules/{self.rules or self.label}.smk"
 
     def fit_function(self) -> Any:
         """The method's refit function (see ``fit``); imported on demand."""
@@ -173,6 +181,11 @@ TRUTH_COLOR = "#CC79A7"
 REPLICA_COLORS = ("#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
 
 
+def rule_files() -> list[str]:
+    """Every registered method's rule file, once each, in registry order."""
+    return list(dict.fromkeys(m.rule_file for m in REGISTRY.values()))
+
+
 def method(label: str) -> Method:
     """The registered method ``label``; a one-line error listing the known labels otherwise."""
     try:
@@ -184,8 +197,9 @@ def method(label: str) -> Method:
 def enabled(labels: Sequence[str]) -> list[Method]:
     """The methods named in the config's ``methods`` list, the referee first, in registry order."""
     wanted = {REFERENCE, *labels}
-    for label in wanted:
-        method(label)
+    unknown = sorted(wanted - set(REGISTRY))
+    if unknown:
+        raise ConfigError(f"config: methods: unknown method(s) {unknown}; registered methods: {sorted(REGISTRY)}")
     return [m for m in REGISTRY.values() if m.label in wanted]
 
 

@@ -17,7 +17,7 @@ sys.path.insert(0, PACKAGE_SRC)
 
 from pdfinfer.config import check_config, load_schema, section_settings, validate_schema  # noqa: E402
 from pdfinfer.errors import ConfigError  # noqa: E402
-from pdfinfer.methods import REFERENCE, REGISTRY  # noqa: E402
+from pdfinfer.methods import REFERENCE, REGISTRY, rule_files  # noqa: E402
 
 SCHEMA_PATH = os.path.join(workflow.basedir, "config", "config.schema.yaml")
 # One line naming the key and the allowed keys or values (not the whole schema), then the
@@ -27,6 +27,8 @@ validate(config, schema=SCHEMA_PATH)
 #: The enabled methods (config `methods`, the referee always), every settings object checked.
 METHODS = check_config(config, load_schema(SCHEMA_PATH))
 LEARNED = [m for m in METHODS if m.label != REFERENCE]
+#: Rule files of every registered method (enabled or not: their rules exist, their targets only when enabled).
+METHOD_RULE_FILES = rule_files()
 AMORTIZED = [m for m in METHODS if m.amortized]
 
 if str(config["device"]).startswith("cuda") and workflow.local_exec and workflow.is_main_process:

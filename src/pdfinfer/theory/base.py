@@ -35,6 +35,8 @@ from pdfinfer.theory.quadrature import Nodes, invert_table, simpson_cdf, table_n
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 #: Floor applied before taking the log of a flagged feature (see :func:`log_flagged`).
 LOG_FLOOR = 1e-30
+#: Events per parameter row from which :meth:`Theory.sample` uses the O(1) guide-table lookup.
+GUIDE_MIN_EVENTS = 64
 
 
 def physical(eta: torch.Tensor) -> torch.Tensor:
@@ -117,6 +119,7 @@ class Theory(ABC):
             torch.cat([p.weights for p in pieces]),
         )
         self._device_cache: dict[torch.device, tuple[Nodes, Nodes, Nodes]] = {}
+        self._points_cache: dict[torch.device, Nodes] = {}
 
     # ------------------------------------------------------------------ description
     @property
@@ -240,50 +243,91 @@ class Theory(ABC):
         shape = (batch, n_events, self.n_targets, self.draws_per_target)
         return torch.rand(shape, generator=generator, dtype=torch.float64, device=device)
 
+    def _table_points(self, device: torch.device) -> Nodes:
+        """Table nodes ``(G,)`` followed by the cell midpoints ``(G - 1,)``: one density call per table."""
+        key = torch.device(device)
+        if key not in self._points_cache:
+            nodes, mids, _ = self._nodes(key)
+            self._points_cache[key] = Nodes(torch.cat([nodes.x, mids.x]), torch.cat([nodes.dist_hi, mids.dist_hi]))
+        return self._points_cache[key]
+
     def x_cdf_table(self, eta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Tabulated x-CDF of each target, ``(B, T, G)``, and the table nodes ``(G,)``."""
-        nodes, mids, _ = self._nodes(eta.device)
-        f_nodes = self.x_density(nodes.x[None, None, :], nodes.dist_hi[None, None, :], eta)
-        f_mid = self.x_density(mids.x[None, None, :], mids.dist_hi[None, None, :], eta)
-        cdf, total = simpson_cdf(f_nodes, f_mid, nodes.x[1:] - nodes.x[:-1])
+        nodes, _, _ = self._nodes(eta.device)
+        points = self._table_points(eta.device)
+        n_nodes = nodes.x.shape[0]
+        f_all = self.x_density(points.x[None, None, :], points.dist_hi[None, None, :], eta)
+        cdf, total = simpson_cdf(f_all[..., :n_nodes], f_all[..., n_nodes:], self._widths(eta.device))
         if not bool(torch.all(total > 0)):
             bad = int(torch.nonzero(~(total > 0))[0, 0])
             raise ParameterError(f"{self.name}: the cross section vanishes at parameter row {bad} (N_u = N_d = 0?)")
         return cdf, nodes.x
 
-    def sample_reparam(self, eta: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    def _widths(self, device: torch.device) -> torch.Tensor:
+        nodes, _, _ = self._nodes(device)
+        return nodes.x[1:] - nodes.x[:-1]
+
+    def sample_reparam(self, eta: torch.Tensor, uniforms: torch.Tensor, method: str = "auto") -> torch.Tensor:
         """Events ``(B, N, F)`` float64 as a differentiable function of ``eta`` ``(B, 6)``
-        for fixed ``uniforms`` ``(B, N, T, k)`` (from :meth:`draw_uniforms`)."""
+        for fixed ``uniforms`` ``(B, N, T, k)`` (from :meth:`draw_uniforms`).
+
+        ``method`` picks the table-cell lookup (see :func:`pdfinfer.theory.quadrature.invert_table`):
+        ``"guide"`` (O(1) per event), ``"search"`` (binary search, the reference) or ``"auto"``
+        (guide from ``GUIDE_MIN_EVENTS`` events per row on). All give the same events and gradients.
+        """
         eta = self._check_eta(eta)
         batch, n_events = uniforms.shape[:2]
-        cdf, x_nodes = self.x_cdf_table(eta)  # (B, T, G)
-        u_x = uniforms[..., 0].transpose(1, 2)  # (B, T, N)
-        x = invert_table(cdf, x_nodes, u_x.contiguous()).transpose(1, 2)  # (B, N, T)
+        x = self._invert_x(eta, uniforms, method)  # (B, N, T)
+        if self.draws_per_target == 1:
+            return x.reshape(batch, n_events, self.n_features)
         rest = self.conditional_sample(uniforms[..., 1:], x)
         return torch.cat([x.unsqueeze(-1), rest], dim=-1).reshape(batch, n_events, self.n_features)
 
-    def sample(self, eta: torch.Tensor, n_events: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    def _invert_x(self, eta: torch.Tensor, uniforms: torch.Tensor, method: str) -> torch.Tensor:
+        """x of every draw, ``(B, N, T)`` float64, from the x-uniforms ``uniforms[..., 0]``."""
+        if method == "auto":
+            method = "guide" if uniforms.shape[1] >= GUIDE_MIN_EVENTS else "search"
+        cdf, x_nodes = self.x_cdf_table(eta)  # (B, T, G)
+        u_x = uniforms[..., 0].transpose(1, 2)  # (B, T, N)
+        return invert_table(cdf, x_nodes, u_x.contiguous(), method).transpose(1, 2)
+
+    def sample(
+        self,
+        eta: torch.Tensor,
+        n_events: int,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype = torch.float32,
+        method: str = "auto",
+    ) -> torch.Tensor:
         """Draw ``n_events`` events for each parameter row: ``(B, 6) -> (B, N, F)``.
 
         Uses ``generator`` (and its device) when given; the result is bit-reproducible for a
         given generator state and device. Events are clamped inside the support in ``dtype``.
+        ``method``: the table-cell lookup, as in :meth:`sample_reparam` (same events for all).
         """
         eta = self._check_eta(eta)
         device = generator.device if generator is not None else eta.device
         with torch.no_grad():
             uniforms = self.draw_uniforms(eta.shape[0], n_events, generator, device)
-            events = self.sample_reparam(eta.to(device), uniforms)
+            events = self.sample_reparam(eta.to(device), uniforms, method)
         return self.clamp_to_support(events.to(dtype))
 
     def clamp_to_support(self, events: torch.Tensor) -> torch.Tensor:
-        """Keep ``x`` strictly below ``x_hi`` after rounding to the events' dtype."""
+        """Keep ``x`` strictly below ``x_hi`` (and not below ``x_lo``) after rounding to the events' dtype."""
+        lo, top = self._x_bounds(events.dtype)
+        if self.draws_per_target == 1:
+            return events.clamp(lo, top)
         per_target = events.reshape(*events.shape[:-1], self.n_targets, self.draws_per_target).clone()
-        top = torch.nextafter(torch.tensor(self.x_hi, dtype=events.dtype), torch.tensor(0.0, dtype=events.dtype))
-        lo = torch.tensor(self.x_lo, dtype=events.dtype)
-        if lo < self.x_lo:
-            lo = torch.nextafter(lo, torch.tensor(1.0, dtype=events.dtype))
-        per_target[..., 0] = per_target[..., 0].clamp(lo.item(), top.item())
+        per_target[..., 0].clamp_(lo, top)
         return per_target.reshape(events.shape)
+
+    def _x_bounds(self, dtype: torch.dtype) -> tuple[float, float]:
+        """The smallest and largest ``x`` of ``dtype`` inside ``[x_lo, x_hi)``."""
+        top = torch.nextafter(torch.tensor(self.x_hi, dtype=dtype), torch.tensor(0.0, dtype=dtype))
+        lo = torch.tensor(self.x_lo, dtype=dtype)
+        if lo < self.x_lo:
+            lo = torch.nextafter(lo, torch.tensor(1.0, dtype=dtype))
+        return lo.item(), top.item()
 
     # ------------------------------------------------------------------ normalization observable
     def sample_norm(self, eta: torch.Tensor, rel_unc: float, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -104,6 +104,8 @@ class Theory(ABC):
     target_log_features: tuple[bool, ...] = (False,)
     #: Unit of the normalization observable.
     norm_unit: str = ""
+    #: ``u, d`` weights ``(T, 2)`` float64 of the targets' densities (set by each theory).
+    _weights: torch.Tensor
 
     def __init__(self, x_lo: float, x_hi: float, breakpoints: tuple[float, ...] = ()) -> None:
         self.x_lo = float(x_lo)
@@ -120,6 +122,7 @@ class Theory(ABC):
         )
         self._device_cache: dict[torch.device, tuple[Nodes, Nodes, Nodes]] = {}
         self._points_cache: dict[torch.device, Nodes] = {}
+        self._weights_cache: dict[torch.device, torch.Tensor] = {}
 
     # ------------------------------------------------------------------ description
     @property
@@ -177,6 +180,29 @@ class Theory(ABC):
         """Other features of a target given ``x`` from uniforms ``u`` ``(..., k - 1)``; ``(..., k - 1)``."""
         return x.new_empty(x.shape + (0,))
 
+    def isospin_weights(self, device: torch.device | str = "cpu") -> torch.Tensor:
+        """Weights ``(T, 2)`` of ``u`` and ``d`` in each target's density: ``g_t ∝ w_t0 u + w_t1 d`` (float64)."""
+        key = torch.device(device)
+        if key not in self._weights_cache:
+            self._weights_cache[key] = self._weights.to(key)
+        return self._weights_cache[key]
+
+    def fixed_log_density(self, per_target: torch.Tensor) -> torch.Tensor:
+        """The parameter-free part of each target's log density, ``-inf`` outside the support.
+
+        ``log_density = log(w_t0 u(x) + w_t1 d(x)) + fixed_log_density``. Here: 0 for ``x`` in
+        ``[x_lo, x_hi]``; theories with more features add their conditional's shape.
+
+        Args:
+            per_target: events split by target, ``(B, N, T, k)`` float64.
+
+        Returns:
+            ``(B, N, T)`` float64.
+        """
+        x = per_target[..., 0]
+        inside = (x >= self.x_lo) & (x <= self.x_hi)
+        return torch.where(inside, 0.0, -math.inf).to(x.dtype)
+
     def log_density(self, per_target: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
         """Unnormalized log density of each target's draw, ``-inf`` outside the support.
 
@@ -187,11 +213,14 @@ class Theory(ABC):
         Returns:
             ``(B, N, T)``; ``log_prob`` subtracts ``log Z_t``.
         """
+        fixed = self.fixed_log_density(per_target)
+        inside = torch.isfinite(fixed)
         x = per_target[..., 0]
-        inside = (x >= self.x_lo) & (x <= self.x_hi)
-        x_safe = torch.where(inside, x, torch.full_like(x, 0.5 * (self.x_lo + self.x_hi)))
-        g = self.x_density(x_safe.transpose(1, 2), (self.x_hi - x_safe).transpose(1, 2), eta).transpose(1, 2)
-        return torch.where(inside, torch.log(g), torch.full_like(g, -math.inf))
+        x_safe = torch.where(inside, x, torch.full_like(x, 0.5 * (self.x_lo + self.x_hi))).transpose(1, 2)  # (B, T, N)
+        u, d = pdf_pair(x_safe, 1.0 - x_safe, eta)
+        w = self.isospin_weights(eta.device)
+        value = torch.log(w[:, 0, None] * u + w[:, 1, None] * d).transpose(1, 2) + torch.where(inside, fixed, 0.0)
+        return torch.where(inside, value, torch.full_like(value, -math.inf))
 
     # ------------------------------------------------------------------ normalizers
     def _nodes(self, device: torch.device) -> tuple[Nodes, Nodes, Nodes]:
@@ -339,9 +368,12 @@ class Theory(ABC):
             eps = torch.randn(z.shape, generator=generator, dtype=torch.float64, device=device)
         return z * (1.0 + rel_unc * eps)
 
-    def norm_log_prob(self, z_obs: torch.Tensor, eta: torch.Tensor, rel_unc: float) -> torch.Tensor:
-        """Gaussian log-likelihood of measured normalizations ``z_obs`` ``(B or 1, T)``; ``(B,)``."""
-        z = self.normalizers(eta)
+    def norm_log_prob(self, z_obs: torch.Tensor, eta: torch.Tensor, rel_unc: float, z: torch.Tensor | None = None) -> torch.Tensor:
+        """Gaussian log-likelihood of measured normalizations ``z_obs`` ``(B or 1, T)``; ``(B,)``.
+
+        ``z``: the normalizers ``Z_t(eta)`` ``(B, T)`` when already computed.
+        """
+        z = self.normalizers(eta) if z is None else z
         sigma = rel_unc * z
         resid = (z_obs.to(z) - z) / sigma
         return (-0.5 * resid**2 - torch.log(sigma) - 0.5 * math.log(2 * math.pi)).sum(-1)

@@ -137,9 +137,10 @@ class DISTheory(Theory):
         q = torch.minimum(torch.maximum(q, q_lo), q_hi)
         return q.unsqueeze(-1)
 
-    def log_density(self, per_target: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
-        """``log d2sigma/dx dQ2`` per target, ``(B, N, T)``, ``-inf`` outside the phase space.
+    def fixed_log_density(self, per_target: torch.Tensor) -> torch.Tensor:
+        """``log(2 pi alpha^2 [1 + (1-y)^2] / Q^4)`` in nb per target, ``(B, N, T)``, ``-inf`` outside the phase space.
 
+        With :meth:`Theory.log_density` this is ``log d2sigma/dx dQ2`` (the ``x F_2 / x`` cancels).
         The phase-space edges are tested with a relative slack of ``BOUNDARY_SLACK`` in ``x`` and
         ``Q^2``, so events rounded to float32 on the edge still count as inside.
         """
@@ -148,18 +149,10 @@ class DISTheory(Theory):
         q_lo = self.q2_range(lo_x.clamp(max=self.x_hi))[0] * (1.0 - BOUNDARY_SLACK)
         q_hi = self.q2_range(hi_x)[1] * (1.0 + BOUNDARY_SLACK)
         inside = (x >= self.x_lo * (1.0 - BOUNDARY_SLACK)) & (x <= self.x_hi) & (q >= q_lo) & (q <= q_hi)
-        mid = 0.5 * (self.x_lo + self.x_hi)
-        x_safe = torch.where(inside, x, torch.full_like(x, mid)).transpose(1, 2)  # (B, T, N)
-        q_safe = torch.where(inside, q, torch.full_like(q, self.q2_min)).transpose(1, 2)
-        u, d = pdf_pair(x_safe, 1.0 - x_safe, eta)
-        w = self._weights.to(eta.device)
-        c = self.s_eff * x_safe
-        log_value = (
-            math.log(2.0 * math.pi * ALPHA_EM**2 * GEV2_TO_NB)
-            + torch.log(w[:, 0, None] * u + w[:, 1, None] * d)
-            + torch.log(self._q2_density(q_safe, c))
-        ).transpose(1, 2)
-        return torch.where(inside, log_value, torch.full_like(log_value, -math.inf))
+        x_safe = torch.where(inside, x, torch.full_like(x, 0.5 * (self.x_lo + self.x_hi)))
+        q_safe = torch.where(inside, q, torch.full_like(q, self.q2_min))
+        value = math.log(2.0 * math.pi * ALPHA_EM**2 * GEV2_TO_NB) + torch.log(self._q2_density(q_safe, self.s_eff * x_safe))
+        return torch.where(inside, value, torch.full_like(value, -math.inf))
 
     def cross_section(self, x: torch.Tensor, q2: torch.Tensor, eta: torch.Tensor, target: str = "p") -> torch.Tensor:
         """Differential cross section ``d2sigma/dx dQ2`` in nb/GeV^2 at points ``(M,)`` for ``(B, 6)``: ``(B, M)``;

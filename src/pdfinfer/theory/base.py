@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from pdfinfer.errors import DataError, ParameterError
+from pdfinfer.memory import check_memory
 from pdfinfer.params import N_PARAMS, THETA_MAX, THETA_MIN, check_params
 from pdfinfer.theory.quadrature import Nodes, invert_table, simpson_cdf, table_nodes, tanh_sinh_nodes
 
@@ -203,6 +204,26 @@ class Theory(ABC):
         inside = (x >= self.x_lo) & (x <= self.x_hi)
         return torch.where(inside, 0.0, -math.inf).to(x.dtype)
 
+    def describe_support(self) -> str:
+        """The support in words, for error messages."""
+        return f"x in [{self.x_lo:.6g}, {self.x_hi:.6g}]"
+
+    def check_support(self, events: np.ndarray | torch.Tensor, where: str, chunk: int = 1 << 16) -> None:
+        """Raise a one-line :class:`DataError` naming ``where``, the first event (its index in
+        ``events`` ``(..., F)``), its features and values if any event lies outside the support."""
+        flat = torch.as_tensor(np.asarray(events) if not isinstance(events, torch.Tensor) else events).reshape(-1, self.n_features)
+        for start in range(0, flat.shape[0], chunk):
+            block = flat[start : start + chunk].to(torch.float64)
+            bad = ~torch.isfinite(self.fixed_log_density(self._split(block[None]))[0])  # (n, T)
+            if bool(bad.any()):
+                row, target = (int(i) for i in torch.nonzero(bad)[0])
+                index = tuple(int(i) for i in np.unravel_index(start + row, tuple(events.shape[:-1])))
+                k = self.draws_per_target
+                names = self.feature_names[target * k : (target + 1) * k]
+                values = ", ".join(f"{n} = {float(v):.6g}" for n, v in zip(names, block[row, target * k : (target + 1) * k]))
+                label = f"event {index[0]}" if len(index) == 1 else f"set {index[0]}, event {index[1]}"
+                raise DataError(f"{where}: {label} ({values}) lies outside the support of theory {self.name!r} ({self.describe_support()})")
+
     def log_density(self, per_target: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
         """Unnormalized log density of each target's draw, ``-inf`` outside the support.
 
@@ -335,11 +356,25 @@ class Theory(ABC):
         ``method``: the table-cell lookup, as in :meth:`sample_reparam` (same events for all).
         """
         eta = self._check_eta(eta)
+        n_events = self._check_n_events(n_events)
+        check_memory(self.sample_bytes(eta.shape[0], n_events, dtype), f"{self.name}: sampling {eta.shape[0]} x {n_events} events")
         device = generator.device if generator is not None else eta.device
         with torch.no_grad():
             uniforms = self.draw_uniforms(eta.shape[0], n_events, generator, device)
             events = self.sample_reparam(eta.to(device), uniforms, method)
         return self.clamp_to_support(events.to(dtype))
+
+    def sample_bytes(self, batch: int, n_events: int, dtype: torch.dtype = torch.float32) -> int:
+        """Estimated peak memory of :meth:`sample` in bytes: the float64 uniforms and about four
+        float64/int64 temporaries per draw (x, cell, lookups), plus the result in ``dtype``."""
+        draws = batch * n_events * self.n_targets
+        item = torch.empty((), dtype=dtype).element_size()
+        return draws * 8 * (self.draws_per_target + 4 + 2 * (self.draws_per_target - 1)) + batch * n_events * self.n_features * item
+
+    def _check_n_events(self, n_events: object) -> int:
+        if isinstance(n_events, bool) or not isinstance(n_events, (int, np.integer)) or n_events < 1:
+            raise ParameterError(f"{self.name}: the number of events must be a positive integer, got {n_events!r}")
+        return int(n_events)
 
     def clamp_to_support(self, events: torch.Tensor) -> torch.Tensor:
         """Keep ``x`` strictly below ``x_hi`` (and not below ``x_lo``) after rounding to the events' dtype."""

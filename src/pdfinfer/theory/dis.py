@@ -137,6 +137,12 @@ class DISTheory(Theory):
         q = torch.minimum(torch.maximum(q, q_lo), q_hi)
         return q.unsqueeze(-1)
 
+    def describe_support(self) -> str:
+        return (
+            f"x in [{self.x_lo:.6g}, {self.x_hi:.6g}] and max({self.q2_min:g}, {self._w_term:.6g} x/(1-x)) <= Q2 <= "
+            f"{self.y_max * self.s_eff:.6g} x GeV^2"
+        )
+
     def fixed_log_density(self, per_target: torch.Tensor) -> torch.Tensor:
         """``log(2 pi alpha^2 [1 + (1-y)^2] / Q^4)`` in nb per target, ``(B, N, T)``, ``-inf`` outside the phase space.
 

@@ -5,10 +5,10 @@ import math
 
 import numpy as np
 import pytest
+import reference_physics as ref
 import torch
 from scipy import integrate
 
-import reference_physics as ref
 from pdfinfer.errors import ConfigError, DataError, ParameterError
 from pdfinfer.params import TRUTH
 from pdfinfer.theory import make_theory
@@ -43,7 +43,7 @@ def test_proxy_normalizers_match_closed_form_and_quadrature(eta):
     th = make_theory("proxy")
     z = th.normalizers(torch.as_tensor(eta)[None])[0].numpy()
     for t, target in enumerate(("p", "n")):
-        quad = integrate.quad(lambda x: ref.proxy_density(x, eta, target), 0.1, 1.0, epsabs=0, epsrel=1e-12, limit=500)[0]
+        quad = integrate.quad(lambda x, target=target: ref.proxy_density(x, eta, target), 0.1, 1.0, epsabs=0, epsrel=1e-12, limit=500)[0]
         assert z[t] == pytest.approx(quad, rel=1e-8)
         if min(eta[1], eta[4]) > 0:  # the closed form needs a > -1
             assert z[t] == pytest.approx(ref.proxy_norm(eta, target), rel=1e-8)
@@ -61,7 +61,7 @@ def test_dis_normalizers_match_two_dimensional_quadrature(eta):
 
 def test_dis_normalizer_with_a_q2_min_kink_inside_the_x_range():
     # With q2_min = 20 GeV^2 the lower Q^2 edge switches from Q2_min to the W^2 cut inside [x_min, x_max].
-    settings = dict(q2_min=20.0)
+    settings = {"q2_min": 20.0}
     th = make_theory("dis", **settings)
     oracle = ref.DIS(**settings)
     switch = 20.0 / (10.0 - 0.938**2 + 20.0)

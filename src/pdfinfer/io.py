@@ -21,11 +21,12 @@ import glob
 import json
 import os
 import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import h5py
 import numpy as np
@@ -401,7 +402,7 @@ def read_samples(path: str | os.PathLike[str]) -> SampleSet:
     if samples.ndim != 2 or samples.shape[1] != N_PARAMS:
         raise DataError(f"{path}: 'samples' must have shape (K, {N_PARAMS}), got {samples.shape}")
     with h5py.File(path, "r") as h5:
-        names = [k for k in h5.keys() if k != "samples" and isinstance(h5[k], h5py.Dataset)]
+        names = [k for k in h5 if k != "samples" and isinstance(h5[k], h5py.Dataset)]
     extras, _ = read_h5(path, optional=names)
     return SampleSet(samples, str(attrs["method"]), dict(attrs["settings"]), attrs, extras, str(path))
 

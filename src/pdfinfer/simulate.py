@@ -32,7 +32,8 @@ import argparse
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from pdfinfer.errors import ConfigError, DataError
 from pdfinfer.runtime import add_common_arguments, cli_main

@@ -21,9 +21,11 @@ The normalization observable is :math:`z_t = Z_t(\eta)\,(1 + r\,\epsilon_t)`,
 
 from __future__ import annotations
 
+import itertools
 import math
 from abc import ABC, abstractmethod
-from typing import Any, Sequence, TypeVar
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -115,7 +117,7 @@ class Theory(ABC):
         mids_dist = 0.5 * (self._table.dist_hi[:-1] + self._table.dist_hi[1:])
         self._table_mid = Nodes(self.x_hi - mids_dist, mids_dist)
         cuts = [self.x_lo, *sorted(b for b in breakpoints if self.x_lo < b < self.x_hi), self.x_hi]
-        pieces = [tanh_sinh_nodes(a, b) for a, b in zip(cuts[:-1], cuts[1:])]
+        pieces = [tanh_sinh_nodes(a, b) for a, b in itertools.pairwise(cuts)]
         self._quad = Nodes(
             torch.cat([p.x for p in pieces]),
             torch.cat([p.dist_hi + (self.x_hi - b) for p, b in zip(pieces, cuts[1:])]),

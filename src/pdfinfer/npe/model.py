@@ -25,7 +25,7 @@ import logging
 import os
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import sbi
 import torch
@@ -44,6 +44,17 @@ from pdfinfer.params import N_PARAMS
 log = logging.getLogger("pdfinfer.npe")
 
 MODEL_FORMAT = "pdfinfer-npe"
+
+
+class Architecture(Protocol):
+    """What the estimator is built from: :class:`~pdfinfer.npe.settings.NPESettings` or TSNPE's settings."""
+
+    flow: str
+    hidden_features: int
+    num_transforms: int
+    num_bins: int
+    embedding: Any
+
 MODEL_FORMAT_VERSION = 2
 
 
@@ -59,7 +70,7 @@ def make_prior(device: torch.device | str = "cpu") -> BoxUniform:
     return BoxUniform(torch.zeros(N_PARAMS, device=device), torch.ones(N_PARAMS, device=device), device=str(device))
 
 
-def make_embedding(settings: NPESettings, data: Mapping[str, Any]) -> SetEmbedding:
+def make_embedding(settings: Architecture, data: Mapping[str, Any]) -> SetEmbedding:
     """The set embedding for ``settings`` and the data spec (sizes, standardization)."""
     return SetEmbedding(
         settings.embedding, data["n_events"], data["n_features"], data["n_norm"], data["log_features"],
@@ -67,7 +78,7 @@ def make_embedding(settings: NPESettings, data: Mapping[str, Any]) -> SetEmbeddi
     )
 
 
-def build_estimator(settings: NPESettings, data: Mapping[str, Any], theta: torch.Tensor | None = None, x: torch.Tensor | None = None) -> nn.Module:
+def build_estimator(settings: Architecture, data: Mapping[str, Any], theta: torch.Tensor | None = None, x: torch.Tensor | None = None) -> nn.Module:
     """``sbi`` conditional flow :math:`q(\\eta \\mid s(x))`.
 
     ``theta`` ``(B, 6)`` and ``x`` ``(B, N*F + T)`` are a batch of training data: ``sbi`` sizes

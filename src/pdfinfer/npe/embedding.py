@@ -131,7 +131,7 @@ class SetEmbedding(nn.Module):
         return (log_flagged(events, self.log_mask) - self.feature_mean) / self.feature_std
 
     def pool(self, events: torch.Tensor) -> torch.Tensor:
-        """Standardized events ``(B, N, F)`` -> pooled features ``(B, D)`` (mean) or ``(B, 2D)`` (mean_std).
+        r"""Standardized events ``(B, N, F)`` -> pooled features ``(B, D)`` (mean) or ``(B, 2D)`` (mean_std).
 
         The last layer of :math:`\phi` is linear, so for the mean it commutes with pooling:
         :math:`\frac1N\sum_i (W h_i + b) = W (\frac1N \sum_i h_i) + b`. It is applied after

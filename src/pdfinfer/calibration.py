@@ -16,8 +16,8 @@ posterior) makes every statistic of the truth rank uniformly among the draws. Fr
   :math:`\hat c(\alpha) = \frac1M \sum_j 1[\rho_j \ge (1-\alpha) L]` (diagonal = calibrated,
   below = overconfident). With a density (``log_density``), :math:`f = \log q` gives
   highest-density regions; without one (e.g. an implicit adversarial sampler),
-  :math:`f = -(\eta - \bar\eta_j)^\top \hat\Sigma_j^{-1} (\eta - \bar\eta_j)` with the draws' mean
-  and covariance gives ellipsoidal regions (``coverage_statistic`` records which). Marginal
+  :math:`f = -(\eta - \bar\eta_j)^\top \hat\Sigma_j^{-1} (\eta - \bar\eta_j)` with the mean and
+  covariance of the draws and the truth pooled gives ellipsoidal regions (``coverage_statistic`` records which). Marginal
   central-interval coverage per parameter comes from the SBC ranks: :math:`|r_{jk}/L - 1/2| \le \alpha/2`.
 * **TARP** (Lemos et al. 2023, ``sbi``'s ``_run_tarp``/``check_tarp`` on the same draws): expected
   coverage of random-reference balls, its area-to-curve statistic ATC (> 0 underconfident,
@@ -67,8 +67,13 @@ def statistic_ranks(f_samples: torch.Tensor, f_truth: torch.Tensor) -> torch.Ten
 
 
 def mahalanobis_statistic(samples: torch.Tensor, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``f = -`` squared Mahalanobis distance to the draws' mean (covariance of the draws): ``((M, L), (M,))``."""
-    s = samples.double()
+    """``f = -`` squared Mahalanobis distance to the mean, ``((M, L), (M,))``.
+
+    Mean and covariance are those of the draws *and* the truth pooled (``L + 1`` points): a
+    symmetric function of points that are exchangeable under the exact posterior, so the truth's
+    rank stays exactly uniform (the draws alone would pull the region towards themselves).
+    """
+    s = torch.cat([samples, theta[:, None, :]], dim=1).double()
     mean = s.mean(1, keepdim=True)
     centred = s - mean
     cov = centred.transpose(1, 2) @ centred / (s.shape[1] - 1) + 1e-12 * torch.eye(s.shape[2], dtype=s.dtype)
@@ -78,7 +83,8 @@ def mahalanobis_statistic(samples: torch.Tensor, theta: torch.Tensor) -> tuple[t
         z = torch.linalg.solve_triangular(chol, (points.double() - mean).transpose(1, 2), upper=False)
         return -(z**2).sum(1)
 
-    return f(s), f(theta[:, None, :])[:, 0]
+    values = f(s)
+    return values[:, :-1], values[:, -1]
 
 
 def coverage_from_ranks(ranks: np.ndarray, n_samples: int, levels: np.ndarray = LEVELS) -> np.ndarray:

@@ -43,7 +43,7 @@ def split_indices(n: int, validation_fraction: float, seed: int, all_validation:
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(derive_seed(seed, "npe", "split")))
     if all_validation:
         return perm[:0], perm
-    n_val = max(1, int(round(validation_fraction * n)))
+    n_val = max(1, round(validation_fraction * n))
     if n - n_val < 1:
         raise DataError(f"{n} training simulations are too few to hold back {n_val} for validation")
     return perm[n_val:], perm[:n_val]

@@ -26,6 +26,7 @@ The sizes come from :class:`pdfinfer.npe.settings.EmbeddingSettings` (no default
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -72,7 +73,7 @@ class EventLinear(nn.Module):
 def mlp(sizes: Sequence[int], first: type[nn.Module] = nn.Linear) -> nn.Sequential:
     """Linear layers between consecutive ``sizes`` with SiLU between them (none after the last)."""
     modules: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         modules.append((first if i == 0 else nn.Linear)(a, b))
         if i < len(sizes) - 2:
             modules.append(nn.SiLU())

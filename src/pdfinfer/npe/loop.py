@@ -123,7 +123,7 @@ def train_npe(settings: NPESettings, data: EventSet, use_norm: bool, seed: int, 
     spec = data_spec(data, use_norm, val_idx if fresh else train_idx)
     theta = torch.as_tensor(data.params, dtype=torch.float32)
     x = flatten_observation(data.events, data.norm if use_norm else None)
-    spec.update(n_simulations=int(len(theta)), n_train=int(config.fresh_simulations if fresh else len(train_idx)), n_validation=int(len(val_idx)))
+    spec.update(n_simulations=len(theta), n_train=config.fresh_simulations if fresh else len(train_idx), n_validation=len(val_idx))
     val = (theta[val_idx].to(device), x[val_idx].to(device))
     if fresh:
         epoch_data: EpochData = FreshSimulations(spec, config.fresh_simulations, seed, device)
@@ -131,8 +131,8 @@ def train_npe(settings: NPESettings, data: EventSet, use_norm: bool, seed: int, 
     else:
         train = (theta[train_idx].to(device), x[train_idx].to(device))
         epoch_data, (init_theta, init_x) = (lambda epoch: train), train
-    log.info("%s training sets per epoch, %d validation sets of %d events x %d features%s", "fresh" if fresh else "fixed",
-             spec["n_train"], len(val_idx), data.n_events, data.n_features, " + normalization" if use_norm else "")
+    log.info("%d %s training sets per epoch, %d validation sets of %d events x %d features%s", spec["n_train"], "fresh" if fresh else "fixed",
+             len(val_idx), data.n_events, data.n_features, " + normalization" if use_norm else "")
     torch.manual_seed(derive_seed(seed, "npe", "init"))
     estimator = build_estimator(settings, spec, init_theta.cpu(), init_x.cpu()).to(device)
     log.info("estimator: %s flow, %d parameters; device %s", settings.flow, sum(p.numel() for p in estimator.parameters()), device)

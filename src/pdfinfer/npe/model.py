@@ -147,7 +147,7 @@ def read_model(path: str | os.PathLike[str], fmt: str = MODEL_FORMAT) -> dict[st
         raise DataError(f"{path}: file not found")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for corrupt or foreign files
+    except Exception as err:  # noqa: BLE001 -- torch raises several types for corrupt or foreign files
         raise DataError(f"{path}: not a readable model file ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
     if not isinstance(payload, dict) or payload.get("format") != fmt:
         raise DataError(f"{path}: not a pdfinfer {fmt} model")

@@ -76,7 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     samples = draw(posterior, x, n_samples, seed).numpy().astype(np.float64)
     with torch.no_grad():
         log_q = posterior.log_prob(torch.as_tensor(samples, dtype=torch.float32, device=device), x=x, norm_posterior=False).cpu().numpy()
-    for name, mean, std in zip(PARAM_NAMES, *(lambda p: (p.mean(0), p.std(0)))(to_physical(samples))):
+    phys = to_physical(samples)
+    for name, mean, std in zip(PARAM_NAMES, phys.mean(0), phys.std(0)):
         log.info("%-4s = %.4f +- %.4f (posterior mean +- std, physical)", name, mean, std)
     history = payload["history"]
     extras = {"log_prob": log_q, **{f"history_{k}": np.asarray(history[k]) for k in ("train_loss", "val_loss", "epoch_seconds")}}

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +86,11 @@ def propose(proposal: Any, n: int, seed: int, r: int) -> tuple[torch.Tensor, flo
     return theta.float(), float(proposal.acceptance_rate)
 
 
+def _fixed(theta: torch.Tensor, x: torch.Tensor) -> Callable[[int], tuple[torch.Tensor, torch.Tensor]]:
+    """The same training pairs every epoch."""
+    return lambda epoch: (theta, x)
+
+
 def run_rounds(settings: TSNPESettings, observed: EventSet, use_norm: bool, seed: int, checkpoint_path: str | None = None) -> RoundsResult:
     """All rounds for the observed set ``(N, F)``; resumes after the last finished round from ``checkpoint_path``."""
     base = {"n_events": observed.n_events, "theory": dict(observed.theory), "norm_rel_unc": observed.norm_rel_unc}
@@ -123,8 +129,7 @@ def run_rounds(settings: TSNPESettings, observed: EventSet, use_norm: bool, seed
         if estimator is None:
             torch.manual_seed(derive_seed(seed, "tsnpe", "init"))
             estimator = build_estimator(settings, spec, theta_all[train_idx], x_all[train_idx])
-        train = (theta_all[train_idx], x_all[train_idx])
-        history = fit(estimator, lambda epoch: train, (theta_all[val_idx], x_all[val_idx]), settings.training, derive_seed(seed, "tsnpe", "fit", r), Checkpoint(None, ""))
+        history = fit(estimator, _fixed(theta_all[train_idx], x_all[train_idx]), (theta_all[val_idx], x_all[val_idx]), settings.training, derive_seed(seed, "tsnpe", "fit", r), Checkpoint(None, ""))
         state["val_loss"].append(history["best_val_loss"]), state["epochs"].append(history["epochs"])
         state["seconds"].append(time.perf_counter() - tic)
         log.info("round %d: %d sets (acceptance %.3g), %d epochs, validation loss %.4f, %.1f s", r, len(theta_all), state["acceptance"][r],

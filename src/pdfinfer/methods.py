@@ -155,6 +155,15 @@ REGISTRY: dict[str, Method] = {
             history="nle",
         ),
         Method(
+            label="tsnpe",
+            family="sbi",
+            title="TSNPE (sbi, truncated rounds)",
+            color="#56B4E9",
+            section="tsnpe",
+            settings="pdfinfer.tsnpe.settings:TSNPESettings",
+            samples="tsnpe/n{n_obs}/samples.h5",
+        ),
+        Method(
             label="adversarial",
             family="adversarial",
             title="Adversarial (pooled seeds)",

@@ -1,47 +1,65 @@
-# Adversarial parameter learning (DESIGN.md section 1, item 1): `seeds` independent training runs
-# per observed-set size (wildcard `seed`, separate jobs), then one pooled ensemble.
-# Checkpoints are not outputs, so a killed run resumes when the job is rerun.
+# Adversarial parameter learning (docs/methods.md): `adversarial.seeds` independent training runs
+# per observed-set size (wildcard `replica`, separate jobs), then one pooled ensemble (registry
+# label "adversarial"). Checkpoints are not outputs: a killed run resumes when the job is rerun,
+# and a finished run removes its checkpoint.
+
+# Until the lead's common.smk provides these helpers on main, define them here (same API).
+_ADV_SHIM = "settings_json" not in globals()
+if _ADV_SHIM:
+    from pdfinfer.methods import REGISTRY as _REGISTRY
+
+    NORM_FLAG = "on" if NORM["enabled"] else "off"
+    OBSERVED = f"{RESULTS}/data/n{{n_obs}}/observed.h5"
+
+    def settings_json(section):
+        """The validated settings of a config section as canonical JSON."""
+        label = next(m for m in _REGISTRY.values() if m.section == section).label
+        return _REGISTRY[label].build_settings(config).to_json()
+
+    def method_path(label, kind, n_obs="{n_obs}", replica="{replica}"):
+        return _REGISTRY[label].path(kind, RESULTS, n_obs, replica)
+
 
 ADV = config["adversarial"]
-#: Training settings handed to pdfinfer.adversarial.train (workflow-only keys stay here).
-ADV_SETTINGS = {k: v for k, v in ADV.items() if k not in ("seeds", "gpus", "threads", "runtime_minutes")}
 
 
 rule adversarial:
     input:
-        f"{RESULTS}/data/n{{n_obs}}/observed.h5",
+        observed=OBSERVED,
     output:
-        f"{RESULTS}/adversarial/n{{n_obs}}/seed{{seed}}.h5",
+        method_path("adversarial", "replica_samples"),
     log:
-        log_path("adversarial", "n{n_obs}/seed{seed}"),
+        log_path("adversarial", "n{n_obs}/seed{replica}"),
     benchmark:
-        benchmark_path("adversarial", "n{n_obs}/seed{seed}")
+        benchmark_path("adversarial", "n{n_obs}/seed{replica}")
+    wildcard_constraints:
+        replica=r"\d+",
     params:
-        checkpoint=f"{RESULTS}/checkpoints/adversarial/n{{n_obs}}/seed{{seed}}.pt",
-        norm="on" if NORM["enabled"] else "off",
-        settings=shlex.quote(json.dumps(ADV_SETTINGS, sort_keys=True)),
+        checkpoint=f"{RESULTS}/checkpoints/adversarial/n{{n_obs}}/seed{{replica}}.pt",
+        norm=NORM_FLAG,
+        settings=settings_json("adversarial"),
         seed=config["seed"],
         device=config["device"],
         hash=config_hash("theory", "observation", "adversarial", "seed"),
-    threads: ADV["threads"]
+    threads: ADV.get("threads", 1)
     resources:
-        mem_mb=lambda wc: 1500 + ADV["batch_params"] * min(ADV["batch_events"], int(wc.n_obs)) * 4096 // 2**20,
-        runtime=ADV["runtime_minutes"],
-        gpu=ADV["gpus"],
+        mem_mb=lambda wc: 1500 + ADV.get("batch_params", 8) * min(ADV.get("batch_events", 1024), int(wc.n_obs)) * 4096 // 2**20,
+        runtime=ADV.get("runtime_minutes", 30),
+        gpu=ADV.get("gpus", 0),
     conda:
         CONDA_ENV
     shell:
-        "python -m pdfinfer.adversarial.train --observed {input} --replica {wildcards.seed}"
-        " --normalization {params.norm} --settings {params.settings} --checkpoint {params.checkpoint}"
-        " --seed {params.seed} --device {params.device} --threads {threads} --config-hash {params.hash}"
-        " --out {output} > {log} 2>&1"
+        "python -m pdfinfer.adversarial.train --observed {input.observed:q} --replica {wildcards.replica:q}"
+        " --normalization {params.norm:q} --settings {params.settings:q} --checkpoint {params.checkpoint:q}"
+        " --seed {params.seed:q} --device {params.device:q} --threads {threads} --config-hash {params.hash:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule adversarial_ensemble:
     input:
-        expand(f"{RESULTS}/adversarial/n{{{{n_obs}}}}/seed{{seed}}.h5", seed=range(ADV["seeds"])),
+        expand(method_path("adversarial", "replica_samples", n_obs="{{n_obs}}"), replica=range(ADV.get("seeds", 2))),
     output:
-        f"{RESULTS}/adversarial/n{{n_obs}}/pooled.h5",
+        method_path("adversarial", "samples"),
     log:
         log_path("adversarial_ensemble", "n{n_obs}"),
     benchmark:
@@ -55,8 +73,9 @@ rule adversarial_ensemble:
     conda:
         CONDA_ENV
     shell:
-        "python -m pdfinfer.adversarial.pool --runs {input} --config-hash {params.hash} --out {output} > {log} 2>&1"
+        "python -m pdfinfer.adversarial.pool --runs {input:q} --config-hash {params.hash:q} --out {output:q} > {log:q} 2>&1"
 
 
-TARGETS.extend(expand(f"{RESULTS}/adversarial/n{{n_obs}}/seed{{seed}}.h5", n_obs=SWEEP, seed=range(ADV["seeds"])))
-TARGETS.extend(expand(f"{RESULTS}/adversarial/n{{n_obs}}/pooled.h5", n_obs=SWEEP))
+if _ADV_SHIM:  # the old common.smk does not request the registry's outputs itself
+    TARGETS.extend(expand(method_path("adversarial", "replica_samples", n_obs="{n_obs}"), n_obs=SWEEP, replica=range(ADV.get("seeds", 2))))
+    TARGETS.extend(expand(method_path("adversarial", "samples", n_obs="{n_obs}"), n_obs=SWEEP))

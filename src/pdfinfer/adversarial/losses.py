@@ -22,15 +22,15 @@ surrogate can regress them set by set.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pdfinfer.adversarial.settings import LOSSES
 from pdfinfer.errors import ConfigError
-
-LOSSES = ("bce", "hinge", "wgan-gp")
 
 
 class SetBatch(NamedTuple):

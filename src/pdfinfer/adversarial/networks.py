@@ -23,11 +23,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from pdfinfer.adversarial.settings import DISCRIMINATORS, POOLINGS
 from pdfinfer.errors import ConfigError
 from pdfinfer.params import N_PARAMS
-
-POOLINGS = ("mean", "max", "sum")
-DISCRIMINATORS = ("deepsets", "attention")
 
 
 def mlp(n_in: int, n_out: int, width: int, depth: int, activation: type[nn.Module] = nn.SiLU) -> nn.Sequential:

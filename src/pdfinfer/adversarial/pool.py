@@ -5,7 +5,7 @@ The pooled sample is the equal-weight mixture of the runs' generated distributio
 .. math:: q_{pool}(\eta) = \frac1R \sum_{r=1}^R q_{\psi_r}(\eta),
 
 so its spread contains the seed-to-seed variation of the training as well as each generator's
-own spread. Output: ``samples`` ``(sum_r K_r, 6)`` (method ``adversarial_pooled``), ``replica``
+own spread. Output: ``samples`` ``(sum_r K_r, 6)`` (method ``adversarial``, the registry label), ``replica``
 ``(sum_r K_r,)`` (which run each draw came from), ``run_mean`` and ``run_std`` ``(R, 6)``.
 
 Usage::
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -73,8 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     first = runs[0]
     settings = {**first.settings, "runs": [run.path for run in runs], "seeds": [int(run.attrs.get("seed", -1)) for run in runs]}
     write_samples(
-        args.out, samples, "adversarial_pooled", settings, int(first.attrs.get("seed", 0)), first.attrs["theory"],
-        args.config_hash, {"replica": replica, "run_mean": run_mean, "run_std": run_std}, {"n_runs": len(runs)},
+        args.out, samples, "adversarial", settings, int(first.attrs.get("seed", 0)), first.attrs["theory"],
+        args.config_hash, {"replica": replica, "run_mean": run_mean, "run_std": run_std},
+        {"n_runs": len(runs), "wall_time_s": float(sum(float(run.attrs.get("wall_time_s", 0.0)) for run in runs))},
     )
     log.info("pooled %d draws of %d runs into %s", len(samples), len(runs), args.out)
     return 0

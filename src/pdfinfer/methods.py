@@ -115,6 +115,17 @@ REGISTRY: dict[str, Method] = {
             replicas="seeds",
             replica_samples="adversarial/n{n_obs}/seed{replica}.h5",
         ),
+        Method(
+            label="adversarial_bootstrap",
+            family="adversarial",
+            title="Adversarial bootstrap (point estimates)",
+            color="#009E73",
+            section="adversarial_bootstrap",
+            settings="pdfinfer.adversarial.settings:AdversarialBootstrapSettings",
+            samples="adversarial_bootstrap/n{n_obs}/pooled.h5",
+            replicas="replicas",
+            replica_samples="adversarial_bootstrap/n{n_obs}/replica{replica}.h5",
+        ),
     )
 }
 

@@ -76,6 +76,67 @@ rule adversarial_ensemble:
         "python -m pdfinfer.adversarial.pool --runs {input:q} --config-hash {params.hash:q} --out {output:q} > {log:q} 2>&1"
 
 
+
+# Bootstrap ensemble (docs/methods.md): `adversarial_bootstrap.replicas` runs with the adversarial
+# settings, each on a resample of the observed data (separate jobs), pooled as point estimates.
+BOOT = config.get("adversarial_bootstrap", {})
+
+
+rule adversarial_bootstrap:
+    input:
+        observed=OBSERVED,
+    output:
+        method_path("adversarial_bootstrap", "replica_samples"),
+    log:
+        log_path("adversarial_bootstrap", "n{n_obs}/replica{replica}"),
+    benchmark:
+        benchmark_path("adversarial_bootstrap", "n{n_obs}/replica{replica}")
+    wildcard_constraints:
+        replica=r"\d+",
+    params:
+        checkpoint=f"{RESULTS}/checkpoints/adversarial_bootstrap/n{{n_obs}}/replica{{replica}}.pt",
+        norm=NORM_FLAG,
+        settings=settings_json("adversarial"),
+        bootstrap=settings_json("adversarial_bootstrap"),
+        seed=config["seed"],
+        device=config["device"],
+        hash=config_hash("theory", "observation", "adversarial", "adversarial_bootstrap", "seed"),
+    threads: BOOT.get("threads", 1)
+    resources:
+        mem_mb=lambda wc: 1500 + ADV.get("batch_params", 8) * min(ADV.get("batch_events", 1024), int(wc.n_obs)) * 4096 // 2**20,
+        runtime=BOOT.get("runtime_minutes", 30),
+        gpu=BOOT.get("gpus", 0),
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m pdfinfer.adversarial.bootstrap --observed {input.observed:q} --replica {wildcards.replica:q}"
+        " --normalization {params.norm:q} --settings {params.settings:q} --bootstrap-settings {params.bootstrap:q}"
+        " --checkpoint {params.checkpoint:q} --seed {params.seed:q} --device {params.device:q} --threads {threads}"
+        " --config-hash {params.hash:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule adversarial_bootstrap_pool:
+    input:
+        expand(method_path("adversarial_bootstrap", "replica_samples", n_obs="{{n_obs}}"), replica=range(BOOT.get("replicas", 8))),
+    output:
+        method_path("adversarial_bootstrap", "samples"),
+    log:
+        log_path("adversarial_bootstrap_pool", "n{n_obs}"),
+    benchmark:
+        benchmark_path("adversarial_bootstrap_pool", "n{n_obs}")
+    params:
+        hash=config_hash("theory", "observation", "adversarial", "adversarial_bootstrap", "seed"),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m pdfinfer.adversarial.pool --runs {input:q} --method adversarial_bootstrap --estimates"
+        " --config-hash {params.hash:q} --out {output:q} > {log:q} 2>&1"
+
+
 if _ADV_SHIM:  # the old common.smk does not request the registry's outputs itself
     TARGETS.extend(expand(method_path("adversarial", "replica_samples", n_obs="{n_obs}"), n_obs=SWEEP, replica=range(ADV.get("seeds", 2))))
     TARGETS.extend(expand(method_path("adversarial", "samples", n_obs="{n_obs}"), n_obs=SWEEP))

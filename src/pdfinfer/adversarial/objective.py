@@ -10,7 +10,9 @@ r"""The objectives of adversarial parameter learning as small modules.
   distance :math:`E` of all ``n`` fake events to the whole observed set, and the energy distance
   of the normalization measurement to its observed value). ``(B,)``: one value per set, so a
   surrogate can regress it and a score-function estimator can weigh it set by set.
-* :class:`DiscriminatorLoss`: :math:`L_D` on real and fake sets, plus the WGAN gradient penalty.
+* :class:`DiscriminatorLoss`: :math:`L_D` on real and fake sets, plus the WGAN gradient penalty
+  (``wgan-gp``: :math:`\gamma\,\mathrm{GP}`) or Roth et al.'s regularizer (``rjs``: :math:`\frac\gamma2\Omega`),
+  :math:`\gamma` = ``gp_weight``.
 
 Both hold the critic (and the MMD / energy modules); neither owns an optimizer.
 """
@@ -20,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pdfinfer.adversarial.losses import MMD, GradientPenalty, MarginalEnergy, SetBatch, make_loss, point_energy
+from pdfinfer.adversarial.losses import MMD, GradientPenalty, JSGradientPenalty, MarginalEnergy, SetBatch, make_loss, point_energy
 from pdfinfer.adversarial.settings import AdversarialSettings
 
 
@@ -34,10 +36,12 @@ def mmd_rows(sets: SetBatch, k: int) -> torch.Tensor:
 
 
 class SetLoss(nn.Module):
-    """``l(X_f)`` ``(B,)`` of fake sets ``(B, N_f, F)`` against real subsets ``(B, N, F)``.
+    r"""``l(X_f)`` ``(B,)`` of fake sets ``(B, N_f, F)`` against real subsets ``(B, N, F)``.
 
     The critic and the MMD see the first ``n_events`` rows of each fake set, the marginal energy
-    term all of them.
+    term all of them. With ``pointwise`` (the black-box modes) the normalization term of a set is
+    :math:`2|z_f - z_{obs}|` alone, so that each set's loss depends on its own parameters only
+    (the batch term :math:`-\overline{|z_b - z_{b'}|}` of the energy distance couples the sets).
     """
 
     def __init__(self, settings: AdversarialSettings, critic: nn.Module, observed: torch.Tensor, n_events: int) -> None:
@@ -49,6 +53,7 @@ class SetLoss(nn.Module):
         self.energy_weight = float(settings.energy_weight)
         self.mmd = MMD(settings.mmd_bandwidths).to(observed.device) if settings.mmd_weight > 0 else None
         self.energy = MarginalEnergy(observed) if settings.energy_weight > 0 else None
+        self.pointwise = settings.black_box
 
     def forward(self, fake: SetBatch, real: SetBatch) -> torch.Tensor:
         value = self.adversarial.generator(self.critic(fake.events[:, : self.n_events], fake.norm))
@@ -59,7 +64,10 @@ class SetLoss(nn.Module):
             # term; n = min(energy_events, n_obs) weighs the events as n observed events would.
             marginal = fake.events.shape[1] * self.energy(fake.events)
             if fake.norm is not None:
-                marginal = marginal + point_energy(fake.norm, real.norm[:1])
+                if self.pointwise:
+                    marginal = marginal + 2 * (fake.norm - real.norm[:1]).abs().sum(-1)
+                else:
+                    marginal = marginal + point_energy(fake.norm, real.norm[:1])
             value = value + self.energy_weight * marginal
         return value
 
@@ -72,7 +80,9 @@ class DiscriminatorLoss(nn.Module):
         self.critic = critic
         self.adversarial = make_loss(settings.loss)
         self.gp_weight = float(settings.gp_weight)
-        self.penalty = GradientPenalty() if settings.loss == "wgan-gp" else None
+        self.penalty = {"wgan-gp": GradientPenalty(), "rjs": JSGradientPenalty()}.get(settings.loss)
+        if settings.loss == "rjs":
+            self.gp_weight /= 2.0
 
     def forward(self, real: SetBatch, fake: SetBatch, generator: torch.Generator | None = None) -> torch.Tensor:
         loss = self.adversarial(self.critic(real.events, real.norm), self.critic(fake.events, fake.norm))

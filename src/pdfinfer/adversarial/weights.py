@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
-from pdfinfer.adversarial.networks import Generator
+from pdfinfer.adversarial.networks import GaussianGenerator, Generator
 from pdfinfer.errors import DataError
 from pdfinfer.runtime import make_generator
 
@@ -28,12 +29,14 @@ def generator_weights(generator: Generator) -> np.ndarray:
     return torch.nn.utils.parameters_to_vector(generator.parameters()).detach().cpu().float().numpy()
 
 
-def build_generator(settings: dict[str, Any]) -> Generator:
+def build_generator(settings: dict[str, Any]) -> nn.Module:
     """An untrained generator of the architecture in ``settings`` (a recorded settings dict)."""
+    if settings.get("mode") == "reinforce":
+        return GaussianGenerator(settings["reinforce_init_scale"], settings["reinforce_min_scale"])
     return Generator(settings["noise_dim"], settings["generator_width"], settings["generator_depth"])
 
 
-def load_generator(sample_set: Any) -> Generator:
+def load_generator(sample_set: Any) -> nn.Module:
     """Rebuild the trained generator from a samples file read with :func:`pdfinfer.io.read_samples`."""
     generator = build_generator(sample_set.settings)
     weights = torch.as_tensor(sample_set.extras["generator_weights"])

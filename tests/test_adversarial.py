@@ -208,7 +208,7 @@ TINY = {
 }
 
 
-@pytest.mark.parametrize("mode", ["reparam", "surrogate"])
+@pytest.mark.parametrize("mode", ["reparam", "surrogate", "reinforce"])
 def test_resume_continues_step_count_and_history(theory, observed, tmp_path, mode):
     events, norm = observed
     observation = Observation(events, norm, 0.02)

@@ -165,17 +165,19 @@ REGISTRY: dict[str, Method] = {
             history="steps",
             replicas="seeds",
             replica_samples="adversarial/n{n_obs}/seed{replica}.h5",
+            fit="pdfinfer.adversarial.fit:fit",
         ),
         Method(
             label="adversarial_bootstrap",
             family="adversarial",
             title="Adversarial bootstrap (point estimates)",
-            color="#009E73",
+            color="#E69F00",
             section="adversarial_bootstrap",
             settings="pdfinfer.adversarial.settings:AdversarialBootstrapSettings",
             samples="adversarial_bootstrap/n{n_obs}/pooled.h5",
             replicas="replicas",
             replica_samples="adversarial_bootstrap/n{n_obs}/replica{replica}.h5",
+            rules="adversarial",
         ),
     )
 }

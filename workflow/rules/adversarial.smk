@@ -1,24 +1,8 @@
 # Adversarial parameter learning (docs/methods.md): `adversarial.seeds` independent training runs
 # per observed-set size (wildcard `replica`, separate jobs), then one pooled ensemble (registry
-# label "adversarial"). Checkpoints are not outputs: a killed run resumes when the job is rerun,
-# and a finished run removes its checkpoint.
-
-# Until the lead's common.smk provides these helpers on main, define them here (same API).
-_ADV_SHIM = "settings_json" not in globals()
-if _ADV_SHIM:
-    from pdfinfer.methods import REGISTRY as _REGISTRY
-
-    NORM_FLAG = "on" if NORM["enabled"] else "off"
-    OBSERVED = f"{RESULTS}/data/n{{n_obs}}/observed.h5"
-
-    def settings_json(section):
-        """The validated settings of a config section as canonical JSON."""
-        label = next(m for m in _REGISTRY.values() if m.section == section).label
-        return _REGISTRY[label].build_settings(config).to_json()
-
-    def method_path(label, kind, n_obs="{n_obs}", replica="{replica}"):
-        return _REGISTRY[label].path(kind, RESULTS, n_obs, replica)
-
+# label "adversarial"); and the bootstrap ensemble (label "adversarial_bootstrap", below).
+# Checkpoints are not outputs: a killed run resumes when the job is rerun, and a finished run
+# removes its checkpoint. common.smk requests the samples of every enabled method.
 
 ADV = config["adversarial"]
 
@@ -136,7 +120,3 @@ rule adversarial_bootstrap_pool:
         "python -m pdfinfer.adversarial.pool --runs {input:q} --method adversarial_bootstrap --estimates"
         " --config-hash {params.hash:q} --out {output:q} > {log:q} 2>&1"
 
-
-if _ADV_SHIM:  # the old common.smk does not request the registry's outputs itself
-    TARGETS.extend(expand(method_path("adversarial", "replica_samples", n_obs="{n_obs}"), n_obs=SWEEP, replica=range(ADV.get("seeds", 2))))
-    TARGETS.extend(expand(method_path("adversarial", "samples", n_obs="{n_obs}"), n_obs=SWEEP))

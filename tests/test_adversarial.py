@@ -312,18 +312,34 @@ def test_schema_defaults_match_the_training_defaults(repo_root):
     assert set(props) == set(defaults) | set(AdversarialSettings.WORKFLOW_KEYS)
 
 
-def test_workflow_schedules_one_job_per_seed_and_size(repo_root, tmp_path):
-    """Dry run on the tiny config: R seeds x sweep sizes training jobs, one ensemble per size."""
+def _registry_importable() -> bool:
+    """Whether every registered method's settings module exists (false while main is mid-integration)."""
+    from pdfinfer.methods import REGISTRY
+
+    try:
+        for m in REGISTRY.values():
+            m.settings_class()
+    except ImportError:
+        return False
+    return True
+
+
+def test_workflow_schedules_one_job_per_replica_and_size(repo_root, tmp_path):
+    """Dry run on the tiny config: R seeds x sweep sizes training jobs, one ensemble per size; the same
+    for the bootstrap ensemble (B replicas x sizes, one pool per size)."""
     import subprocess
     import sys
 
+    if not _registry_importable():
+        pytest.skip("a registered method's settings module is missing on this branch (main mid-integration)")
     out = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "-p", "--cores", "2", "--configfile", "config/tiny.yaml",
-         "--config", f"results={tmp_path}", "--", *[f"{tmp_path}/adversarial/n{n}/pooled.h5" for n in (64, 128)]],
+         "--config", f"results={tmp_path}", "methods=[adversarial,adversarial_bootstrap]", "--",
+         *[f"{tmp_path}/{label}/n{n}/pooled.h5" for n in (64, 128) for label in ("adversarial", "adversarial_bootstrap")]],
         check=False, cwd=repo_root, capture_output=True, text=True, timeout=120,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     counts = dict(line.split()[:2] for line in out.stdout.splitlines() if line.startswith("adversarial"))
-    assert counts == {"adversarial": "4", "adversarial_ensemble": "2"}
+    assert counts == {"adversarial": "4", "adversarial_ensemble": "2", "adversarial_bootstrap": "4", "adversarial_bootstrap_pool": "2"}
     assert "gpu=0" in out.stdout  # the GPU resource is declared, from adversarial.gpus
-    assert "--normalization off" in out.stdout and "--replica 1" in out.stdout
+    assert "--normalization off" in out.stdout and "--replica 1" in out.stdout and "--bootstrap-settings" in out.stdout

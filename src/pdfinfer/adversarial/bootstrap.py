@@ -32,10 +32,15 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pdfinfer.runtime import cli_main, setup
+
+if TYPE_CHECKING:
+    from pdfinfer.adversarial.observation import Observation
+    from pdfinfer.adversarial.settings import AdversarialBootstrapSettings
 
 log = logging.getLogger("pdfinfer.adversarial.bootstrap")
 
@@ -43,7 +48,7 @@ log = logging.getLogger("pdfinfer.adversarial.bootstrap")
 LABEL = "adversarial_bootstrap"
 
 
-def resample(observation, settings, seed: int):
+def resample(observation: Observation, settings: AdversarialBootstrapSettings, seed: int) -> Observation:
     """The bootstrap resample of ``observation`` (an :class:`~pdfinfer.adversarial.observation.Observation`)
     for one replica, reproducible from ``seed``: events ``(N, F)`` with replacement, ``z* ~ N(z, (r z)^2)``."""
     from pdfinfer.adversarial.observation import Observation

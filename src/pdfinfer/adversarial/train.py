@@ -20,8 +20,14 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from pdfinfer.runtime import add_common_arguments, cli_main, setup
+
+if TYPE_CHECKING:  # torch-heavy types, for annotations only
+    from pdfinfer.adversarial.observation import Observation
+    from pdfinfer.adversarial.settings import AdversarialSettings
+    from pdfinfer.theory import Theory
 
 log = logging.getLogger("pdfinfer.adversarial")
 
@@ -40,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_and_write(args: argparse.Namespace, settings, theory, observation, seed: int, method: str, attrs: dict, extras: dict | None = None) -> int:
+def run_and_write(args: argparse.Namespace, settings: AdversarialSettings, theory: Theory, observation: Observation, seed: int,
+                  method: str, attrs: dict[str, Any], extras: dict[str, Any] | None = None) -> int:
     """Train (resuming from ``args.checkpoint``), write the samples file, discard the checkpoint; the exit code."""
     from pdfinfer.adversarial.loop import train
     from pdfinfer.adversarial.weights import draw_parameters, generator_weights

@@ -174,6 +174,19 @@ REGISTRY: dict[str, Method] = {
             history="steps",
             replicas="seeds",
             replica_samples="adversarial/n{n_obs}/seed{replica}.h5",
+            fit="pdfinfer.adversarial.fit:fit",
+        ),
+        Method(
+            label="adversarial_bootstrap",
+            family="adversarial",
+            title="Adversarial bootstrap (point estimates)",
+            color="#E69F00",
+            section="adversarial_bootstrap",
+            settings="pdfinfer.adversarial.settings:AdversarialBootstrapSettings",
+            samples="adversarial_bootstrap/n{n_obs}/pooled.h5",
+            replicas="replicas",
+            replica_samples="adversarial_bootstrap/n{n_obs}/replica{replica}.h5",
+            rules="adversarial",
         ),
     )
 }

@@ -152,7 +152,7 @@ REGISTRY: dict[str, Method] = {
             settings="pdfinfer.nle.settings:NLESettings",
             samples="nle/n{n_obs}/samples.h5",
             model="nle/n{n_obs}/likelihood.pt",
-            history="nle",
+            history="epochs",
         ),
         Method(
             label="tsnpe",

@@ -118,3 +118,15 @@ def test_holdout_sets_are_reproducible_in_the_shard_layout_and_differ_from_train
     assert not np.array_equal(h1.params, shard.params) and not np.array_equal(h1.events, shard.events)
     assert h1.attrs["stream"] == "holdout" and h1.attrs["normalization"] == "off" and h1.norm_rel_unc == 0.05
     assert h1.attrs["seed"] == derive_seed(5, "holdout", 64) != shard.attrs["seed"]
+
+
+def test_help_imports_neither_torch_nor_numpy():
+    # issue 14 start-up: `--help` must not wait for torch (about 3 s); no timing, the imports are the cause
+    code = (
+        "import sys\nfrom pdfinfer.simulate import main\n"
+        "try:\n    main(['holdout', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('torch', 'numpy', 'h5py', 'scipy') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and "--normalization" in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1] == "[]"

@@ -12,6 +12,8 @@ import os
 from pdfinfer.errors import ConfigError
 
 ENV_VAR = "PDFINFER_MAX_BYTES"
+#: Requests up to this size are never checked (no /proc read on every small call).
+ALWAYS_ALLOWED_BYTES = 1 << 26
 
 
 def available_bytes() -> int | None:
@@ -43,6 +45,8 @@ def human(n_bytes: float) -> str:
 
 def check_memory(needed: int, what: str) -> None:
     """Raise a one-line :class:`ConfigError` if ``needed`` bytes exceed :func:`available_bytes`."""
+    if needed <= ALWAYS_ALLOWED_BYTES:
+        return
     bound = available_bytes()
     if bound is not None and needed > bound:
         source = f"the cap {ENV_VAR}" if os.environ.get(ENV_VAR, "").strip() else "the available memory"

@@ -42,6 +42,10 @@ class LogPosterior:
         rel_unc: relative uncertainty of the normalization observable; ``None`` = not observed.
         device: torch device for the evaluation.
         max_elements: bound on ``B * N * T`` per chunk of rows.
+        where: names the events in errors (e.g. the file they came from).
+
+    Events outside the theory's support are refused with a one-line :class:`DataError` naming the
+    event (they would make the posterior vanish everywhere).
     """
 
     def __init__(
@@ -52,10 +56,12 @@ class LogPosterior:
         rel_unc: float | None = None,
         device: torch.device | str = "cpu",
         max_elements: int = 1 << 24,
+        where: str = "observed events",
     ) -> None:
         events = np.asarray(events)
         if events.ndim != 2 or events.shape[1] != theory.n_features:
             raise DataError(f"observed events must have shape (N, {theory.n_features}) for theory {theory.name!r}, got {events.shape}")
+        theory.check_support(events, where)
         self.theory = theory
         self.device = torch.device(device)
         self.events = torch.as_tensor(events, dtype=torch.float64, device=self.device)[None]  # (1, N, F)

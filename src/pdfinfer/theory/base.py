@@ -38,8 +38,11 @@ from pdfinfer.theory.quadrature import Nodes, invert_table, simpson_cdf, table_n
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 #: Floor applied before taking the log of a flagged feature (see :func:`log_flagged`).
 LOG_FLOOR = 1e-30
-#: Events per parameter row from which :meth:`Theory.sample` uses the O(1) guide-table lookup.
-GUIDE_MIN_EVENTS = 64
+#: ``method="auto"`` uses the O(1) guide-table lookup from this many events per parameter row and
+#: ``GUIDE_MIN_DRAWS`` x-draws per call on; below, the guide's fixed cost of about twenty small tensor
+#: operations exceeds what it saves over the binary search (both give the same events).
+GUIDE_MIN_EVENTS = 256
+GUIDE_MIN_DRAWS = 1 << 16
 
 
 def physical(eta: torch.Tensor) -> torch.Tensor:
@@ -325,7 +328,7 @@ class Theory(ABC):
 
         ``method`` picks the table-cell lookup (see :func:`pdfinfer.theory.quadrature.invert_table`):
         ``"guide"`` (O(1) per event), ``"search"`` (binary search, the reference) or ``"auto"``
-        (guide from ``GUIDE_MIN_EVENTS`` events per row on). All give the same events and gradients.
+        (guide for large requests, see ``GUIDE_MIN_EVENTS``). All give the same events and gradients.
         """
         eta = self._check_eta(eta)
         batch, n_events = uniforms.shape[:2]
@@ -338,7 +341,8 @@ class Theory(ABC):
     def _invert_x(self, eta: torch.Tensor, uniforms: torch.Tensor, method: str) -> torch.Tensor:
         """x of every draw, ``(B, N, T)`` float64, from the x-uniforms ``uniforms[..., 0]``."""
         if method == "auto":
-            method = "guide" if uniforms.shape[1] >= GUIDE_MIN_EVENTS else "search"
+            draws = uniforms.shape[0] * uniforms.shape[1] * uniforms.shape[2]
+            method = "guide" if uniforms.shape[1] >= GUIDE_MIN_EVENTS and draws >= GUIDE_MIN_DRAWS else "search"
         cdf, x_nodes = self.x_cdf_table(eta)  # (B, T, G)
         u_x = uniforms[..., 0].transpose(1, 2)  # (B, T, N)
         return invert_table(cdf, x_nodes, u_x.contiguous(), method).transpose(1, 2)

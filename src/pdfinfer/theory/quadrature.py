@@ -129,13 +129,12 @@ def find_cells(cdf: torch.Tensor, u: torch.Tensor, bins: int | None = None, step
     guide = guide_table(cdf2, bins)
     k = (u2 * bins).long().clamp_(0, bins - 1)
     cell = guide.gather(-1, k)
-    top = guide.gather(-1, k + 1)
     last = n_nodes - 2  # the last CDF value may round to just below 1: never step past the last cell
     for _ in range(steps):
         cell.add_(cdf2.gather(-1, cell + 1) <= u2).clamp_max_(last)  # in place: `cell + bool` promotes slowly
     rows, cols = torch.nonzero((cdf2.gather(-1, cell + 1) <= u2) & (cell < last), as_tuple=True)
     if rows.numel():
-        lo, hi, u_left = cell[rows, cols], top[rows, cols], u2[rows, cols]
+        lo, hi, u_left = cell[rows, cols], guide[rows, k[rows, cols] + 1], u2[rows, cols]
         for _ in range(int((hi - lo).max()).bit_length()):
             mid = (lo + hi + 1) // 2
             up = cdf2[rows, mid] <= u_left

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 import emcee
 import numpy as np
@@ -44,10 +45,13 @@ import numpy as np
 from pdfinfer.reference.diagnostics import budget_shortfall, summarize_chains
 from pdfinfer.reference.likelihood import LogPosterior, find_map, laplace_covariance
 from pdfinfer.reference.result import ConvergenceError, SamplerResult
-from pdfinfer.reference.settings import ReferenceSettings
+from pdfinfer.reference.settings import EmceeSettings, ReferenceSettings
 from pdfinfer.runtime import progress
 
 log = logging.getLogger("pdfinfer.reference")
+
+
+__all__ = ["ConvergenceError", "GroupedMove", "MCMCResult", "MCMCSettings", "run_mcmc"]
 
 
 class GroupedMove(emcee.moves.RedBlueMove):
@@ -64,7 +68,7 @@ class GroupedMove(emcee.moves.RedBlueMove):
         self.base = base
         self.n_groups = int(n_groups)
 
-    def propose(self, model, state):  # noqa: ANN001, ANN201 (emcee's interface)
+    def propose(self, model, state):  # emcee's interface
         n_walkers = state.coords.shape[0]
         per_group = n_walkers // self.n_groups
         self.base.setup(state.coords)
@@ -93,6 +97,35 @@ class GroupedMove(emcee.moves.RedBlueMove):
         return state, accepted
 
 
+@dataclass
+class MCMCSettings:
+    """Flat emcee settings for callers that sample a posterior of their own (e.g. NLE's learned one);
+    convergence on R-hat alone unless ``ess_target`` is given."""
+
+    n_chains: int = 4
+    n_walkers: int = 16
+    n_burn: int = 500
+    n_steps: int = 1000
+    max_steps: int = 8000
+    n_samples: int = 10000
+    rhat_max: float = 1.01
+    ess_target: int = 1
+
+    def to_reference(self) -> ReferenceSettings:
+        """The equivalent :class:`ReferenceSettings` (sampler emcee); validated."""
+        emcee_settings = EmceeSettings(n_walkers=self.n_walkers, n_burn=self.n_burn, n_steps=self.n_steps, max_steps=self.max_steps)
+        settings = ReferenceSettings(
+            sampler="emcee", n_chains=self.n_chains, ess_target=self.ess_target, rhat_max=self.rhat_max, n_samples=self.n_samples,
+            emcee=emcee_settings,
+        )
+        settings.check_all()
+        return settings
+
+
+#: Result of :func:`run_mcmc` (kept name for callers outside the referee).
+MCMCResult = SamplerResult
+
+
 def initial_walkers(posterior: LogPosterior, centers: np.ndarray, n_walkers: int, rng: np.random.Generator) -> np.ndarray:
     """Walkers ``(C * W, D)``: for each center ``(C, D)``, ``W`` draws of its Laplace approximation
     (:func:`laplace_covariance`) clipped into the box."""
@@ -118,13 +151,15 @@ def chain_starts(posterior: LogPosterior, n_chains: int, rng: np.random.Generato
 
 def _advance(sampler: emcee.EnsembleSampler, state: emcee.State | np.ndarray, steps: int, desc: str, store: bool = True) -> emcee.State:
     with progress(total=steps, desc=desc, unit="step") as bar:
-        for state in sampler.sample(state, iterations=steps, store=store):
+        current = state
+        for current in sampler.sample(state, iterations=steps, store=store):
             bar.update(1)
-    return state
+    return current
 
 
-def run_mcmc(posterior: LogPosterior, settings: ReferenceSettings, seed: int) -> SamplerResult:
+def run_mcmc(posterior: LogPosterior, settings: ReferenceSettings | MCMCSettings, seed: int) -> SamplerResult:
     """Sample the exact posterior with emcee (see the module docstring); raises :class:`ConvergenceError`."""
+    settings = settings.to_reference() if isinstance(settings, MCMCSettings) else settings
     settings.check_all()
     e = settings.emcee
     start = time.perf_counter()

@@ -33,6 +33,21 @@ class SamplerResult:
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     info: dict[str, float | int | str] = field(default_factory=dict)
 
+    @property
+    def acceptance(self) -> np.ndarray:
+        """Acceptance rate per walker (emcee) or per chain (NUTS)."""
+        return self.extras["acceptance"]
+
+    @property
+    def n_steps(self) -> int:
+        """Kept steps (emcee) or draws (NUTS) per chain."""
+        return self.n_draws
+
+    @property
+    def thin(self) -> int:
+        """Thinning of the kept chain (1 for NUTS, which spreads its picks evenly)."""
+        return int(self.info.get("thin", 1))
+
 
 def thin_evenly(flat: np.ndarray, n_samples: int) -> np.ndarray:
     """Indices of ``min(n_samples, len(flat))`` rows spread evenly over ``flat`` ``(S, ...)``."""

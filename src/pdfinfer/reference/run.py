@@ -40,7 +40,7 @@ from pdfinfer.reference.likelihood import LogPosterior
 from pdfinfer.reference.result import SamplerResult
 from pdfinfer.reference.settings import ReferenceSettings
 from pdfinfer.runtime import add_common_arguments, cli_main, derive_seed, resolve_device, setup
-from pdfinfer.theory import make_theory
+from pdfinfer.theory import Theory, make_theory
 
 log = logging.getLogger("pdfinfer.reference")
 
@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def fisher_report(theory, n_obs: int, rel_unc: float | None, panels: int) -> dict:  # noqa: ANN001
+def fisher_report(theory: Theory, n_obs: int, rel_unc: float | None, panels: int) -> dict:
     """Fisher matrices and Cramér-Rao bounds at eta* for ``n_obs`` events (+ normalization)."""
     per_event, check = event_fisher(theory, TRUTH, panels)
     total = n_obs * per_event

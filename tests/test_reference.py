@@ -21,7 +21,6 @@ from pdfinfer.reference.settings import ReferenceSettings
 from pdfinfer.theory import make_theory
 
 
-
 @pytest.fixture(scope="module")
 def proxy():
     return make_theory("proxy")
@@ -134,14 +133,24 @@ def proxy_fisher_a_u(x_min=0.1):
     """
     n_u, a_u, b_u, n_d, a_d, b_d = TRUTH_PHYSICAL
     total = 0.0
+
+    def u(x):
+        return n_u * x**a_u * (1 - x) ** b_u
+
+    def d(x):
+        return n_d * x**a_d * (1 - x) ** b_d
+
     for w_u, w_d in ((4.0, 1.0), (1.0, 4.0)):
-        u = lambda x: n_u * x**a_u * (1 - x) ** b_u  # noqa: E731
-        d = lambda x: n_d * x**a_d * (1 - x) ** b_d  # noqa: E731
-        g = lambda x: w_u * u(x) + w_d * d(x)  # noqa: E731
-        score = lambda x: w_u * u(x) * np.log(x) / g(x)  # noqa: E731
+
+        def g(x, w_u=w_u, w_d=w_d):
+            return w_u * u(x) + w_d * d(x)
+
+        def score(x, w_u=w_u, g=g):
+            return w_u * u(x) * np.log(x) / g(x)
+
         z = integrate.quad(g, x_min, 1.0, epsabs=0, epsrel=1e-12)[0]
-        m1 = integrate.quad(lambda x: g(x) * score(x), x_min, 1.0, epsabs=0, epsrel=1e-12)[0] / z
-        m2 = integrate.quad(lambda x: g(x) * score(x) ** 2, x_min, 1.0, epsabs=0, epsrel=1e-12)[0] / z
+        m1 = integrate.quad(lambda x, g=g, score=score: g(x) * score(x), x_min, 1.0, epsabs=0, epsrel=1e-12)[0] / z
+        m2 = integrate.quad(lambda x, g=g, score=score: g(x) * score(x) ** 2, x_min, 1.0, epsabs=0, epsrel=1e-12)[0] / z
         total += m2 - m1**2
     return total
 

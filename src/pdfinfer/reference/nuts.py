@@ -11,9 +11,13 @@ the second term being :math:`\log|\partial\eta/\partial u|`. The potential energ
 
 **Sampler.** ``pyro.infer.mcmc.NUTS`` (Hoffman & Gelman 2014, multinomial variant as in Stan) with
 step-size adaptation (dual averaging to ``target_accept``) and Stan's windowed mass-matrix
-adaptation; ``dense_mass`` adapts a full matrix, which whitens the linear :math:`N_u/N_d` ridge
+adaptation; ``dense_mass`` adapts a full matrix, meant to whiten the linear :math:`N_u/N_d` ridge
 of the normalization-off posterior (the likelihood is invariant along it, so only the box and the
-Jacobian bound it) and lets the trajectories run along it.
+Jacobian bound it). The adaptation starts from the Laplace covariance mapped to :math:`u`.
+
+Status: on the 2-parameter toys of ``tests/test_referee_nuts.py`` it matches grid posteriors; on
+the real posteriors it is far less efficient than emcee so far (tree depth near the maximum, step
+sizes ~0.05 in whitened units, see ``benchmarks/bench_referee.py``), so emcee stays the default.
 
 **Procedure** (:func:`run_nuts`):
 

@@ -283,7 +283,7 @@ def test_fresh_simulations_train_on_new_sets_and_validate_on_the_shards(data):
     """With fresh_simulations, every epoch draws new sets (seeded per epoch) and all shard rows validate."""
     from pdfinfer.npe.data import FreshSimulations
 
-    estimator, spec, history, _ = train_npe(tiny(max_epochs=1, fresh_simulations=16), shards(data), False, 5, CPU)
+    _, spec, history, _ = train_npe(tiny(max_epochs=1, fresh_simulations=16), shards(data), False, 5, CPU)
     assert spec["n_train"] == 16 and spec["n_validation"] == 48 and history["epochs"] == 1
     fresh = FreshSimulations(spec, 4, seed=5, device=CPU)
     (t0, x0), (t0b, x0b), (t1, _) = fresh(0), fresh(0), fresh(1)

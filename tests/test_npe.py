@@ -277,3 +277,15 @@ def test_diagnostics_refuses_a_too_small_holdout_file(trained, data, tmp_path, c
     status = npe_diagnostics.main(["--model", str(trained["path"]), "--holdout", data["holdout"], "--normalization", "off", "--settings", settings,
                                    "--out-h5", str(tmp_path / "d.h5"), "--out-json", str(tmp_path / "d.json"), "--device", "cpu"])
     assert status == 1 and "24 held-out sets, but npe.diagnostics.n_sims = 25" in capsys.readouterr().err
+
+
+def test_fresh_simulations_train_on_new_sets_and_validate_on_the_shards(data):
+    """With fresh_simulations, every epoch draws new sets (seeded per epoch) and all shard rows validate."""
+    from pdfinfer.npe.data import FreshSimulations
+
+    _, spec, history, _ = train_npe(tiny(max_epochs=1, fresh_simulations=16), shards(data), False, 5, CPU)
+    assert spec["n_train"] == 16 and spec["n_validation"] == 48 and history["epochs"] == 1
+    fresh = FreshSimulations(spec, 4, seed=5, device=CPU)
+    (t0, x0), (t0b, x0b), (t1, _) = fresh(0), fresh(0), fresh(1)
+    assert torch.equal(t0, t0b) and torch.equal(x0, x0b) and not torch.equal(t0, t1)
+    assert x0.shape == (4, N_EVENTS * 2)

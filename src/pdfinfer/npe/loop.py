@@ -127,7 +127,7 @@ def train_npe(settings: NPESettings, data: EventSet, use_norm: bool, seed: int, 
     val = (theta[val_idx].to(device), x[val_idx].to(device))
     if fresh:
         epoch_data: EpochData = FreshSimulations(spec, config.fresh_simulations, seed, device)
-        init_theta, init_x = epoch_data(-1)
+        init_theta, init_x = epoch_data(0)  # sizes the flow and z-scores theta (the first epoch's sets)
     else:
         train = (theta[train_idx].to(device), x[train_idx].to(device))
         epoch_data, (init_theta, init_x) = (lambda epoch: train), train

@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from pdfinfer.adversarial.blackbox import ReplayBuffer, leave_one_out_baseline, score_function_objective, surrogate_objective
+from pdfinfer.adversarial.blackbox import (
+    ReplayBuffer,
+    leave_one_out_baseline,
+    score_function_objective,
+    shape_losses,
+    surrogate_objective,
+)
 from pdfinfer.adversarial.loop import train
 from pdfinfer.adversarial.networks import GaussianGenerator, QuadraticSurrogate, SurrogateEnsemble
 from pdfinfer.adversarial.observation import Observation
@@ -145,3 +151,10 @@ def test_replay_buffer_keeps_the_newest_points():
     for i in range(3):
         buffer.add(torch.full((2, 6), float(i)), torch.full((2,), float(i)))
     assert len(buffer) == 5 and buffer.target.tolist() == [0.0, 1.0, 1.0, 2.0, 2.0]
+
+
+def test_loss_shaping():
+    losses = torch.tensor([5.0, -1.0, 100.0, 2.0, 3.0])
+    torch.testing.assert_close(shape_losses(losses, "ranks"), torch.tensor([0.25, -0.5, 0.5, -0.25, 0.0]))
+    torch.testing.assert_close(shape_losses(losses, "asinh"), torch.asinh(losses))
+    assert shape_losses(losses, "none") is losses

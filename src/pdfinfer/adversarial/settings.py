@@ -78,7 +78,7 @@ class AdversarialSettings(Settings):
     reinforce_init_scale: float = 0.5
     reinforce_min_scale: float = 0.05
     lr_reinforce: float = 0.05
-    reinforce_shaping: str = "ranks"
+    reinforce_shaping: str = "asinh"
     lr_schedule: str = "auto"
     lr_final_fraction: float = 0.05
     ema: float = 0.95

@@ -152,7 +152,16 @@ REGISTRY: dict[str, Method] = {
             settings="pdfinfer.nle.settings:NLESettings",
             samples="nle/n{n_obs}/samples.h5",
             model="nle/n{n_obs}/likelihood.pt",
-            history="nle",
+            history="epochs",
+        ),
+        Method(
+            label="tsnpe",
+            family="sbi",
+            title="TSNPE (sbi, truncated rounds)",
+            color="#56B4E9",
+            section="tsnpe",
+            settings="pdfinfer.tsnpe.settings:TSNPESettings",
+            samples="tsnpe/n{n_obs}/samples.h5",
         ),
         Method(
             label="adversarial",

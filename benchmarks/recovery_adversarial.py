@@ -44,8 +44,10 @@ from pdfinfer.runtime import derive_seed, make_generator, resolve_device
 from pdfinfer.theory import make_theory
 
 ROOT = Path(__file__).resolve().parents[1]
-#: Settings per mode on top of the config section (the black-box modes' recommended values).
-MODE_DEFAULTS = {"reparam": {}, "surrogate": {}, "reinforce": {}}
+#: Settings per mode on top of the config section: the black-box modes evaluate their loss on more
+#: simulated events (the signal of the energy term grows with them, its noise does not).
+MODE_DEFAULTS = {"reparam": {}, "surrogate": {"energy_events": 32768, "surrogate_points": 8},
+                 "reinforce": {"energy_events": 16384, "reinforce_batch": 16}}
 
 
 def main() -> None:

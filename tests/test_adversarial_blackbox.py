@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from pdfinfer.adversarial.blackbox import ReplayBuffer, leave_one_out_baseline, score_function_objective, surrogate_objective
+from pdfinfer.adversarial.blackbox import (
+    ReplayBuffer,
+    leave_one_out_baseline,
+    score_function_objective,
+    shape_losses,
+    surrogate_objective,
+)
 from pdfinfer.adversarial.loop import train
 from pdfinfer.adversarial.networks import GaussianGenerator, QuadraticSurrogate, SurrogateEnsemble
 from pdfinfer.adversarial.observation import Observation
@@ -76,11 +82,11 @@ def test_reparam_does_use_the_differentiable_sampler(observation):
 
 def test_reinforce_gradient_is_unbiased_on_a_gaussian_toy():
     r"""Toy with a known gradient: l(eta) = sum_i a_i logit(eta_i)^2 + noise, so that
-    E_q[l] = sum_i a_i (loc_i^2 + (L L^T)_ii) in closed form. M = 4000 independent estimates of B = 8
+    E_q[l] = sum_i a_i (loc_i^2 + (L L^T)_ii) in closed form. M = 1500 independent estimates of B = 8
     draws each; every gradient component's mean lies within k = 4 standard errors of the exact
     gradient (42 components, 4 sigma: a false alarm has probability < 0.3 % under normality, and the
-    seed is fixed). A biased estimator (no baseline correction, e.g. a baseline that includes the
-    draw itself) shifts the mean by O(1/B) of the gradient, tens of standard errors here."""
+    seed is fixed). The largest exact component exceeds 5 standard errors (asserted), so an estimator
+    with the wrong sign, or off by a factor 2, fails it."""
     torch.manual_seed(0)
     gen = GaussianGenerator(init_scale=0.7, min_scale=0.05).double()
     with torch.no_grad():
@@ -91,7 +97,7 @@ def test_reinforce_gradient_is_unbiased_on_a_gaussian_toy():
     exact = torch.cat([g.flatten() for g in exact])
     rng = torch.Generator().manual_seed(1)
     estimates = []
-    for _ in range(4000):
+    for _ in range(1500):
         z = torch.randn((8, 6), generator=rng, dtype=torch.float64)
         with torch.no_grad():
             u = gen.latent(z)
@@ -104,7 +110,7 @@ def test_reinforce_gradient_is_unbiased_on_a_gaussian_toy():
     assert torch.equal(exact[~live], torch.zeros_like(exact[~live]))
     z_scores = (mean[live] - exact[live]) / se[live]
     assert z_scores.abs().max() < 4.0, z_scores
-    assert exact[live].abs().max() > 10 * se[live].max()  # the test has power: the gradient is well resolved
+    assert exact[live].abs().max() > 5 * se[live].max()  # the test has power: the gradient is well resolved
 
 
 def test_leave_one_out_baseline():
@@ -145,3 +151,10 @@ def test_replay_buffer_keeps_the_newest_points():
     for i in range(3):
         buffer.add(torch.full((2, 6), float(i)), torch.full((2,), float(i)))
     assert len(buffer) == 5 and buffer.target.tolist() == [0.0, 1.0, 1.0, 2.0, 2.0]
+
+
+def test_loss_shaping():
+    losses = torch.tensor([5.0, -1.0, 100.0, 2.0, 3.0])
+    torch.testing.assert_close(shape_losses(losses, "ranks"), torch.tensor([0.25, -0.5, 0.5, -0.25, 0.0]))
+    torch.testing.assert_close(shape_losses(losses, "asinh"), torch.asinh(losses))
+    assert shape_losses(losses, "none") is losses

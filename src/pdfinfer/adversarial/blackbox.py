@@ -22,7 +22,12 @@ Cranmer 2017, arXiv:1707.07113). For a generator with a tractable density :math:
 
 for any baseline :math:`b` independent of :math:`\eta`. With :math:`B` draws, the leave-one-out
 mean :math:`b_i = \frac{1}{B-1}\sum_{j\ne i}\ell_j` keeps the estimator unbiased and removes most of
-its variance (:func:`score_function_objective`).
+its variance (:func:`score_function_objective`). The set loss is heavy-tailed over a wide
+generator (it spans decades over the prior), so the losses may first be shaped
+(``reinforce_shaping``): ``asinh`` compresses them monotonically, ``ranks`` replaces them by their
+centred ranks in the batch (fitness shaping of evolution strategies; Wierstra et al. 2014). Both
+keep the minimizer of a point-mass generator but are no longer unbiased for
+:math:`\nabla\mathbb E[\ell]`; ``none`` is the unbiased estimator.
 """
 
 from __future__ import annotations
@@ -87,6 +92,16 @@ def surrogate_objective(ensemble: SurrogateEnsemble, eta: torch.Tensor, disagree
 def leave_one_out_baseline(losses: torch.Tensor) -> torch.Tensor:
     """``b_i = mean_{j != i} l_j`` ``(B,)`` of losses ``(B,)`` (B >= 2)."""
     return (losses.sum() - losses) / (losses.shape[0] - 1)
+
+
+def shape_losses(losses: torch.Tensor, shaping: str) -> torch.Tensor:
+    """Losses ``(B,)`` as the estimator weighs them: raw (``none``), ``asinh``, or centred ranks in ``[-1/2, 1/2]``."""
+    if shaping == "asinh":
+        return torch.asinh(losses)
+    if shaping == "ranks":
+        ranks = torch.argsort(torch.argsort(losses)).to(losses.dtype)
+        return ranks / (losses.shape[0] - 1) - 0.5
+    return losses
 
 
 def score_function_objective(log_prob: torch.Tensor, losses: torch.Tensor) -> torch.Tensor:

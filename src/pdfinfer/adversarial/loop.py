@@ -39,7 +39,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from pdfinfer.adversarial.blackbox import ReplayBuffer, fit_surrogates, score_function_objective, surrogate_objective
+from pdfinfer.adversarial.blackbox import (
+    ReplayBuffer,
+    fit_surrogates,
+    score_function_objective,
+    shape_losses,
+    surrogate_objective,
+)
 from pdfinfer.adversarial.networks import GaussianGenerator, Generator, SurrogateEnsemble, build_discriminator
 from pdfinfer.adversarial.objective import DiscriminatorLoss, SetLoss
 from pdfinfer.adversarial.observation import Observation
@@ -214,7 +220,8 @@ def reinforce_loss(run: Run) -> tuple[torch.Tensor, float]:
         fake = simulate_sets(run.theory, run.encoder, torch.sigmoid(u), run.n_fake, run.rng)
         real = run.real.draw(batch, run.n_events, run.rng)
         losses = run.set_loss(fake, real)
-    return score_function_objective(run.generator.log_prob_latent(u), losses), float(losses.mean())
+    shaped = shape_losses(losses, run.settings.reinforce_shaping)
+    return score_function_objective(run.generator.log_prob_latent(u), shaped), float(losses.mean())
 
 
 def generator_step(run: Run) -> float:

@@ -24,6 +24,8 @@ POOLINGS = ("mean", "max", "sum")
 SURROGATE_MODELS = ("mlp", "quadratic")
 #: Learning-rate schedules of the generator.
 SCHEDULES = ("auto", "constant", "cosine")
+#: How REINFORCE weighs the losses of a batch (see :mod:`pdfinfer.adversarial.blackbox`).
+SHAPINGS = ("none", "asinh", "ranks")
 #: Modes that use the simulator as a black box (no gradient through it).
 BLACK_BOX_MODES = ("surrogate", "reinforce")
 
@@ -76,6 +78,7 @@ class AdversarialSettings(Settings):
     reinforce_init_scale: float = 0.5
     reinforce_min_scale: float = 0.05
     lr_reinforce: float = 0.05
+    reinforce_shaping: str = "asinh"
     lr_schedule: str = "auto"
     lr_final_fraction: float = 0.05
     ema: float = 0.95
@@ -86,7 +89,7 @@ class AdversarialSettings(Settings):
     def check(self) -> None:
         """Refuse values the training cannot use, naming the key."""
         for key, allowed in (("mode", MODES), ("loss", LOSSES), ("discriminator", DISCRIMINATORS), ("pooling", POOLINGS),
-                             ("surrogate_model", SURROGATE_MODELS), ("lr_schedule", SCHEDULES)):
+                             ("surrogate_model", SURROGATE_MODELS), ("lr_schedule", SCHEDULES), ("reinforce_shaping", SHAPINGS)):
             self.require_choice(key, allowed)
         positive = ("steps", "batch_params", "batch_events", "noise_dim", "generator_width", "discriminator_width",
                     "attention_heads", "mmd_events", "energy_events", "lr_generator", "lr_discriminator", "lr_surrogate", "d_steps",

@@ -115,6 +115,18 @@ REGISTRY: dict[str, Method] = {
             replicas="seeds",
             replica_samples="adversarial/n{n_obs}/seed{replica}.h5",
         ),
+        Method(
+            label="gatsbi",
+            family="adversarial",
+            title="GATSBI (amortized adversarial)",
+            color="#E69F00",
+            section="gatsbi",
+            settings="pdfinfer.gatsbi.settings:GATSBISettings",
+            samples="gatsbi/n{n_obs}/samples.h5",
+            amortized=True,
+            model="gatsbi/n{n_obs}/generator.pt",
+            diagnostics="gatsbi/n{n_obs}/diagnostics.json",
+        ),
     )
 }
 

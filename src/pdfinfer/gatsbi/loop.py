@@ -7,7 +7,7 @@ normalization observable is on). Two phases:
 1. **Warm start** (``warm_start_epochs``, :func:`warm_start`): the embedding :math:`s` and a
    Gaussian head are fitted by heteroscedastic regression of :math:`\eta` on :math:`s(x)`, with
    early stopping on a seeded validation split. Generator and discriminator both start from this
-   embedding. With ``finetune_embedding: false`` it stays frozen and the summaries of all sets
+   embedding, its output standardized over the training sets. With ``finetune_embedding: false`` it stays frozen and the summaries of all sets
    are computed once, so an adversarial step costs two small MLPs instead of two set networks.
 2. **Adversarial training** (``epochs``, :func:`adversarial_epoch`): per batch of ``batch_size``
    real pairs, ``fakes_per_real`` fake pairs :math:`(G(z, s_G(x_i)), x_i)` each; ``d_steps``
@@ -233,8 +233,9 @@ def fit(data: EventSet, use_norm: bool, settings: GATSBISettings, seed: int, dev
         tic = time.perf_counter()
         if settings.warm_start_epochs:
             history.update(warm_start(nets["g"]["embedding"], eta, events, norm, settings, seed))
-            nets["d"]["embedding"].load_state_dict(nets["g"]["embedding"].state_dict())
-            nets["ema"].average.load_state_dict(nets["g"].state_dict())
+        nets["g"]["embedding"].standardize_output(embed_all(nets["g"]["embedding"].eval(), events, norm))
+        nets["d"]["embedding"].load_state_dict(nets["g"]["embedding"].state_dict())
+        nets["ema"].average.load_state_dict(nets["g"].state_dict())
         seconds += time.perf_counter() - tic
         save()
     tic = time.perf_counter()

@@ -66,7 +66,7 @@ def save_model(path: str | os.PathLike[str], settings: GATSBISettings, meta: Map
         "embedding": {k: v.detach().cpu() for k, v in embedding.state_dict().items()},
         "generator": {k: v.detach().cpu() for k, v in generator.state_dict().items()},
         "history": {k: list(v) for k, v in history.items()}, "train_seconds": float(train_seconds), "seed": int(seed),
-        "versions": {"pdfinfer": __version__, "torch": torch.__version__},
+        "versions": {"pdfinfer": str(__version__), "torch": str(torch.__version__)},
     }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)

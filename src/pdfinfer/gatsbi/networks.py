@@ -65,7 +65,16 @@ class SetEmbedding(nn.Module):
         self.register_buffer("norm_std", torch.as_tensor(list(norm_std)[: self.n_norm], dtype=torch.float32))
         self.phi = mlp(n_features, event_features, event_hidden, event_layers)
         self.rho = mlp(event_features, output_dim, hidden, 1)
+        self.register_buffer("summary_mean", torch.zeros(int(output_dim)))
+        self.register_buffer("summary_std", torch.ones(int(output_dim)))
         self.output_dim = int(output_dim) + self.n_norm
+
+    @torch.no_grad()
+    def standardize_output(self, summaries: torch.Tensor) -> None:
+        """Fix the learned summaries' scale: ``(M, output_dim + T)`` summaries of the training sets -> zero mean, unit std."""
+        learned = summaries[:, : len(self.summary_mean)]
+        self.summary_mean += self.summary_std * learned.mean(0)
+        self.summary_std *= learned.std(0).clamp_min(1e-6)
 
     def forward(self, events: torch.Tensor, norm: torch.Tensor | None = None) -> torch.Tensor:
         """``(B, N, F)``, ``(B, T)`` or None -> ``(B, output_dim + T)``."""
@@ -73,7 +82,7 @@ class SetEmbedding(nn.Module):
             raise DataError(f"GATSBI embedding expects events (B, N, {self.n_features}), got {tuple(events.shape)}")
         events = events.float() if self.training else canonical_order(events.float())  # same sum, fixed rounding
         e = (log_flagged(events, self.log_mask) - self.feature_mean) / self.feature_std
-        summary = self.rho(self.phi(e).mean(dim=-2))
+        summary = (self.rho(self.phi(e).mean(dim=-2)) - self.summary_mean) / self.summary_std
         if not self.n_norm:
             return summary
         if norm is None or norm.shape[-1] != self.n_norm:

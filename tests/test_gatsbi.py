@@ -156,7 +156,7 @@ def test_resumed_run_equals_an_uninterrupted_one(tmp_path: Path, caplog: pytest.
     assert "after 3 adversarial epochs" in caplog.text and len(history["d_loss"]) == 4
     for (key, a), b in zip(uninterrupted.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), key
-    other = GATSBISettings.from_config({**TINY, "lr_generator": 0.001})
+    other = GATSBISettings.from_config({**TINY, "lr_generator": 0.003})
     with caplog.at_level(logging.WARNING):
         fit(data, False, other, 7, torch.device("cpu"), str(ckpt))  # other settings: not resumed
     assert "checkpoint of other settings" in caplog.text

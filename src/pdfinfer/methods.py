@@ -188,6 +188,18 @@ REGISTRY: dict[str, Method] = {
             replica_samples="adversarial_bootstrap/n{n_obs}/replica{replica}.h5",
             rules="adversarial",
         ),
+        Method(
+            label="gatsbi",
+            family="adversarial",
+            title="GATSBI (amortized adversarial)",
+            color="#E69F00",
+            section="gatsbi",
+            settings="pdfinfer.gatsbi.settings:GATSBISettings",
+            samples="gatsbi/n{n_obs}/samples.h5",
+            amortized=True,
+            model="gatsbi/n{n_obs}/generator.pt",
+            diagnostics="gatsbi/n{n_obs}/diagnostics.json",
+        ),
     )
 }
 

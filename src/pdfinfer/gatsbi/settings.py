@@ -1,0 +1,80 @@
+"""Settings of GATSBI, the amortized adversarial posterior (config section ``gatsbi``).
+
+Torch-free: Snakemake imports this module to validate the config before any job runs. Each
+default is stated once, here; ``config/config.schema.yaml`` repeats them with types and meaning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pdfinfer.errors import ConfigError
+from pdfinfer.settings import Settings
+
+
+@dataclass
+class EmbeddingSettings(Settings):
+    """The Deep Sets embedding :math:`s(x) = \\rho(\\mathrm{mean}_i\\, \\phi(e_i))` of an event set."""
+
+    SECTION = "gatsbi.embedding"
+
+    event_hidden: int = 64  # per-event MLP phi: hidden units
+    event_layers: int = 1  # per-event MLP phi: hidden layers
+    event_features: int = 32  # per-event features that are mean-pooled
+    hidden: int = 64  # head rho after pooling: hidden units
+    output_dim: int = 16  # summary features (the normalization observable is appended when on)
+
+    def check(self) -> None:
+        for key in ("event_hidden", "event_features", "hidden", "output_dim"):
+            self.require_range(key, 1)
+        self.require_range("event_layers", 0)
+
+
+@dataclass
+class GATSBISettings(Settings):
+    """Networks, warm start, adversarial training and sampling of GATSBI."""
+
+    SECTION = "gatsbi"
+
+    embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
+    noise_dim: int = 6  # generator input noise z ~ N(0, I)
+    generator_width: int = 64
+    generator_depth: int = 2
+    discriminator_width: int = 64
+    discriminator_depth: int = 2
+    warm_start_epochs: int = 25  # embedding pre-training by heteroscedastic regression of eta on s(x) (0: none)
+    warm_start_lr: float = 0.001
+    warm_start_events: int = 256  # events per set in each warm-start step, a fresh random subset every epoch (0: all)
+    validation_fraction: float = 0.1  # held back for the warm start's early stopping
+    finetune_embedding: bool = False  # train the embeddings adversarially after the warm start (slow: sets every step)
+    epochs: int = 100  # adversarial epochs over the training pairs
+    batch_size: int = 256  # real pairs per update
+    fakes_per_real: int = 4  # generator draws z per real pair
+    lr_generator: float = 0.001
+    lr_discriminator: float = 0.001
+    beta1: float = 0.5  # Adam betas (both networks)
+    beta2: float = 0.999
+    d_steps: int = 1  # discriminator updates per generator update
+    r1_weight: float = 0.1  # R1 gradient penalty on real pairs (0: off)
+    spectral_norm: bool = False  # spectral normalization of the discriminator's layers
+    ema: float = 0.99  # EMA decay of the generator weights (0: none); draws come from the EMA
+    checkpoint_every: int = 10  # epochs between checkpoints
+    n_samples: int = 10000  # posterior draws for the observed set
+    diagnostics_samples: int = 1000  # posterior draws per hold-out set (SBC, coverage, TARP)
+
+    def check(self) -> None:
+        for key in ("noise_dim", "generator_width", "generator_depth", "discriminator_width", "discriminator_depth",
+                    "epochs", "batch_size", "fakes_per_real", "d_steps", "checkpoint_every", "n_samples"):
+            self.require_range(key, 1)
+        self.require_range("warm_start_epochs", 0)
+        self.require_range("warm_start_events", 0)
+        self.require_range("diagnostics_samples", 2)
+        for key in ("warm_start_lr", "lr_generator", "lr_discriminator"):
+            self.require_range(key, 0.0, strict=True)
+        self.require_range("validation_fraction", 0.0, 1.0, strict=True)
+        for key in ("beta1", "beta2"):
+            self.require_range(key, 0.0, 1.0)
+        self.require_range("r1_weight", 0.0)
+        self.require_range("ema", 0.0)
+        if self.ema >= 1.0:
+            raise ConfigError(f"gatsbi.ema = {self.ema!r} must lie in [0, 1) (1 would freeze the generator)")

@@ -1,0 +1,67 @@
+"""Command line: train GATSBI on prior-predictive shards and write ``generator.pt``.
+
+The loop and its math: :mod:`pdfinfer.gatsbi.loop`; the settings: :class:`GATSBISettings`.
+
+Usage::
+
+    python -m pdfinfer.gatsbi.train --shards shard0.h5 shard1.h5 --normalization off \
+        --settings '{"epochs": 300}' --checkpoint ckpt.pt --out generator.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+
+from pdfinfer.gatsbi.settings import GATSBISettings
+from pdfinfer.runtime import add_common_arguments, cli_main, resolve_device, setup
+
+log = logging.getLogger("pdfinfer.gatsbi.train")
+
+
+def parse_on_off(text: str) -> bool:
+    """``on``/``off`` (also true/false, 1/0) -> bool."""
+    value = text.strip().lower()
+    if value in ("on", "true", "1", "yes"):
+        return True
+    if value in ("off", "false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected on or off, got {text!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pdfinfer.gatsbi.train", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shards", nargs="+", required=True, help="training shards (EventSet HDF5, events (B, N, F))")
+    parser.add_argument("--normalization", type=parse_on_off, required=True, help="use the normalization observable: on or off")
+    parser.add_argument("--settings", default="{}", help="GATSBI settings as JSON (the validated config section 'gatsbi'; missing keys take the defaults)")
+    parser.add_argument("--checkpoint", default=None, help="checkpoint file, resumed from when it matches")
+    parser.add_argument("--out", required=True, help="the trained model (generator.pt)")
+    add_common_arguments(parser)
+    return parser
+
+
+@cli_main
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = GATSBISettings.from_json(args.settings)
+    setup(args)
+    from pdfinfer.gatsbi.loop import fit
+    from pdfinfer.gatsbi.model import save_model
+    from pdfinfer.io import read_event_shards
+
+    device = resolve_device(args.device)
+    data = read_event_shards(args.shards)
+    log.info("%d simulations of %d events x %d features%s from %d shard(s); device %s", len(data.params), data.n_events, data.n_features,
+             " + normalization" if args.normalization else "", len(args.shards), device)
+    nets, meta, history, seconds, checkpoint = fit(data, args.normalization, settings, args.seed, device, args.checkpoint)
+    meta.update(config_hash=args.config_hash, shards=[str(s) for s in args.shards], device=str(device))
+    average = nets["ema"].average
+    save_model(args.out, settings, meta, average["embedding"], average["generator"], history, seconds, args.seed)
+    checkpoint.discard()
+    log.info("wrote %s (%.1f s of training)", args.out, seconds)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -152,7 +152,16 @@ REGISTRY: dict[str, Method] = {
             settings="pdfinfer.nle.settings:NLESettings",
             samples="nle/n{n_obs}/samples.h5",
             model="nle/n{n_obs}/likelihood.pt",
-            history="nle",
+            history="epochs",
+        ),
+        Method(
+            label="tsnpe",
+            family="sbi",
+            title="TSNPE (sbi, truncated rounds)",
+            color="#56B4E9",
+            section="tsnpe",
+            settings="pdfinfer.tsnpe.settings:TSNPESettings",
+            samples="tsnpe/n{n_obs}/samples.h5",
         ),
         Method(
             label="adversarial",
@@ -165,6 +174,19 @@ REGISTRY: dict[str, Method] = {
             history="steps",
             replicas="seeds",
             replica_samples="adversarial/n{n_obs}/seed{replica}.h5",
+            fit="pdfinfer.adversarial.fit:fit",
+        ),
+        Method(
+            label="adversarial_bootstrap",
+            family="adversarial",
+            title="Adversarial bootstrap (point estimates)",
+            color="#E69F00",
+            section="adversarial_bootstrap",
+            settings="pdfinfer.adversarial.settings:AdversarialBootstrapSettings",
+            samples="adversarial_bootstrap/n{n_obs}/pooled.h5",
+            replicas="replicas",
+            replica_samples="adversarial_bootstrap/n{n_obs}/replica{replica}.h5",
+            rules="adversarial",
         ),
     )
 }

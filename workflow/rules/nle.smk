@@ -4,23 +4,7 @@
 # Not amortized: scored like the referee (samples only). Helpers (settings_json, method_path,
 # NORM_FLAG, OBSERVED, training_shards, ...) come from common.smk.
 
-# Until the lead's common.smk on main provides these helpers, define the three this file uses.
-if "settings_json" not in globals():
-    import sys as _sys
-
-    _sys.path.insert(0, os.path.join(workflow.basedir, "src"))
-    from pdfinfer.methods import method as _method
-
-    def settings_json(section):
-        return _method(section).build_settings(config).to_json()
-
-    def method_path(label, kind, n_obs="{n_obs}"):
-        return _method(label).path(kind, RESULTS, n_obs)
-
-    NORM_FLAG = "on" if NORM["enabled"] else "off"
-    OBSERVED = f"{RESULTS}/data/n{{n_obs}}/observed.h5"
-
-NLE = config.get("nle", {})
+NLE = config["nle"]
 
 
 rule nle_train:
@@ -39,11 +23,11 @@ rule nle_train:
         seed=config["seed"],
         device=config["device"],
         hash=config_hash("theory", "observation", "training_data", "nle", "seed"),
-    threads: NLE.get("threads", 1)
+    threads: NLE["threads"]
     resources:
         mem_mb=lambda wc: 2000 + config["training_data"]["n_simulations"] * int(wc.n_obs) * 24 // 2**20,
-        runtime=NLE.get("runtime_minutes", 60),
-        gpu=NLE.get("gpus", 0),
+        runtime=NLE["runtime_minutes"],
+        gpu=NLE["gpus"],
     conda:
         CONDA_ENV
     shell:
@@ -68,11 +52,11 @@ rule nle_sample:
         seed=config["seed"],
         device=config["device"],
         hash=config_hash("theory", "observation", "training_data", "nle", "seed"),
-    threads: NLE.get("threads", 1)
+    threads: NLE["threads"]
     resources:
         mem_mb=lambda wc: 1500 + int(wc.n_obs) * 64 * 64 // 2**20,
-        runtime=NLE.get("runtime_minutes", 60),
-        gpu=NLE.get("gpus", 0),
+        runtime=NLE["runtime_minutes"],
+        gpu=NLE["gpus"],
     conda:
         CONDA_ENV
     shell:

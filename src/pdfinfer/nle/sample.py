@@ -35,7 +35,7 @@ from pdfinfer.nle.posterior import NLELogPosterior
 from pdfinfer.nle.settings import NLESettings
 from pdfinfer.nle.train import parse_on_off
 from pdfinfer.params import PARAM_NAMES, to_physical
-from pdfinfer.reference.mcmc import MCMCResult, MCMCSettings, run_mcmc
+from pdfinfer.reference.mcmc import ConvergenceError, MCMCResult, MCMCSettings, run_mcmc
 from pdfinfer.runtime import add_common_arguments, cli_main, derive_seed, resolve_device, setup
 
 log = logging.getLogger("pdfinfer.nle.sample")
@@ -52,7 +52,10 @@ def sample_posterior(model: NLEModel, events: np.ndarray, norm: np.ndarray | Non
                      device: torch.device | str = "cpu") -> MCMCResult:
     """MCMC draws ``(K, D)`` of the learned posterior of ``events`` ``(N, F)`` (and ``norm`` ``(T,)``)."""
     posterior = NLELogPosterior(model, events, norm, device, settings.chunk_elements)
-    return run_mcmc(posterior, mcmc_settings(settings), seed)
+    try:
+        return run_mcmc(posterior, mcmc_settings(settings), seed)
+    except ConvergenceError as err:  # the referee's sampler names its own config keys; name ours
+        raise ConvergenceError(str(err).replace("reference.max_steps", "nle.mcmc.max_steps").replace("reference:", "nle:", 1)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -63,12 +63,12 @@ class NLESettings(Settings):
     hidden_features: int = 32
     num_transforms: int = 3
     num_bins: int = 8
-    events_per_row: int = 32
+    events_per_row: int = 16
     validation_events_per_row: int = 64
     batch_size: int = 1024
     learning_rate: float = 0.001
-    max_epochs: int = 30
-    stop_after_epochs: int = 4
+    max_epochs: int = 16
+    stop_after_epochs: int = 3
     validation_fraction: float = 0.1
     clip_max_norm: float = 5.0
     norm: NLENormSettings = field(default_factory=NLENormSettings)

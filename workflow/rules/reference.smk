@@ -1,4 +1,4 @@
-# The referee (DESIGN.md section 1, item 3): MCMC on the exact likelihood of each observed set,
+# The referee (docs/methods.md): MCMC on the exact likelihood of each observed set,
 # with convergence diagnostics, and the Fisher information / Cramér-Rao bound at the truth.
 
 REFERENCE = config["reference"]

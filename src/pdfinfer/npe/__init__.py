@@ -1,4 +1,4 @@
-"""Neural posterior estimation with ``sbi``: the amortized baseline (DESIGN.md section 1, item 2).
+"""Neural posterior estimation with ``sbi``: the amortized baseline (``docs/methods.md``).
 
 * :mod:`pdfinfer.npe.embedding` — permutation-invariant summary of an event set.
 * :mod:`pdfinfer.npe.model` — the sbi flow around it; saving and reloading on any device.

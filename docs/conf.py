@@ -67,7 +67,7 @@ napoleon_use_rtype = False
 #: the docstring, then delete its entry here (an entry naming a module that does not exist fails
 #: the build).
 VERBATIM_DOCSTRINGS = {
-    "pdfinfer.compare.run",  # the metrics.json key list: indented continuation lines, split literals
+    "pdfinfer.compare.score",  # the metrics.json key list: indented continuation lines, split literals
 }
 
 

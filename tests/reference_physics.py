@@ -1,4 +1,4 @@
-"""Independent numpy/scipy implementations of DESIGN.md section 3, used only as test oracles.
+"""Independent numpy/scipy implementations of docs/physics.md, used only as test oracles.
 
 Nothing here imports the package's physics: the tests compare the package against these.
 """
@@ -48,7 +48,7 @@ def proxy_density(x: float, eta: np.ndarray, target: str) -> float:
 
 
 class DIS:
-    """Leading-order DIS cross section and phase space, written from DESIGN.md."""
+    """Leading-order DIS cross section and phase space, written from docs/physics.md."""
 
     def __init__(self, sqrt_s=140.0, x_min=0.1, q2_min=1.0, y_max=0.95, w2_min=10.0, mass=0.938):
         self.s_eff = sqrt_s**2 - mass**2

@@ -1,4 +1,4 @@
-"""Parameter mapping, prior box and the reference truth (DESIGN.md section 2)."""
+"""Parameter mapping, prior box and the reference truth (docs/conventions.md)."""
 
 import numpy as np
 import pytest

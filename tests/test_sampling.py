@@ -33,7 +33,7 @@ def ks_pvalue(sample: np.ndarray, cdf_values: np.ndarray) -> float:
 
 # ---------------------------------------------------------------------------- exact DIS marginals
 def _dis_q2_antiderivative(q, c):
-    # integral of (1 + (1 - q/c)^2) / q^2 dq, derived by hand from DESIGN.md's cross section
+    # integral of (1 + (1 - q/c)^2) / q^2 dq, derived by hand from the cross section in docs/physics.md
     return -2.0 / q - 2.0 / c * np.log(q) + q / c**2
 
 

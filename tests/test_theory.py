@@ -1,5 +1,5 @@
 """Normalizers, densities and log-likelihoods of the proxy and dis theories against independent
-scipy oracles (tests/reference_physics.py) and the check figures of DESIGN.md section 3."""
+scipy oracles (tests/reference_physics.py) and the check figures of docs/physics.md."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""HDF5 storage: the one format between rules (DESIGN.md section 4).
+"""HDF5 storage: the one format between rules (``docs/data-model.md``).
 
 Every file carries the attributes ``format_version``, ``kind`` (``"events"``, ``"samples"`` or
 a module's own kind such as ``"adversarial"``), ``package_version``, ``created``, ``seed``,

@@ -1,6 +1,7 @@
 # The two commands (README): `make run` sets up and runs the pipeline on the default config,
-# `make test` sets up and runs the test suite. Both build an isolated virtual environment in
-# .venv first (only once; it is rebuilt when pyproject.toml changes).
+# `make test` sets up and runs the test suite (`make docs` builds the documentation in docs/).
+# Each builds an isolated virtual environment in .venv first (only once; it is rebuilt when
+# pyproject.toml changes).
 #
 #   make run   CONFIG=config/paper.yaml CORES=8      # another config / more cores
 #   make run   TORCH_SPEC="torch==2.13.0" TORCH_INDEX=https://download.pytorch.org/whl/cu126   # CUDA build
@@ -16,13 +17,13 @@ PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test report setup clean-venv
+.PHONY: run test docs report setup clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,docs]"
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -34,6 +35,10 @@ run: $(STAMP)
 test: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" python -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest: no tests collected"; status=0; fi; exit $$status
+
+# Warnings are errors (-W); --keep-going lists all of them before failing. Open docs/_build/html/index.html.
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 clean-venv:
 	rm -rf $(VENV)

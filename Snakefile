@@ -1,6 +1,7 @@
-# pdfinfer: adversarial parameter learning vs sbi NPE vs the exact posterior, for PDF parameters.
-# The Snakefile only wires things together: configuration and helpers live in
-# workflow/rules/common.smk, each stage in its own rule file.
+# pdfinfer: inference methods for PDF parameters scored against the exact posterior.
+# The Snakefile only includes (docs/pipeline.md): configuration, validation and helpers live in
+# workflow/rules/common.smk, each stage in its own rule file, and every registered method's
+# rule file (src/pdfinfer/methods.py) is included from the registry.
 
 from snakemake.utils import min_version
 
@@ -12,12 +13,16 @@ configfile: "config/config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
-include: "workflow/rules/npe.smk"
-include: "workflow/rules/adversarial.smk"
-include: "workflow/rules/gatsbi.smk"
-include: "workflow/rules/reference.smk"
+
+
+for method_rules in METHOD_RULE_FILES:
+
+    include: method_rules
+
+
 include: "workflow/rules/compare.smk"
 include: "workflow/rules/plots.smk"
+include: "workflow/rules/coverage.smk"
 
 
 report: "workflow/report/workflow.rst"

@@ -1,7 +1,9 @@
 """Seconds per adversarial training step (D + S + G) for each mode, on CPU and on CUDA when present.
 
 One step is what the training loop does once: ``d_steps`` discriminator updates (each followed
-by ``surrogate_steps`` surrogate updates in surrogate mode) and one generator update. Settings are
+by ``surrogate_steps`` surrogate evaluations and refits in surrogate mode) and one generator update
+(reparam, surrogate or reinforce). Seconds are wall time and process CPU time (the CPU figure is
+the one to trust on a loaded machine). Settings are
 the ``adversarial`` section of the config (default config/config.yaml); the observed set is
 ``n_obs`` events simulated at eta*.
 
@@ -16,6 +18,7 @@ Prints one line per (device, mode): median seconds per step over ``--repeats`` t
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from pathlib import Path
@@ -23,7 +26,9 @@ from pathlib import Path
 import torch
 import yaml
 
-from pdfinfer.adversarial import train as adv
+from pdfinfer.adversarial.loop import Run, build_run, discriminator_step, generator_step, surrogate_step
+from pdfinfer.adversarial.observation import Observation
+from pdfinfer.adversarial.settings import AdversarialSettings
 from pdfinfer.params import TRUTH
 from pdfinfer.theory import make_theory
 
@@ -46,23 +51,24 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_steps(parts: adv.Parts, warmup: int, repeats: int) -> list[float]:
-    """Wall seconds of ``repeats`` full training steps after ``warmup`` untimed ones."""
-    device = parts.rng.device
-    times = []
+def time_steps(run: Run, warmup: int, repeats: int) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds of ``repeats`` full training steps after ``warmup`` untimed ones."""
+    device = run.rng.device
+    walls, cpus = [], []
     for i in range(warmup + repeats):
         synchronize(device)
-        start = time.perf_counter()
-        for _ in range(parts.settings.d_steps):
-            adv.discriminator_step(parts)
-            if parts.surrogate is not None:
-                for _ in range(parts.settings.surrogate_steps):
-                    adv.surrogate_step(parts)
-        adv.generator_step(parts)
+        start, cpu = time.perf_counter(), time.process_time()
+        for _ in range(run.settings.d_steps):
+            discriminator_step(run)
+            if run.settings.mode == "surrogate":
+                for _ in range(run.settings.surrogate_steps):
+                    surrogate_step(run)
+        generator_step(run)
         synchronize(device)
         if i >= warmup:
-            times.append(time.perf_counter() - start)
-    return times
+            walls.append(time.perf_counter() - start)
+            cpus.append(time.process_time() - cpu)
+    return walls, cpus
 
 
 def main() -> None:
@@ -71,7 +77,8 @@ def main() -> None:
     parser.add_argument("--override", type=Path, action="append", default=[], help="config file layered on top (e.g. config/tiny.yaml)")
     parser.add_argument("--n-obs", type=int, default=1024)
     parser.add_argument("--normalization", choices=["on", "off"], default="off")
-    parser.add_argument("--modes", nargs="+", default=["reparam", "surrogate"])
+    parser.add_argument("--modes", nargs="+", default=["reparam", "surrogate", "reinforce"])
+    parser.add_argument("--set", default="{}", help="JSON object of settings overrides")
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"], help="cuda is skipped when not available")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--warmup", type=int, default=3)
@@ -84,7 +91,7 @@ def main() -> None:
     eta = torch.as_tensor(TRUTH)[None]
     events = theory.sample(eta, args.n_obs, generator=g)[0].numpy()
     norm = theory.sample_norm(eta, 0.02, generator=g)[0].numpy() if args.normalization == "on" else None
-    observation = adv.Observation(events, norm, 0.02)
+    observation = Observation(events, norm, 0.02)
     print(f"theory {theory.name}, n_obs {args.n_obs}, normalization {args.normalization}, torch threads {torch.get_num_threads()}")
     for device_name in args.devices:
         if device_name.startswith("cuda") and not torch.cuda.is_available():
@@ -92,14 +99,17 @@ def main() -> None:
             continue
         device = torch.device(device_name)
         for mode in args.modes:
-            settings = adv.Settings.from_mapping({**section, "mode": mode})
-            parts = adv.build_parts(settings, theory, observation, seed=1, device=device)
-            times = time_steps(parts, args.warmup, args.repeats)
-            per_step = statistics.median(times)
+            values = {k: v for k, v in section.items() if k not in AdversarialSettings.WORKFLOW_KEYS}
+            settings = AdversarialSettings.from_config({**values, **json.loads(args.set), "mode": mode})
+            run = build_run(settings, theory, observation, seed=1, device=device)
+            walls, cpus = time_steps(run, args.warmup, args.repeats)
+            per_step, cpu_step = statistics.median(walls), statistics.median(cpus)
+            draws = {"reparam": settings.batch_params, "surrogate": settings.surrogate_steps * settings.surrogate_points,
+                     "reinforce": settings.reinforce_batch}[mode]
             print(
-                f"{device_name:6s} {mode:9s} {per_step:.4f} s/step (min {min(times):.4f}, max {max(times):.4f});"
-                f" {settings.steps} steps -> {per_step * settings.steps:.1f} s training"
-                f" [batch_params {settings.batch_params}, set {parts.n_events} events, G-loss sets {adv.fake_events(parts)} events]"
+                f"{device_name:6s} {mode:9s} {per_step:.4f} s/step wall, {cpu_step:.4f} s/step CPU (wall min {min(walls):.4f});"
+                f" {settings.steps} steps -> {cpu_step * settings.steps:.1f} CPU s training"
+                f" [D: {settings.batch_params} sets x {run.n_events} events; loss evaluations per step {draws} x {run.n_fake} events]"
             )
 
 

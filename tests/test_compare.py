@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from pdfinfer.compare import run as compare_run
+from pdfinfer.compare import score
 from pdfinfer.compare import sweep as compare_sweep
-from pdfinfer.compare.metrics import c2st, joint_credibility, parameter_summary, posterior_predictive, quantile_mse, relative_l2_error, wall_time
+from pdfinfer.compare.metrics import c2st, joint_credibility, parameter_summary, quantile_mse, relative_l2_error
 from pdfinfer.errors import DataError
 from pdfinfer.io import write_events, write_json, write_samples
 from pdfinfer.params import PARAM_NAMES, THETA_MAX, THETA_MIN, TRUTH, TRUTH_PHYSICAL, to_normalized
@@ -60,7 +61,7 @@ def test_parameter_summary_pull_coverage_and_width_ratio():
     assert a_u["covered68"] is False and a_u["covered95"] is True  # 1.5 sigma: outside 68%, inside 95%
     assert summary["N_u"]["covered68"] is True
     assert summary["b_d"]["width_ratio"] == pytest.approx(summary["b_d"]["std"] / 0.1)
-    assert set(summary["N_u"]) == set(compare_run.PARAMETER_KEYS) - {"cramer_rao_ratio"}
+    assert set(summary["N_u"]) == set(score.PARAMETER_KEYS) - {"cramer_rao_ratio"}
 
 
 def test_joint_credibility_and_relative_error():
@@ -75,30 +76,15 @@ def test_joint_credibility_and_relative_error():
     assert relative_l2_error(np.tile(TRUTH * 1.1, (3, 1)), TRUTH) == pytest.approx(0.1)
 
 
-def test_posterior_predictive_uses_the_draws():
-    theory = make_theory("proxy")
-    generator = torch.Generator().manual_seed(4)
-    low = np.tile(TRUTH, (10, 1))
-    low[:, 2] = 1.0  # b_u = 5: u falls faster than at the truth
-    events = posterior_predictive(theory, low, 4000, generator)
-    truth_events = posterior_predictive(theory, TRUTH[None], 4000, generator)
-    assert events.shape == (4000, 2)
-    assert events[:, 0].mean() < truth_events[:, 0].mean()
-
-
-def test_wall_time_sums_benchmark_files(tmp_path):
-    header = "s\th:m:s\tmax_rss\n"
-    (tmp_path / "a.tsv").write_text(header + "12.5\t0:00:12\t100\n")
-    (tmp_path / "b.tsv").write_text(header + "2.0\t0:00:02\t10\n4.0\t0:00:04\t10\n")  # repeats: mean 3
-    seconds, files = wall_time([str(tmp_path / "*.tsv")])
-    assert seconds == pytest.approx(15.5) and len(files) == 2
-    assert wall_time([str(tmp_path / "none*.tsv")]) == (None, [])
-    (tmp_path / "bad.tsv").write_text("x\n1\n")
-    with pytest.raises(DataError, match="bad.tsv: not a Snakemake benchmark file"):
-        wall_time([str(tmp_path / "bad.tsv")])
-
-
 # ------------------------------------------------------------------ the metrics JSON
+def write_replicates(path, theory, eta, n_events, seed):
+    """Replicate sets as pdfinfer.predictive writes them: events (D, n, F) at the draws eta (D, 6)."""
+    generator = torch.Generator().manual_seed(seed)
+    events = theory.sample(torch.as_tensor(eta), n_events, generator=generator).numpy()
+    norm = theory.normalizers(torch.as_tensor(eta)).numpy()
+    write_events(path, events, eta, norm, theory.spec(), seed=seed, norm_rel_unc=0.02)
+
+
 @pytest.fixture(scope="module")
 def comparison(tmp_path_factory):
     """A compare run on synthetic inputs: 256 observed events, a Gaussian 'reference' and two methods."""
@@ -112,41 +98,53 @@ def comparison(tmp_path_factory):
     reference = np.clip(TRUTH + 0.03 * rng.standard_normal((2000, 6)), 0, 1)
     extras = {"rhat": np.full(6, 1.001), "ess_bulk": np.full(6, 1500.0)}
     write_samples(tmp / "reference.h5", reference, "reference", {}, 0, theory.spec(), extras=extras)
-    write_samples(tmp / "good.h5", np.clip(TRUTH + 0.03 * rng.standard_normal((2000, 6)), 0, 1), "npe", {}, 0, theory.spec())
+    good = np.clip(TRUTH + 0.03 * rng.standard_normal((2000, 6)), 0, 1)
+    write_samples(tmp / "good.h5", good, "npe", {}, 0, theory.spec(), attrs={"wall_time_s": 42.0})
     shift = np.array([0.0, 0.25, 0.0, 0.0, 0.0, 0.0])  # a_u = 0 instead of -0.5: far fewer low-x events
-    write_samples(tmp / "bad.h5", np.clip(TRUTH + shift + 0.01 * rng.standard_normal((2000, 6)), 0, 1), "adversarial", {}, 0, theory.spec())
+    bad = np.clip(TRUTH + shift + 0.01 * rng.standard_normal((2000, 6)), 0, 1)
+    write_samples(tmp / "bad.h5", bad, "adversarial", {}, 0, theory.spec())
+    for name, draws, seed in (("reference", reference, 1), ("good", good, 2), ("bad", bad, 3), ("truth", np.tile(TRUTH, (8, 1)), 4)):
+        write_replicates(tmp / f"pred_{name}.h5", theory, draws[:8], 256, seed)
     write_json(tmp / "fisher.json", fisher_report(theory, 256, None, 16))
-    (tmp / "npe.tsv").write_text("s\th:m:s\n42.0\t0:00:42\n")
     out = tmp / "metrics.json"
+    settings = json.dumps({"c2st_max_samples": 300, "event_max_events": 256, "n_quantiles": 8})
     args = ["--observed", str(tmp / "observed.h5"), "--reference", str(tmp / "reference.h5"), "--fisher", str(tmp / "fisher.json"),
-            "--samples", f"npe={tmp / 'good.h5'}", "--samples", f"adversarial_seed0={tmp / 'bad.h5'}",
-            "--wall-time", f"npe={tmp / 'npe.tsv'}", "--c2st-max-samples", "300", "--event-max-events", "256",
-            "--predictive-events", "1000", "--n-quantiles", "8", "--device", "cpu", "--threads", "1", "--out", str(out)]
+            "--samples", f"npe={tmp / 'good.h5'}", "--samples", f"adversarial={tmp / 'bad.h5'}",
+            "--predictive", f"reference={tmp / 'pred_reference.h5'}", "--predictive", f"npe={tmp / 'pred_good.h5'}",
+            "--predictive", f"adversarial={tmp / 'pred_bad.h5'}", "--truth-predictive", str(tmp / "pred_truth.h5"),
+            "--settings", settings, "--threads", "1", "--out", str(out)]
     assert compare_run.main(args) == 0
     return json.loads(out.read_text())
 
 
+def test_compare_refuses_a_method_without_replicate_sets(tmp_path, capsys):
+    args = ["--observed", "o.h5", "--reference", "r.h5", "--fisher", "f.json", "--samples", "npe=n.h5",
+            "--predictive", "reference=p.h5", "--truth-predictive", "t.h5", "--out", str(tmp_path / "m.json")]
+    assert compare_run.main(args) == 1
+    assert "--predictive: no replicate sets for ['npe']" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_metrics_json_has_the_documented_keys(comparison):
-    doc = compare_run.__doc__
-    for group in (compare_run.METRICS_KEYS, compare_run.METHOD_KEYS, compare_run.PARAMETER_KEYS, compare_run.TABLE_KEYS):
+    doc = score.__doc__
+    for group in (score.METRICS_KEYS, score.METHOD_KEYS, score.PARAMETER_KEYS, score.TABLE_KEYS):
         for key in group:
             assert f"``{key}``" in doc or f"{key}," in doc or f"{key}:" in doc or f" {key}" in doc, f"key {key!r} not documented"
-    assert set(comparison) == set(compare_run.METRICS_KEYS)
-    assert set(comparison["methods"]) == {"reference", "npe", "adversarial_seed0"}
+    assert set(comparison) == set(score.METRICS_KEYS)
+    assert set(comparison["methods"]) == {"reference", "npe", "adversarial"}
     for method in comparison["methods"].values():
-        assert set(method) == set(compare_run.METHOD_KEYS)
+        assert set(method) == set(score.METHOD_KEYS)
         assert set(method["parameters"]) == set(PARAM_NAMES)
         for stats in method["parameters"].values():
-            assert set(stats) == set(compare_run.PARAMETER_KEYS)
-    assert all(set(row) == set(compare_run.TABLE_KEYS) for row in comparison["table"])
+            assert set(stats) == set(score.PARAMETER_KEYS)
+    assert all(set(row) == set(score.TABLE_KEYS) for row in comparison["table"])
     assert comparison["settings"]["c2st_samples_used"] == 300
     assert comparison["cramer_rao"]["N_u"] is None and comparison["cramer_rao"]["a_u"] > 0
 
 
 @pytest.mark.slow
 def test_metrics_values_separate_good_and_bad_methods(comparison):
-    good, bad = comparison["methods"]["npe"], comparison["methods"]["adversarial_seed0"]
+    good, bad = comparison["methods"]["npe"], comparison["methods"]["adversarial"]
     assert good["c2st"] < 0.6 < 0.9 < bad["c2st"]
     assert good["covered95_joint"] and not bad["covered95_joint"]
     assert good["wall_time_s"] == pytest.approx(42.0) and bad["wall_time_s"] is None
@@ -183,3 +181,35 @@ def test_sweep_rejects_repeated_sizes(tmp_path, capsys):
         write_json(tmp_path / f"{name}.json", fake_report(256, 0.1))
     assert compare_sweep.main(["--metrics", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--out", str(tmp_path / "s.json")]) == 1
     assert "repeat an n_obs" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ amplification (GANplifying)
+def test_amplification_of_an_exact_sampler_is_its_own_size():
+    """n true events scored against bins of M other true events have n_eff = n on average.
+
+    One MSE of F = 2 features and Q = 20 bins has relative sd about sqrt(2 / (F (Q - 1))) = 0.23;
+    the mean of 60 repeats has sd 0.03, so 0.12 is a 4-sd tolerance on the inverted n_eff.
+    """
+    from pdfinfer.compare.metrics import amplification, binned_mse, equal_probability_edges
+
+    rng = np.random.default_rng(9)
+    q, m, n = 20, 200_000, 2000
+    edges = equal_probability_edges(rng.standard_normal((m, 2)), q)
+    mse = np.mean([binned_mse(edges, rng.standard_normal((n, 2))) for _ in range(60)])
+    result = amplification(float(mse), q, m)
+    assert result["bound"] is None
+    assert result["effective_events"] == pytest.approx(n, rel=0.12)
+
+
+def test_amplification_bounds_and_measured_curve():
+    from pdfinfer.compare.metrics import amplification, equal_probability_edges, expected_quantile_mse, quantile_mse_curve
+
+    q, m = 10, 50_000
+    floor = expected_quantile_mse(np.inf, q, m)
+    assert amplification(floor, q, m) == {"effective_events": float(m), "bound": "lower"}
+    rng = np.random.default_rng(2)
+    edges = equal_probability_edges(rng.uniform(size=(m, 1)), q)
+    sizes = [100, 1000, 10000]
+    measured = quantile_mse_curve(edges, rng.uniform(size=(m, 1)), sizes, 40, rng)
+    # 40 repeats of a 9-dof statistic: relative sd sqrt(2 / 9 / 40) = 0.075; tolerance 4 sd.
+    np.testing.assert_allclose(measured, expected_quantile_mse(np.array(sizes), q, m), rtol=0.3)

@@ -117,10 +117,9 @@ def test_shards_must_agree(tmp_path):
 
 def test_failed_write_leaves_nothing_behind(tmp_path):
     target = tmp_path / "out.h5"
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("killed")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(DataError):  # NaNs are refused before anything is written
         write_events(target, np.full((5, 2), np.nan), TRUTH, np.ones(2), PROXY, 0, 0.02)
@@ -132,10 +131,57 @@ def test_cli_errors_are_one_line(tmp_path):
     bad.write_bytes(b"\x89HDF\r\n" + b"0" * 300)
     proc = subprocess.run(
         [sys.executable, "-m", "pdfinfer.simulate", "observed", "--truth", str(bad), "--n-obs", "10", "--out", str(tmp_path / "o.h5")],
-        capture_output=True, text=True,
+        capture_output=True, text=True, check=False,
     )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: pdfinfer.simulate: ") and "bad.h5: not a readable HDF5 file" in last
     assert not (tmp_path / "o.h5").exists()
+
+
+def test_events_outside_the_support_are_refused_naming_file_set_row_and_value(tmp_path):
+    # issue 15.4: x = 5.0 and x = -0.3 used to be read without complaint
+    path, events, params, norm = _events(tmp_path)
+    events[1, 7, 0] = 5.0
+    write_events(path, events, params, norm, PROXY, seed=1, norm_rel_unc=0.02)
+    with pytest.raises(DataError, match=r"ev\.h5: set 1, event 7 \(x_p = 5\) lies outside the support of theory 'proxy' \(x in \[0\.1, 1\]\)"):
+        read_events(path)
+    single = tmp_path / "single.h5"
+    write_events(single, np.array([[0.5, 0.5], [0.5, -0.3]], dtype=np.float32), TRUTH, np.ones(2), PROXY, seed=1, norm_rel_unc=0.02)
+    with pytest.raises(DataError, match=r"single\.h5: event 1 \(x_n = -0\.3\) lies outside the support"):
+        read_events(single)
+    good, *_ = _events(tmp_path, "good.h5")
+    with pytest.raises(DataError, match=r"ev\.h5: set 1, event 7"):
+        read_event_shards([good, path])
+    dis = tmp_path / "dis.h5"
+    q2_too_high = np.array([[0.3, 5.0, 0.3, 5.0], [0.3, 5.0, 0.3, 1e6]], dtype=np.float32)
+    write_events(dis, q2_too_high, TRUTH, np.ones(2), {"name": "dis"}, seed=1, norm_rel_unc=0.02)
+    with pytest.raises(DataError, match=r"dis\.h5: event 1 \(x_n = 0\.3, Q2_n = 1e\+06\) lies outside the support of theory 'dis' \(x in .* <= Q2 <="):
+        read_events(dis)
+
+
+def test_a_write_removes_stale_temporaries_of_the_same_output_only(tmp_path):
+    # issue 15.6: .<name>.<random>.part files left by a SIGKILL were never cleaned
+    stale = [tmp_path / ".out.h5.k3j2.part", tmp_path / ".out.h5.zz_9.part"]
+    other = tmp_path / ".other.h5.k3j2.part"
+    for p in [*stale, other]:
+        p.write_bytes(b"half-written")
+    _events(tmp_path, "out.h5")
+    assert not any(p.exists() for p in stale) and other.exists()
+    assert read_events(tmp_path / "out.h5").n_events == 50
+
+
+def test_unwritable_output_folder_is_one_line_naming_the_path(tmp_path):
+    # issue 15.7: a bare FileNotFoundError / NotADirectoryError traceback before; a regular file as
+    # the "folder" fails for root too (permission bits do not)
+    blocker = tmp_path / "plain_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(DataError, match=r"plain_file/sub/ev\.h5: cannot create the output folder"):
+        _events(tmp_path, "plain_file/sub/ev.h5")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pdfinfer.simulate", "truth", "--theory", "proxy", "--n-events", "10", "--device", "cpu", "--out", str(blocker / "t.h5")],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "plain_file/t.h5: cannot create the output folder" in proc.stderr.strip().splitlines()[-1]

@@ -1,56 +1,62 @@
-"""NPE baseline (pdfinfer.npe): embedding invariance, save/reload, sampling, diagnostics, bad input.
+"""NPE baseline (pdfinfer.npe): settings, embedding invariance, checkpoints, save/reload, sampling, bad input.
 
 A tiny prior-predictive training set (48 sets x 32 events, proxy theory) is simulated once per
 module and a tiny model trained on it for 2 epochs; the tests check properties that hold for any
-trained weights (exact invariances, reload identity, determinism, shapes, error messages), not
-the quality of the fit (that is measured on the default config, see benchmarks/bench_npe.py).
+trained weights (exact invariances, reload identity, determinism, resume identity, error
+messages), not the quality of the fit (that is measured by benchmarks/bench_npe.py).
 """
 
 from __future__ import annotations
 
-import json
+import logging
 
-import h5py
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from pdfinfer.errors import ConfigError, DataError
-from pdfinfer.io import read_h5, read_json, read_samples, write_events
+from pdfinfer.io import read_events, read_h5, read_samples, write_events
 from pdfinfer.npe import diagnostics as npe_diagnostics
 from pdfinfer.npe import sample as npe_sample
 from pdfinfer.npe import train as npe_train
-from pdfinfer.npe.diagnostics import LEVELS, coverage_from_ranks, marginal_coverage
-from pdfinfer.npe.embedding import SetEmbedding, flatten_observation
-from pdfinfer.npe.model import build_estimator, load_model, make_posterior, save_model
-from pdfinfer.npe.train import TrainConfig, train_from_shards
+from pdfinfer.npe.embedding import EventLinear, SetEmbedding, flatten_observation
+from pdfinfer.npe.loop import train_npe
+from pdfinfer.npe.model import check_fits, load_model, make_posterior, observation_tensor, save_model
+from pdfinfer.npe.sample import draw
+from pdfinfer.npe.settings import EmbeddingSettings, NPESettings
 from pdfinfer.params import TRUTH
 from pdfinfer.runtime import make_generator
 from pdfinfer.simulate import simulate_sets
 from pdfinfer.theory import make_theory
 
 N_EVENTS = 32
-TINY_EMBEDDING = {"event_hidden": 8, "event_layers": 1, "event_features": 4, "hidden": 16, "layers": 2, "output_dim": 8}
-TINY_FLOW = {"model": "nsf", "hidden_features": 16, "num_transforms": 2, "num_bins": 4}
-TINY_ARGS = [
-    "--event-hidden", "8", "--event-layers", "1", "--event-features", "4", "--embed-hidden", "16", "--embed-dim", "8",
-    "--hidden-features", "16", "--num-transforms", "2", "--num-bins", "4", "--batch-size", "16", "--threads", "1", "--device", "cpu",
-]
+TINY = {
+    "hidden_features": 16, "num_transforms": 2, "num_bins": 4,
+    "embedding": {"event_hidden": 8, "event_layers": 1, "event_features": 4, "hidden": 16, "output_dim": 8},
+    "training": {"batch_size": 16, "max_epochs": 2, "stop_after_epochs": 5},
+    "n_samples": 300, "diagnostics": {"n_sims": 20, "n_posterior_samples": 40},
+}
+CPU = torch.device("cpu")
 
 
-def _write_shard(path, theory_name: str, n_sims: int, n_events: int, seed: int) -> None:
+def tiny(**training) -> NPESettings:
+    values = {**TINY, "training": {**TINY["training"], **training}}
+    return NPESettings.from_config(values)
+
+
+def write_sets(path, theory_name: str, n_sets: int, n_events: int, seed: int) -> None:
+    """Prior-predictive sets in the EventSet layout of a training shard (also the hold-out file)."""
     theory = make_theory(theory_name)
     gen = make_generator(seed)
-    eta = torch.rand((n_sims, 6), generator=gen, dtype=torch.float64)
+    eta = torch.rand((n_sets, 6), generator=gen, dtype=torch.float64)
     events, norm = simulate_sets(theory, eta, n_events, 0.02, gen)
     write_events(path, events, eta.numpy(), norm, theory.spec(), seed, 0.02)
 
 
-def _write_observed(path, n_events: int, seed: int = 7) -> None:
-    theory = make_theory("proxy")
-    gen = make_generator(seed)
-    eta = torch.as_tensor(TRUTH, dtype=torch.float64)[None]
-    events, norm = simulate_sets(theory, eta, n_events, 0.02, gen)
+def write_observed(path, theory_name: str = "proxy", n_events: int = N_EVENTS, seed: int = 7) -> None:
+    theory = make_theory(theory_name)
+    events, norm = simulate_sets(theory, torch.as_tensor(TRUTH, dtype=torch.float64)[None], n_events, 0.02, make_generator(seed))
     write_events(path, events[0], TRUTH, norm[0], theory.spec(), seed, 0.02)
 
 
@@ -59,191 +65,227 @@ def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("npe")
     shards = [root / "shard0.h5", root / "shard1.h5"]
     for i, path in enumerate(shards):
-        _write_shard(path, "proxy", 24, N_EVENTS, seed=100 + i)
-    _write_observed(root / "observed.h5", N_EVENTS)
-    return {"root": root, "shards": [str(p) for p in shards], "observed": str(root / "observed.h5")}
+        write_sets(path, "proxy", 24, N_EVENTS, seed=100 + i)
+    write_sets(root / "holdout.h5", "proxy", 24, N_EVENTS, seed=300)
+    write_observed(root / "observed.h5")
+    return {"root": root, "shards": [str(p) for p in shards], "observed": str(root / "observed.h5"), "holdout": str(root / "holdout.h5")}
+
+
+def shards(data):
+    from pdfinfer.io import read_event_shards
+
+    return read_event_shards(data["shards"], n_events=N_EVENTS)
 
 
 @pytest.fixture(scope="module")
 def trained(data):
-    torch.set_num_threads(1)
-    config = TrainConfig(batch_size=16, max_epochs=2, stop_after_epochs=5)
-    estimator, settings, history = train_from_shards(data["shards"], N_EVENTS, False, TINY_EMBEDDING, TINY_FLOW, config, 3, torch.device("cpu"))
+    settings = tiny()
+    estimator, spec, history, _ = train_npe(settings, shards(data), False, 3, CPU)
     path = data["root"] / "posterior.pt"
-    save_model(path, estimator, settings, history)
-    return {"estimator": estimator, "settings": settings, "history": history, "path": path}
+    save_model(path, estimator, settings, spec, history, seed=3, wall_time_s=1.0)
+    return {"estimator": estimator, "spec": spec, "history": history, "path": path, "settings": settings}
+
+
+# ----------------------------------------------------------------------------- settings
+def test_schema_defaults_equal_the_settings_defaults(repo_root):
+    """config.yaml, the schema defaults and NPESettings agree (each default stated once)."""
+    schema = yaml.safe_load((repo_root / "config" / "config.schema.yaml").read_text())["properties"]["npe"]["properties"]
+
+    def defaults(props):
+        return {k: defaults(v["properties"]) if "properties" in v else v["default"] for k, v in props.items()}
+
+    expected = {k: v for k, v in defaults(schema).items() if k not in NPESettings.WORKFLOW_KEYS}
+    assert expected == NPESettings.defaults()
+    config = yaml.safe_load((repo_root / "config" / "config.yaml").read_text())["npe"]
+    assert NPESettings.from_config(config) == NPESettings()
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"flow": "realnvp"}, "npe.flow"),
+    ({"embedding": {"pooling": "max"}}, "npe.embedding.pooling"),
+    ({"training": {"validation_fraction": 1.0}}, "npe.training.validation_fraction"),
+    ({"training": {"learning_rat": 0.1}}, "learning_rat"),
+])
+def test_bad_settings_give_one_line_errors(values, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        NPESettings.from_config(values)
+    assert "\n" not in str(err.value)
 
 
 # ----------------------------------------------------------------------------- embedding
-def _embedding(n_norm: int = 0) -> SetEmbedding:
+@pytest.mark.parametrize("pooling", ["mean", "mean_std"])
+def test_embedding_is_permutation_invariant_and_sees_every_event(pooling):
     torch.manual_seed(0)
-    return SetEmbedding(N_EVENTS, 2, n_norm, [False, True], [0.3, -1.2], [0.2, 0.5], [1.0] * n_norm, [0.1] * n_norm,
-                        event_hidden=8, event_layers=2, event_features=4, hidden=16, layers=2, output_dim=8).eval()
+    settings = EmbeddingSettings(pooling=pooling, event_hidden=8, event_layers=2, event_features=4, hidden=8, output_dim=3)
+    emb = SetEmbedding(settings, N_EVENTS, 2, 0, [False, True], [0.3, -1.2], [0.2, 0.5], [], []).eval()
+    events = torch.rand(3, N_EVENTS, 2) * 0.8 + 0.1
+    x = flatten_observation(events, None)
+    shuffled = flatten_observation(events[:, torch.randperm(N_EVENTS)], None)
+    torch.testing.assert_close(emb(x), emb(shuffled), atol=1e-5, rtol=1e-5)
+    changed = events.clone()
+    changed[:, -1] += 0.05  # moving one event must move the summary
+    assert not torch.allclose(emb(x), emb(flatten_observation(changed, None)))
 
 
-def test_embedding_is_permutation_invariant_and_sees_every_event():
-    emb = _embedding()
-    events = torch.rand(3, N_EVENTS, 2) * 0.9 + 0.1
-    perm = torch.randperm(N_EVENTS, generator=torch.Generator().manual_seed(1))
-    out = emb(flatten_observation(events, None))
-    assert out.shape == (3, 8)
-    torch.testing.assert_close(emb(flatten_observation(events[:, perm], None)), out, rtol=0, atol=1e-6)
-    moved = events.clone()
-    moved[:, 5, 0] = 0.95  # change one event: the summary must change
-    assert not torch.allclose(emb(flatten_observation(moved, None)), out, atol=1e-6)
+def test_post_pooling_last_layer_is_the_same_function_as_per_event():
+    """Mean pooling applies phi's last linear layer after pooling: identical to phi per event, then the mean."""
+    torch.manual_seed(1)
+    settings = EmbeddingSettings(pooling="mean", event_hidden=8, event_layers=2, event_features=5)
+    emb = SetEmbedding(settings, N_EVENTS, 2, 0, [False, False], [0.0, 0.0], [1.0, 1.0], [], [])
+    events = torch.randn(4, N_EVENTS, 2)
+    torch.testing.assert_close(emb.pool(events), emb.phi(events).mean(1), atol=1e-6, rtol=1e-5)
+    linear, ours = torch.nn.Linear(2, 7), EventLinear(2, 7)
+    with torch.no_grad():
+        linear.weight.copy_(ours.weight.t()), linear.bias.copy_(ours.bias)
+    torch.testing.assert_close(ours(events), linear(events))
 
 
-def test_embedding_appends_standardized_log_normalization_and_dedups_repeated_rows():
-    emb = _embedding(n_norm=2)
-    events = torch.rand(2, N_EVENTS, 2) * 0.9 + 0.1
-    norm = torch.tensor([[3.0, 2.0], [2.5, 1.5]])
-    out = emb(flatten_observation(events, norm))
-    assert out.shape == (2, 8 + 2)
-    torch.testing.assert_close(out[:, -2:], (torch.log(norm) - 1.0) / 0.1)
-    x = flatten_observation(events, norm)
-    repeated = x[[0, 1, 0, 0, 1]]
-    torch.testing.assert_close(emb(repeated), out[[0, 1, 0, 0, 1]], rtol=0, atol=1e-6)
+def test_embedding_refuses_a_wrong_width():
+    emb = SetEmbedding(EmbeddingSettings(), N_EVENTS, 2, 0, [False, True], [0.0, 0.0], [1.0, 1.0], [], [])
     with pytest.raises(DataError, match="32 events x 2 features"):
-        emb(x[:, :-3])
+        emb(torch.ones(2, N_EVENTS * 2 + 1))
 
 
-# ----------------------------------------------------------------------------- save / reload / sample
-def test_saved_posterior_reloads_on_cpu_with_the_same_log_prob(trained, data):
-    payload = torch.load(trained["path"], map_location="cpu", weights_only=True)  # plain tensors and JSON-able values only
-    assert all(t.device.type == "cpu" for t in payload["state_dict"].values())
-    assert set(payload["versions"]) == {"sbi", "torch", "pdfinfer"}
-    json.dumps(payload["settings"])
-    posterior, _, _ = load_model(trained["path"], "cpu")
-    original = make_posterior(trained["estimator"], "cpu")
-    x = flatten_observation(_observed_events(data)[None], None)
-    theta = torch.rand(50, 6, generator=torch.Generator().manual_seed(2))
-    lp_saved = posterior.log_prob(theta, x=x, norm_posterior=False)
-    lp_orig = original.log_prob(theta, x=x, norm_posterior=False)
-    assert torch.isfinite(lp_saved).all()
-    torch.testing.assert_close(lp_saved, lp_orig, rtol=0, atol=1e-5)
-    # the fitted standardization travels with the model (settings and buffers agree)
-    emb = posterior.posterior_estimator.embedding_net
-    np.testing.assert_allclose(emb.feature_mean.numpy(), trained["settings"]["feature_mean"], rtol=1e-6)
+# ----------------------------------------------------------------------------- model file
+def test_saved_model_reloads_with_the_same_log_prob(trained, data):
+    posterior, _, payload = load_model(trained["path"])
+    observed = read_events(data["observed"], batched=False)
+    x = observation_tensor(observed, payload["data"])
+    theta = torch.rand(5, 6)
+    original = make_posterior(trained["estimator"])
+    torch.testing.assert_close(posterior.log_prob(theta, x=x, norm_posterior=False), original.log_prob(theta, x=x, norm_posterior=False))
+    assert payload["wall_time_s"] == 1.0 and payload["settings"] == trained["settings"].as_dict()
 
 
-def _observed_events(data) -> np.ndarray:
-    with h5py.File(data["observed"], "r") as h5:
-        return h5["events"][()]
+@pytest.mark.parametrize("theory_name, n_events, message", [("dis", N_EVENTS, "theory"), ("proxy", N_EVENTS + 1, "sets of 32 events")])
+def test_model_of_another_theory_or_size_is_refused_naming_the_file(trained, tmp_path, theory_name, n_events, message):
+    path = tmp_path / "other.h5"
+    write_observed(path, theory_name, n_events)
+    with pytest.raises(DataError, match=message) as err:
+        check_fits(trained["path"], trained["spec"], read_events(path, batched=False))
+    assert str(trained["path"]) in str(err.value) and "\n" not in str(err.value)
 
 
-def test_permuting_observed_events_leaves_the_draws_unchanged(trained, data):
-    posterior, _, _ = load_model(trained["path"], "cpu")
-    events = _observed_events(data)
-    perm = np.random.default_rng(0).permutation(N_EVENTS)
-    a = npe_sample.draw(posterior, flatten_observation(events[None], None), 500, seed=11)
-    b = npe_sample.draw(posterior, flatten_observation(events[perm][None], None), 500, seed=11)
-    c = npe_sample.draw(posterior, flatten_observation(events[None], None), 500, seed=12)
-    assert a.shape == (500, 6) and bool(((a >= 0) & (a <= 1)).all())
-    torch.testing.assert_close(a, b, rtol=0, atol=1e-4)
-    assert not torch.allclose(a, c)  # a different seed gives different draws
-
-
-def test_training_resumes_from_its_checkpoint_and_matches_an_uninterrupted_run(data, tmp_path):
-    torch.set_num_threads(1)
-    args = (data["shards"], N_EVENTS, False, TINY_EMBEDDING, TINY_FLOW)
-    ck = tmp_path / "ck.pt"
-    _, _, straight = train_from_shards(*args, TrainConfig(batch_size=16, max_epochs=3), 5, torch.device("cpu"))
-    _, _, first = train_from_shards(*args, TrainConfig(batch_size=16, max_epochs=2), 5, torch.device("cpu"), str(ck))
-    assert ck.exists() and first["epochs"] == 2
-    _, _, resumed = train_from_shards(*args, TrainConfig(batch_size=16, max_epochs=3), 5, torch.device("cpu"), str(ck))
-    assert resumed["epochs"] == 3
-    assert resumed["epoch_seconds"][:2] == first["epoch_seconds"]  # the first two epochs came from the checkpoint
-    np.testing.assert_allclose(resumed["train_loss"], straight["train_loss"], rtol=1e-5)
-    np.testing.assert_allclose(resumed["val_loss"], straight["val_loss"], rtol=1e-5)
-
-
-# ----------------------------------------------------------------------------- command line, end to end
-@pytest.mark.slow
-def test_train_sample_diagnostics_end_to_end(data, tmp_path, capsys):
-    model, samples = tmp_path / "posterior.pt", tmp_path / "samples.h5"
-    diag_h5, diag_json = tmp_path / "diagnostics.h5", tmp_path / "diagnostics.json"
-    assert npe_train.main(["--shards", *data["shards"], "--n-obs", str(N_EVENTS), "--normalization", "on", "--max-epochs", "2",
-                           "--checkpoint", str(tmp_path / "ck.pt"), "--out", str(model), *TINY_ARGS]) == 0
-    common = ["--threads", "1", "--device", "cpu"]
-    assert npe_sample.main(["--model", str(model), "--observed", data["observed"], "--normalization", "on", "--n-samples", "300",
-                            "--out", str(samples), *common]) == 0
-    result = read_samples(samples)
-    assert result.method == "npe" and result.samples.shape == (300, 6)
-    assert result.settings["normalization"] is True and result.settings["n_norm"] == 2
-    assert len(result.extras["history_train_loss"]) == len(result.extras["history_val_loss"]) == 2
-    assert result.extras["log_prob"].shape == (300,)
-
-    assert npe_diagnostics.main(["--model", str(model), "--normalization", "on", "--n-sims", "12", "--n-posterior-samples", "40",
-                                 "--out-h5", str(diag_h5), "--out-json", str(diag_json), *common]) == 0
-    arrays, attrs = read_h5(diag_h5, kind="npe_diagnostics", required=("sbc_ranks", "sbc_ks_pvalues", "coverage_levels", "coverage_empirical",
-                                                                         "marginal_coverage", "tarp_alpha", "tarp_ecp", "theta"))
-    assert arrays["sbc_ranks"].shape == (12, 6) and arrays["sbc_ranks"].min() >= 0 and arrays["sbc_ranks"].max() <= 40
-    assert arrays["sbc_ks_pvalues"].shape == (6,) and np.all((arrays["sbc_ks_pvalues"] >= 0) & (arrays["sbc_ks_pvalues"] <= 1))
-    assert np.all(np.diff(arrays["coverage_empirical"]) >= 0) and arrays["coverage_empirical"][-1] == 1.0
-    assert arrays["marginal_coverage"].shape == (len(LEVELS), 6)
-    assert arrays["tarp_alpha"].shape == arrays["tarp_ecp"].shape and arrays["tarp_ecp"][-1] == pytest.approx(1.0)
-    assert attrs["n_sims"] == 12 and attrs["n_posterior_samples"] == 40 and "tarp_atc" in attrs
-    js = read_json(diag_json)
-    assert js["coverage_levels"] == pytest.approx(arrays["coverage_levels"].tolist())
-    assert js["coverage_max_deviation"] == pytest.approx(attrs["coverage_max_deviation"])
-
-
-# ----------------------------------------------------------------------------- bad input
-def test_shard_with_wrong_event_count_is_refused(data, tmp_path, capsys):
-    bad = tmp_path / "short.h5"
-    _write_shard(bad, "proxy", 4, N_EVENTS - 8, seed=5)
-    with pytest.raises(DataError, match=rf"short\.h5: expected {N_EVENTS} events per set, got {N_EVENTS - 8}"):
-        train_from_shards([data["shards"][0], str(bad)], N_EVENTS, False, TINY_EMBEDDING, TINY_FLOW, TrainConfig(), 0, torch.device("cpu"))
-    status = npe_train.main(["--shards", str(bad), "--n-obs", str(N_EVENTS), "--normalization", "off", "--out", str(tmp_path / "m.pt"), *TINY_ARGS])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert status == 1 and err[-1].startswith("error: pdfinfer.npe.train:") and "events per set" in err[-1]
-
-
-def test_shard_with_wrong_feature_width_is_refused(data, tmp_path):
-    wide = tmp_path / "wide.h5"
-    _write_shard(wide, "proxy", 4, N_EVENTS, seed=6)
-    with h5py.File(wide, "r+") as h5:  # a third feature column the proxy theory does not have
-        events = h5["events"][()]
-        del h5["events"]
-        h5["events"] = np.concatenate([events, events[..., :1]], axis=-1)
-    with pytest.raises(DataError, match=r"wide\.h5: 'events' must have shape \(N, 2\) or \(B, N, 2\) for theory 'proxy', got \(4, 32, 3\)"):
-        train_from_shards([data["shards"][0], str(wide)], N_EVENTS, False, TINY_EMBEDDING, TINY_FLOW, TrainConfig(), 0, torch.device("cpu"))
-    dis = tmp_path / "dis.h5"
-    _write_shard(dis, "dis", 4, N_EVENTS, seed=6)  # 4 features per event from another theory
-    with pytest.raises(DataError, match=r"dis\.h5: theory .*'dis'.* differs from .*shard0\.h5"):
-        train_from_shards([data["shards"][0], str(dis)], N_EVENTS, False, TINY_EMBEDDING, TINY_FLOW, TrainConfig(), 0, torch.device("cpu"))
-
-
-def test_observed_set_that_does_not_fit_the_model_is_refused(trained, tmp_path, capsys):
-    other = tmp_path / "observed64.h5"
-    _write_observed(other, 2 * N_EVENTS)
-    status = npe_sample.main(["--model", str(trained["path"]), "--observed", str(other), "--normalization", "off", "--out", str(tmp_path / "s.h5"), "--device", "cpu"])
-    err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert status == 1 and f"64 events x 2 features, but the NPE model was trained on {N_EVENTS} x 2" in err
-    with pytest.raises(ConfigError, match="trained with the normalization observable off"):
-        npe_sample.check_normalization_flag(trained["settings"], True, "posterior.pt")
+def test_model_of_another_feature_width_is_refused(trained, data):
+    observed = read_events(data["observed"], batched=False)
+    observed.events = np.concatenate([observed.events, observed.events[:, :1]], axis=1)  # a 3-feature set
+    observed.theory = trained["spec"]["theory"]
+    with pytest.raises(DataError, match="2 features per event") as err:
+        check_fits(trained["path"], trained["spec"], observed)
+    assert str(trained["path"]) in str(err.value)
 
 
 def test_corrupt_model_file_gives_one_line_error(tmp_path):
-    bad = tmp_path / "posterior.pt"
-    bad.write_bytes(b"not a torch file")
-    with pytest.raises(DataError, match="posterior.pt: not a readable NPE model"):
-        load_model(bad)
+    path = tmp_path / "posterior.pt"
+    path.write_bytes(b"not a torch file")
+    with pytest.raises(DataError, match="not a readable model file") as err:
+        load_model(path)
+    assert "\n" not in str(err.value)
 
 
-# ----------------------------------------------------------------------------- coverage arithmetic
-def test_coverage_from_ranks_exact_values():
-    L = 20
-    ranks = np.arange(L + 1)  # every rank once: a perfectly calibrated posterior
-    cov = coverage_from_ranks(ranks, L, np.array([0.0, 0.5, 0.95, 1.0]))
-    # truth inside the alpha-HPD region iff r >= (1 - alpha) L
-    np.testing.assert_allclose(cov, [1 / 21, 11 / 21, 20 / 21, 1.0])
-    # an overconfident posterior (truth always in the tails: r = 0) covers nothing below alpha = 1
-    assert coverage_from_ranks(np.zeros(50), L, np.array([0.5, 0.99, 1.0])).tolist() == [0.0, 0.0, 1.0]
-    central = marginal_coverage(np.tile(np.arange(L + 1)[:, None], (1, 6)), L, np.array([0.0, 0.5, 1.0]))
-    np.testing.assert_allclose(central[:, 0], [1 / 21, 11 / 21, 1.0])
+# ----------------------------------------------------------------------------- sampling
+def test_permuting_observed_events_leaves_the_draws_unchanged(trained, data):
+    posterior = make_posterior(trained["estimator"])
+    observed = read_events(data["observed"], batched=False)
+    x = observation_tensor(observed, trained["spec"])
+    observed.events = observed.events[np.random.default_rng(0).permutation(N_EVENTS)]
+    x_perm = observation_tensor(observed, trained["spec"])
+    assert not torch.equal(x, x_perm)
+    a, b = draw(posterior, x, 200, seed=11), draw(posterior, x_perm, 200, seed=11)
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(a, draw(posterior, x, 200, seed=12))
 
 
-def test_build_estimator_refuses_unknown_flow(trained):
-    with pytest.raises(ConfigError, match="flow model 'made'"):
-        build_estimator({**trained["settings"], "flow": {**TINY_FLOW, "model": "made"}})
+# ----------------------------------------------------------------------------- checkpoints
+def _state(estimator):
+    return {k: v.clone() for k, v in estimator.state_dict().items()}
+
+
+def _same(a, b) -> bool:
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resumed_training_matches_an_uninterrupted_run(data, tmp_path):
+    ckpt = str(tmp_path / "ckpt.pt")
+    train_npe(tiny(max_epochs=1), shards(data), False, 5, CPU, ckpt)  # "killed" after epoch 1
+    resumed, _, history, checkpoint = train_npe(tiny(max_epochs=2), shards(data), False, 5, CPU, ckpt)
+    straight, _, _, _ = train_npe(tiny(max_epochs=2), shards(data), False, 5, CPU)
+    assert history["epochs"] == 2 and _same(_state(resumed), _state(straight))
+    checkpoint.discard()
+    assert not (tmp_path / "ckpt.pt").exists()
+
+
+def test_lowered_max_epochs_does_not_return_the_longer_run(data, tmp_path, caplog):
+    ckpt = str(tmp_path / "ckpt.pt")
+    train_npe(tiny(max_epochs=2), shards(data), False, 5, CPU, ckpt)
+    with caplog.at_level(logging.WARNING):
+        short, _, history, _ = train_npe(tiny(max_epochs=1), shards(data), False, 5, CPU, ckpt)
+    straight, _, _, _ = train_npe(tiny(max_epochs=1), shards(data), False, 5, CPU)
+    assert history["epochs"] == 1 and _same(_state(short), _state(straight))
+    assert any("exceeds max_epochs" in r.getMessage() for r in caplog.records)
+
+
+def test_corrupt_checkpoint_warns_once_and_starts_afresh(data, tmp_path, caplog):
+    ckpt = tmp_path / "ckpt.pt"
+    ckpt.write_bytes(b"\x00garbage")
+    with caplog.at_level(logging.WARNING):
+        fresh, _, _, _ = train_npe(tiny(max_epochs=1), shards(data), False, 5, CPU, str(ckpt))
+    straight, _, _, _ = train_npe(tiny(max_epochs=1), shards(data), False, 5, CPU)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "unreadable checkpoint" in warnings[0] and "\n" not in warnings[0]
+    assert _same(_state(fresh), _state(straight))
+
+
+@pytest.mark.parametrize("change", ["settings", "seed", "data"])
+def test_changed_settings_seed_or_data_start_afresh(data, tmp_path, caplog, change):
+    ckpt = str(tmp_path / "ckpt.pt")
+    train_npe(tiny(max_epochs=1), shards(data), False, 5, CPU, ckpt)
+    settings, seed, events = tiny(max_epochs=1), 5, shards(data)
+    if change == "settings":
+        settings = tiny(max_epochs=1, learning_rate=0.002)
+    elif change == "seed":
+        seed = 6
+    else:
+        events.events = events.events[:, ::-1].copy()  # other content, same shapes
+    with caplog.at_level(logging.WARNING):
+        resumed, _, _, _ = train_npe(settings, events, False, seed, CPU, ckpt)
+    assert any("other settings, data or code" in r.getMessage() for r in caplog.records)
+    straight, _, _, _ = train_npe(settings, events, False, seed, CPU)
+    assert _same(_state(resumed), _state(straight))
+
+
+# ----------------------------------------------------------------------------- command lines
+def test_train_sample_diagnostics_end_to_end(data, tmp_path):
+    import json
+
+    settings = json.dumps(TINY)
+    model, samples, h5, js = (str(tmp_path / n) for n in ("posterior.pt", "samples.h5", "diag.h5", "diag.json"))
+    common = ["--threads", "1", "--device", "cpu", "--normalization", "off", "--settings", settings]
+    assert npe_train.main(["--shards", *data["shards"], "--n-obs", str(N_EVENTS), "--out", model, "--checkpoint", str(tmp_path / "c.pt"), *common]) == 0
+    assert not (tmp_path / "c.pt").exists()  # discarded once the model is written
+    assert npe_sample.main(["--model", model, "--observed", data["observed"], "--out", samples, *common]) == 0
+    result = read_samples(samples)
+    assert result.samples.shape == (300, 6) and result.method == "npe"
+    assert result.attrs["wall_time_s"] >= result.attrs["training_s"] > 0
+    assert npe_diagnostics.main(["--model", model, "--holdout", data["holdout"], "--out-h5", h5, "--out-json", js, *common]) == 0
+    arrays, attrs = read_h5(h5, required=("sbc_ranks", "coverage_empirical", "tarp_ecp"))
+    assert arrays["sbc_ranks"].shape == (20, 6) and attrs["n_sims"] == 20 and attrs["coverage_statistic"] == "log_density"
+
+
+def test_diagnostics_refuses_a_too_small_holdout_file(trained, data, tmp_path, capsys):
+    settings = '{"diagnostics": {"n_sims": 25}}'
+    status = npe_diagnostics.main(["--model", str(trained["path"]), "--holdout", data["holdout"], "--normalization", "off", "--settings", settings,
+                                   "--out-h5", str(tmp_path / "d.h5"), "--out-json", str(tmp_path / "d.json"), "--device", "cpu"])
+    assert status == 1 and "24 held-out sets, but npe.diagnostics.n_sims = 25" in capsys.readouterr().err
+
+
+def test_fresh_simulations_train_on_new_sets_and_validate_on_the_shards(data):
+    """With fresh_simulations, every epoch draws new sets (seeded per epoch) and all shard rows validate."""
+    from pdfinfer.npe.data import FreshSimulations
+
+    _, spec, history, _ = train_npe(tiny(max_epochs=1, fresh_simulations=16), shards(data), False, 5, CPU)
+    assert spec["n_train"] == 16 and spec["n_validation"] == 48 and history["epochs"] == 1
+    fresh = FreshSimulations(spec, 4, seed=5, device=CPU)
+    (t0, x0), (t0b, x0b), (t1, _) = fresh(0), fresh(0), fresh(1)
+    assert torch.equal(t0, t0b) and torch.equal(x0, x0b) and not torch.equal(t0, t1)
+    assert x0.shape == (4, N_EVENTS * 2)

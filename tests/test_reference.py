@@ -17,8 +17,8 @@ from pdfinfer.reference.diagnostics import ess_bulk, split_rhat, summarize_chain
 from pdfinfer.reference.fisher import cramer_rao, event_fisher, norm_fisher
 from pdfinfer.reference.likelihood import LogPosterior, SubspacePosterior
 from pdfinfer.reference.mcmc import ConvergenceError, MCMCSettings, run_mcmc
+from pdfinfer.reference.settings import ReferenceSettings
 from pdfinfer.theory import make_theory
-
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +63,8 @@ def test_summarize_chains_uses_ensembles_as_chains():
     rng = np.random.default_rng(2)
     chain = rng.standard_normal((400, 16, 2))  # steps, 4 ensembles x 4 walkers, 2 parameters
     chain[:, 4:8, 1] += 1.0  # ensemble 1 sits elsewhere in parameter 1
-    rhat, ess = summarize_chains(chain, n_chains=4)
-    assert rhat.shape == ess.shape == (2,)
+    rhat, ess, tail = summarize_chains(chain, n_chains=4)
+    assert rhat.shape == ess.shape == tail.shape == (2,)
     assert rhat[0] < 1.01 and rhat[1] > 1.1
 
 
@@ -110,15 +110,19 @@ def test_unconverged_run_fails_naming_the_parameter(proxy):
     events = observed_events(proxy, 64, seed=6)
     post = SubspacePosterior(LogPosterior(proxy, events), [1, 2], TRUTH)
     settings = MCMCSettings(n_chains=2, n_walkers=8, n_burn=0, n_steps=8, max_steps=16, n_samples=16, rhat_max=1.000001)
-    with pytest.raises(ConvergenceError, match=r"R-hat of (a_u|b_u) is 1\.\d{4} > 1\.000001 after 16 steps"):
+    with pytest.raises(ConvergenceError, match=r"emcee not converged: (a_u|b_u) has R-hat 1\.\d{4} \(max 1\.000001\).* after 16 steps"):
         run_mcmc(post, settings, seed=7)
 
 
 def test_settings_are_checked():
     with pytest.raises(ConfigError, match="n_walkers"):
-        MCMCSettings(n_walkers=6).check()
+        MCMCSettings(n_walkers=6).to_reference()
     with pytest.raises(ConfigError, match="fewer than n_samples"):
-        MCMCSettings(n_chains=2, n_walkers=8, n_steps=10, n_samples=1000).check()
+        MCMCSettings(n_chains=2, n_walkers=8, n_steps=10, max_steps=10, n_samples=1000).to_reference()
+    with pytest.raises(ConfigError, match="reference.sampler = 'hmc' is not one of"):
+        ReferenceSettings.from_config({"sampler": "hmc"})
+    with pytest.raises(ConfigError, match=r"reference.nuts: unknown key\(s\) \['steps'\]"):
+        ReferenceSettings.from_config({"nuts": {"steps": 3}})
 
 
 # ------------------------------------------------------------------ Fisher information
@@ -129,14 +133,24 @@ def proxy_fisher_a_u(x_min=0.1):
     """
     n_u, a_u, b_u, n_d, a_d, b_d = TRUTH_PHYSICAL
     total = 0.0
+
+    def u(x):
+        return n_u * x**a_u * (1 - x) ** b_u
+
+    def d(x):
+        return n_d * x**a_d * (1 - x) ** b_d
+
     for w_u, w_d in ((4.0, 1.0), (1.0, 4.0)):
-        u = lambda x: n_u * x**a_u * (1 - x) ** b_u  # noqa: E731
-        d = lambda x: n_d * x**a_d * (1 - x) ** b_d  # noqa: E731
-        g = lambda x: w_u * u(x) + w_d * d(x)  # noqa: E731
-        score = lambda x: w_u * u(x) * np.log(x) / g(x)  # noqa: E731
+
+        def g(x, w_u=w_u, w_d=w_d):
+            return w_u * u(x) + w_d * d(x)
+
+        def score(x, w_u=w_u, g=g):
+            return w_u * u(x) * np.log(x) / g(x)
+
         z = integrate.quad(g, x_min, 1.0, epsabs=0, epsrel=1e-12)[0]
-        m1 = integrate.quad(lambda x: g(x) * score(x), x_min, 1.0, epsabs=0, epsrel=1e-12)[0] / z
-        m2 = integrate.quad(lambda x: g(x) * score(x) ** 2, x_min, 1.0, epsabs=0, epsrel=1e-12)[0] / z
+        m1 = integrate.quad(lambda x, g=g, score=score: g(x) * score(x), x_min, 1.0, epsabs=0, epsrel=1e-12)[0] / z
+        m2 = integrate.quad(lambda x, g=g, score=score: g(x) * score(x) ** 2, x_min, 1.0, epsabs=0, epsrel=1e-12)[0] / z
         total += m2 - m1**2
     return total
 
@@ -175,13 +189,17 @@ def test_reference_cli_writes_samples_and_fisher(proxy, tmp_path):
     observed = tmp_path / "observed.h5"
     write_events(observed, events, TRUTH, norm, proxy.spec(), seed=8, norm_rel_unc=0.02)
     samples, fisher = tmp_path / "samples.h5", tmp_path / "fisher.json"
-    args = ["--observed", str(observed), "--normalization", "on", "--n-chains", "2", "--n-walkers", "8", "--n-burn", "100",
-            "--n-steps", "200", "--max-steps", "400", "--rhat-max", "1.5", "--n-samples", "500", "--device", "cpu", "--threads", "1",
+    settings = ReferenceSettings.from_config(
+        {"sampler": "emcee", "n_chains": 2, "rhat_max": 1.5, "ess_target": 10, "n_samples": 500,
+         "emcee": {"n_walkers": 8, "n_burn": 100, "n_steps": 200, "max_steps": 400}}
+    )
+    args = ["--observed", str(observed), "--normalization", "on", "--settings", settings.to_json(), "--device", "cpu", "--threads", "1",
             "--out-samples", str(samples), "--out-fisher", str(fisher)]
     assert reference_run.main(args) == 0
     result = read_samples(samples)
     assert result.method == "reference" and result.samples.shape == (500, 6)
-    assert {"rhat", "ess_bulk", "autocorr_time", "acceptance", "map_eta", "log_prob"} <= set(result.extras)
+    assert {"rhat", "ess_bulk", "ess_tail", "autocorr_time", "acceptance", "map_eta", "log_prob"} <= set(result.extras)
+    assert result.attrs["sampler"] == "emcee" and result.attrs["wall_time_s"] > 0
     # A short run (this tests the command, not convergence): R-hat within the threshold it was given.
     assert np.all(result.extras["rhat"] <= 1.5) and result.extras["rhat"].shape == (6,)
     report = json.loads(fisher.read_text())

@@ -5,12 +5,14 @@ Statistical thresholds: each KS / chi-square test uses 10^6 events and requires 
 (the foundation issue's criterion); seeds are fixed, so the outcome is deterministic.
 """
 
+import itertools
+
 import numpy as np
 import pytest
+import reference_physics as ref
 import torch
 from scipy import integrate, interpolate, stats
 
-import reference_physics as ref
 from pdfinfer.params import TRUTH
 from pdfinfer.theory import make_theory
 
@@ -59,13 +61,13 @@ class DISMarginals:
     def x_cdf(self, x_sorted):
         dist = np.concatenate([np.linspace(0, self.x_max - 0.1, 1500), (self.x_max - 0.1) * np.logspace(-9, 0, 200)])
         knots = np.unique(np.clip(self.x_max - dist, 0.1, self.x_max))
-        pieces = [integrate.quad(lambda x: self.joint_q2_below(x, np.inf), a, b, epsabs=0, epsrel=1e-12)[0] for a, b in zip(knots[:-1], knots[1:])]
+        pieces = [integrate.quad(lambda x: self.joint_q2_below(x, np.inf), a, b, epsabs=0, epsrel=1e-12)[0] for a, b in itertools.pairwise(knots)]
         cdf = np.concatenate([[0.0], np.cumsum(pieces)]) / self.norm
         return interpolate.PchipInterpolator(knots, cdf)(x_sorted)
 
     def q2_cdf(self, q_sorted):
         log_q = np.linspace(np.log(1.0), np.log(self.oracle.y_max * self.oracle.s_eff * self.x_max), 400)
-        values = [integrate.quad(lambda x: self.joint_q2_below(x, np.exp(lq)), 0.1, self.x_max, epsabs=0, epsrel=1e-10, limit=200)[0] for lq in log_q]
+        values = [integrate.quad(lambda x, lq=lq: self.joint_q2_below(x, np.exp(lq)), 0.1, self.x_max, epsabs=0, epsrel=1e-10, limit=200)[0] for lq in log_q]
         return interpolate.CubicSpline(log_q, np.array(values) / self.norm)(np.log(q_sorted))
 
     def bin_probability(self, x_a, x_b, q_a, q_b):
@@ -108,7 +110,7 @@ def test_dis_marginals_pass_ks_and_the_2d_density_passes_chi_square(eta):
         x_edges = np.array([0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.75, exact.x_max])
         q_edges = np.array([1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 1e5])
         observed, _, _ = np.histogram2d(x, q2, bins=[x_edges, q_edges])
-        expected = np.array([[exact.bin_probability(xa, xb, qa, qb) for qa, qb in zip(q_edges[:-1], q_edges[1:])] for xa, xb in zip(x_edges[:-1], x_edges[1:])]) * len(x)
+        expected = np.array([[exact.bin_probability(xa, xb, qa, qb) for qa, qb in itertools.pairwise(q_edges)] for xa, xb in itertools.pairwise(x_edges)]) * len(x)
         assert expected.sum() == pytest.approx(len(x), rel=1e-6)
         big = expected >= 20
         obs = np.append(observed[big], observed[~big].sum())
@@ -156,11 +158,42 @@ def test_batched_rows_are_sampled_from_their_own_parameters():
     eta = torch.as_tensor(PARAM_SETS)
     x = th.sample(eta, 20000, generator=torch.Generator().manual_seed(1)).double()[..., 0].numpy()
     for row, e in zip(x, PARAM_SETS):
-        pdf = lambda t: ref.proxy_density(t, e, "p")
+        pdf = lambda t, e=e: ref.proxy_density(t, e, "p")
         z = integrate.quad(pdf, 0.1, 1)[0]
-        mean = integrate.quad(lambda t: t * pdf(t), 0.1, 1)[0] / z
-        sd = np.sqrt(integrate.quad(lambda t: t * t * pdf(t), 0.1, 1)[0] / z - mean**2)
+        mean = integrate.quad(lambda t, pdf=pdf: t * pdf(t), 0.1, 1)[0] / z
+        sd = np.sqrt(integrate.quad(lambda t, pdf=pdf: t * t * pdf(t), 0.1, 1)[0] / z - mean**2)
         assert abs(row.mean() - mean) < 5 * sd / np.sqrt(len(row))
+
+
+def test_guide_table_lookup_finds_the_binary_search_cells():
+    # Exact agreement, including zero-mass cells (plateaus), u = 0, u just below 1 and tiny guides.
+    from pdfinfer.theory.quadrature import find_cells
+
+    gen = torch.Generator().manual_seed(3)
+    mass = torch.rand((5, 3, 200), generator=gen, dtype=torch.float64) ** 8  # many cells far below 1/bins
+    mass[:, :, 50:60] = 0.0
+    cdf = torch.cat([torch.zeros(5, 3, 1, dtype=torch.float64), mass.cumsum(-1) / mass.sum(-1, keepdim=True)], -1)
+    u = torch.rand((5, 3, 3000), generator=gen, dtype=torch.float64)
+    u[0, 0, :3] = torch.tensor([0.0, 1.0 - 2.0**-53, float(cdf[0, 0, 100])])
+    want = (torch.searchsorted(cdf, u, right=True) - 1).clamp(0, cdf.shape[-1] - 2)
+    for bins in (None, 2, 64, 4096):
+        assert torch.equal(find_cells(cdf, u, bins), want), bins
+
+
+@pytest.mark.parametrize("name", ["proxy", "dis"])
+def test_guide_and_search_lookups_give_bit_identical_events_and_gradients(name):
+    th = make_theory(name)
+    eta = torch.as_tensor(PARAM_SETS)
+    kw = {"n_events": 3000, "dtype": torch.float32}
+    a = th.sample(eta, generator=torch.Generator().manual_seed(4), method="guide", **kw)
+    b = th.sample(eta, generator=torch.Generator().manual_seed(4), method="search", **kw)
+    assert torch.equal(a, b)
+    uniforms = th.draw_uniforms(2, 100, torch.Generator().manual_seed(5))
+    grads = []
+    for method in ("guide", "search"):
+        e = torch.as_tensor(PARAM_SETS[1:3]).clone().requires_grad_(True)
+        grads.append(torch.autograd.grad(th.sample_reparam(e, uniforms, method).sum(), e)[0])
+    assert torch.equal(grads[0], grads[1])
 
 
 cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (CI has none; run on a GPU machine)")

@@ -65,6 +65,68 @@ def test_bad_arguments_give_one_line_errors(tmp_path, args, message):
 
     if "cuda" in message and torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    proc = subprocess.run([sys.executable, "-m", "pdfinfer.simulate", *args], capture_output=True, text=True, cwd=tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "pdfinfer.simulate", *args], capture_output=True, text=True, cwd=tmp_path, check=False)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert message in proc.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("n", [-3, 0, 2.5, "10", True])
+def test_sample_refuses_event_counts_that_are_not_positive_integers(n):
+    # issue 15.7: raw torch errors before
+    from pdfinfer.errors import ParameterError
+
+    th = make_theory("proxy")
+    with pytest.raises(ParameterError, match=r"proxy: the number of events must be a positive integer, got"):
+        th.sample(__import__("torch").as_tensor(TRUTH)[None], n)
+
+
+def test_sample_refuses_requests_above_the_memory_bound_with_the_bytes_needed(monkeypatch):
+    # issue 15.7: sample(eta, 1e9) asked for 16 GB unchecked; the estimate is 88 bytes per proxy event
+    from pdfinfer.errors import ConfigError
+
+    monkeypatch.setenv("PDFINFER_MAX_BYTES", str(10**9))
+    th = make_theory("proxy")
+    with pytest.raises(ConfigError, match=r"sampling 1 x 1000000000 events would need about 88\.0 GB \(88000000000 bytes\), more than the cap"):
+        th.sample(__import__("torch").as_tensor(TRUTH)[None], 10**9)
+
+
+def test_a_billion_event_truth_bank_ends_in_one_line(tmp_path):
+    # issue 15.7: a numpy MemoryError traceback before; the cap makes the test independent of the machine
+    env = {**__import__("os").environ, "PDFINFER_MAX_BYTES": str(4 * 10**9)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pdfinfer.simulate", "truth", "--theory", "proxy", "--n-events", "1000000000", "--device", "cpu", "--out", str(tmp_path / "t.h5")],
+        capture_output=True, text=True, env=env, check=False,
+    )
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert last.startswith("error: pdfinfer.simulate: simulating 1 x 1000000000 proxy events would need about") and "bytes" in last
+    assert not list(tmp_path.iterdir())
+
+
+def test_holdout_sets_are_reproducible_in_the_shard_layout_and_differ_from_training(tmp_path):
+    from pdfinfer.runtime import derive_seed
+
+    common = ["--theory", "proxy", "--n-sims", 4, "--seed", 5, "--device", "cpu"]
+    for name in ("h1", "h2"):
+        run("holdout", *common, "--n-events", 64, "--normalization", "off", "--rel-unc", 0.05, "--out", tmp_path / f"{name}.h5")
+    run("training", *common, "--n-obs", 64, "--shard", 0, "--norm-rel-unc", 0.05, "--out", tmp_path / "s0.h5")
+    h1, h2 = (read_events(tmp_path / f"{n}.h5", batched=True, n_events=64, n_features=2) for n in ("h1", "h2"))
+    shard = read_events(tmp_path / "s0.h5")
+    for key in ("events", "params", "norm"):
+        assert getattr(h1, key).tobytes() == getattr(h2, key).tobytes()
+        assert getattr(h1, key).shape == getattr(shard, key).shape
+    assert not np.array_equal(h1.params, shard.params) and not np.array_equal(h1.events, shard.events)
+    assert h1.attrs["stream"] == "holdout" and h1.attrs["normalization"] == "off" and h1.norm_rel_unc == 0.05
+    assert h1.attrs["seed"] == derive_seed(5, "holdout", 64) != shard.attrs["seed"]
+
+
+def test_help_imports_neither_torch_nor_numpy():
+    # issue 14 start-up: `--help` must not wait for torch (about 3 s); no timing, the imports are the cause
+    code = (
+        "import sys\nfrom pdfinfer.simulate import main\n"
+        "try:\n    main(['holdout', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('torch', 'numpy', 'h5py', 'scipy') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and "--normalization" in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1] == "[]"

@@ -1,6 +1,7 @@
 """The Snakemake workflow: config validation before any job, dry run, lint, tiny end-to-end run."""
 
 import csv
+import shlex
 
 import pytest
 import yaml
@@ -25,13 +26,15 @@ def test_lint_is_clean():
 @pytest.mark.parametrize(
     "config, messages",
     [
-        ({"theory": {"name": "qcd"}}, ["'qcd' is not one of ['proxy', 'dis']", "theory", "name"]),
-        ({"thoery": {"name": "dis"}}, ["Additional properties are not allowed ('thoery' was unexpected)"]),
-        ({"observation": {"n_obs": 0}}, ["0 is less than the minimum of 1", "n_obs"]),
-        ({"theory": {"name": "dis", "dis": {"targets": ["p", "e"]}}}, ["'e' is not one of ['p', 'n']"]),
+        ({"theory": {"name": "qcd"}}, ["config: theory.name = 'qcd' is not allowed; allowed values: 'proxy', 'dis'"]),
+        ({"thoery": {"name": "dis"}}, ["config: unknown key thoery; allowed keys: "]),
+        ({"observation": {"n_obs": 0}}, ["config: observation.n_obs = 0: 0 is less than the minimum of 1"]),
+        ({"theory": {"name": "dis", "dis": {"targets": ["p", "e"]}}}, ["config: theory.dis.targets.1 = 'e' is not allowed; allowed values: 'p', 'n'"]),
         ({"observation": {"n_obs": 5000, "n_truth": 4096}}, ["observed-set size 5000", "exceeds observation.n_truth = 4096"]),
+        ({"methods": ["nple"]}, ["config: methods: unknown method(s) ['nple']; registered methods: "]),
+        ({"device": "cuda"}, ["config: device = 'cuda' but CUDA is not available here"]),
     ],
-    ids=["bad-theory", "misspelt-key", "zero-events", "bad-target", "n_obs-above-truth"],
+    ids=["bad-theory", "misspelt-key", "zero-events", "bad-target", "n_obs-above-truth", "unknown-method", "cuda-without-gpu"],
 )
 def test_bad_config_is_refused_before_any_job(tmp_path, config, messages):
     cfg = tmp_path / "bad.yaml"
@@ -41,7 +44,24 @@ def test_bad_config_is_refused_before_any_job(tmp_path, config, messages):
     assert proc.returncode != 0
     for message in messages:
         assert message in out, out
+    assert len(out.splitlines()) < 30, f"the error drowns the user: {len(out.splitlines())} lines"
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("results", ["my results", "out;echo HACKED"])
+def test_config_values_reach_the_shell_quoted(tmp_path, results):
+    """Paths with spaces or shell syntax are single arguments in every planned command."""
+    target = tmp_path / results
+    proc = snakemake("-n", "--forceall", "--printshellcmds", "--cores", "1", "--configfile", "config/tiny.yaml", "--config", f"results={target}")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    commands = [line.strip() for line in out.splitlines() if "python -m pdfinfer" in line]
+    assert commands
+    for command in commands:
+        words = shlex.split(command.split("; ", 2)[-1])
+        paths = [w for w in words if str(tmp_path) in w]
+        assert paths and all(w.startswith(str(target)) or w.startswith(f"{target}") or "=" in w for w in paths), command
+        assert "HACKED" not in [w.strip(";") for w in words]
 
 
 @pytest.mark.slow

@@ -17,14 +17,16 @@ one-line message naming the file for anything missing, corrupt or mis-shaped.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import h5py
 import numpy as np
@@ -37,12 +39,52 @@ FORMAT_VERSION = 1
 EVENT_CHUNK_ROWS = 4096
 
 
+def _prepare_folder(target: Path) -> None:
+    """Create ``target``'s folder; a one-line :class:`DataError` naming the path if that fails."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(f"{target}: cannot create the output folder {target.parent} ({err.strerror or err})") from None
+
+
+def remove_stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
+    """Delete ``.<name>.*.part`` files beside ``path`` left by a killed write of the same output; returns them."""
+    target = Path(path)
+    removed = []
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.part"):
+        try:
+            stale.unlink()
+            removed.append(stale)
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def check_writable(path: str | os.PathLike[str]) -> Path:
+    """Fail early (before any expensive work) with a one-line :class:`DataError` if ``path`` cannot be written."""
+    target = Path(path)
+    _prepare_folder(target)
+    if target.is_dir():
+        raise DataError(f"{target}: is a folder, expected a file path")
+    if not os.access(target.parent, os.W_OK | os.X_OK):
+        raise DataError(f"{target}: the output folder {target.parent} is not writable")
+    return target
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds."""
+    """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds.
+
+    Stale temporaries of the same output (``.<name>.*.part``, left by a killed earlier write) are
+    removed first; an unwritable folder raises a one-line :class:`DataError` naming the path.
+    """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    _prepare_folder(target)
+    remove_stale_temporaries(target)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    except OSError as err:
+        raise DataError(f"{target}: cannot write in {target.parent} ({err.strerror or err})") from None
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -50,6 +92,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield Path(tmp)
         os.replace(tmp, target)
+    except IsADirectoryError:
+        raise DataError(f"{target}: is a folder, expected a file path") from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -246,21 +290,30 @@ def _check_event_shapes(where: str, events: np.ndarray, params: np.ndarray, norm
     check_params(params, f"{where}: 'params'")
 
 
+def _check_support(where: str, events: np.ndarray, theory: Mapping[str, Any]) -> None:
+    from pdfinfer.theory import make_theory
+
+    make_theory(dict(theory)).check_support(events, where)
+
+
 def read_events(
     path: str | os.PathLike[str],
     batched: bool | None = None,
     n_events: int | None = None,
     n_features: int | None = None,
 ) -> EventSet:
-    """Read an event file written by :func:`write_events` and check its shapes.
+    """Read an event file written by :func:`write_events` and check its shapes and every event
+    against the theory's support (e.g. ``x`` in its range, ``Q2`` inside the phase space).
 
     ``batched``: require ``(B, N, F)`` (True) or ``(N, F)`` (False); ``n_events`` and
-    ``n_features``: require those sizes. Any mismatch raises a one-line :class:`DataError`.
+    ``n_features``: require those sizes. Any mismatch raises a one-line :class:`DataError`
+    naming the file (and, for an impossible event, its set and row, the features and values).
     """
     data, attrs = read_h5(path, kind="events", required=("events", "params", "norm"), required_attrs=("theory", "seed"))
     events, params, norm = data["events"], data["params"], data["norm"]
     where = str(path)
     _check_event_shapes(where, events, params, norm, attrs["theory"])
+    _check_support(where, events, attrs["theory"])
     if batched is not None and (events.ndim == 3) != batched:
         want = "a batch (B, N, F) of event sets" if batched else "one event set (N, F)"
         raise DataError(f"{where}: expected {want}, got events of shape {events.shape}")
@@ -349,7 +402,7 @@ def read_samples(path: str | os.PathLike[str]) -> SampleSet:
     if samples.ndim != 2 or samples.shape[1] != N_PARAMS:
         raise DataError(f"{path}: 'samples' must have shape (K, {N_PARAMS}), got {samples.shape}")
     with h5py.File(path, "r") as h5:
-        names = [k for k in h5.keys() if k != "samples" and isinstance(h5[k], h5py.Dataset)]
+        names = [k for k in h5 if k != "samples" and isinstance(h5[k], h5py.Dataset)]
     extras, _ = read_h5(path, optional=names)
     return SampleSet(samples, str(attrs["method"]), dict(attrs["settings"]), attrs, extras, str(path))
 

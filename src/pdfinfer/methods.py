@@ -22,6 +22,8 @@ from pdfinfer.errors import ConfigError
 
 #: Method families: the referee, simulation-based inference, adversarial learning.
 FAMILIES = ("reference", "sbi", "adversarial")
+#: Kinds of training history a method's files carry (see :class:`Method`).
+HISTORIES = ("steps", "epochs")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,28 @@ class Method:
     ``{replica}`` for per-replica files). Every method writes ``samples`` (``(K, 6)``
     normalized draws, the common layout of :func:`pdfinfer.io.write_samples`) with its own
     ``wall_time_s`` attribute.
+
+    Attributes:
+        label: the method's name in files, metrics and rules.
+        family: one of :data:`FAMILIES`.
+        title, color: legend label and colour in every figure.
+        section: its config section; ``settings``: its settings class as ``"module:Class"``.
+        samples: its samples file.
+        amortized: trained once for all observations; then ``model`` (the trained network) and
+            ``diagnostics`` (stem of ``.h5``/``.json`` with SBC, expected coverage and TARP on the
+            shared hold-out sets) are declared.
+        history: the training history its samples (or replica) files carry, drawn by the
+            training figure: ``"steps"`` (adversarial losses and generated-parameter trajectories
+            per step), ``"epochs"`` (training/validation loss per epoch) or ``None``.
+        replicas: key of its config section giving the number of independent runs, each a job
+            writing ``replica_samples`` (wildcard ``{replica}``) that ``samples`` pools.
+        rules: the stem of its rule file ``workflow/rules/<rules>.smk`` (default: the label; methods
+            may share one), included by the Snakefile for every registered method.
+        fit: ``"module:function"`` that refits the method on another observed set, for the
+            coverage over replicated observed sets (:mod:`pdfinfer.compare.replicas`), with the
+            signature ``fit(settings, observed: EventSet, normalization: bool, seed: int, device: str,
+            model: str | None) -> (K, 6)``; ``model`` is the method's ``model`` file when it declares one. ``None``:
+            the method is not refitted (amortized methods are calibrated on the hold-out sets).
     """
 
     label: str
@@ -47,14 +71,30 @@ class Method:
     history: str | None = None
     replicas: str | None = None
     replica_samples: str | None = None
+    fit: str | None = None
+    rules: str = ""
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
             raise ValueError(f"method {self.label!r}: family {self.family!r} is not one of {FAMILIES}")
         if self.amortized and not (self.model and self.diagnostics):
             raise ValueError(f"method {self.label!r}: an amortized method declares its model and diagnostics files")
+        if self.history is not None and self.history not in HISTORIES:
+            raise ValueError(f"method {self.label!r}: history {self.history!r} is not one of {HISTORIES}")
         if bool(self.replicas) != bool(self.replica_samples):
             raise ValueError(f"method {self.label!r}: replicas and replica_samples go together")
+
+    @property
+    def rule_file(self) -> str:
+        """Path of its rule file relative to the repository root."""
+        return f"workflow/rules/{self.rules or self.label}.smk"
+
+    def fit_function(self) -> Any:
+        """The method's refit function (see ``fit``); imported on demand."""
+        if self.fit is None:
+            raise ConfigError(f"method {self.label!r} cannot be refitted on replicated observed sets")
+        module, name = self.fit.split(":")
+        return getattr(importlib.import_module(module), name)
 
     def settings_class(self) -> type:
         """The method's settings dataclass (imported from its torch-free settings module)."""
@@ -70,7 +110,7 @@ class Method:
         return int(config.get(self.section, {}).get(self.replicas, 0)) if self.replicas else 0
 
     def path(self, kind: str, results: str, n_obs: int | str = "{n_obs}", replica: int | str = "{replica}") -> str:
-        """The ``kind`` output (``samples``, ``model``, ``diagnostics``, ``replica_samples``) under ``results``."""
+        """The ``kind`` output (``samples``, ``model``, ``diagnostics`` (a stem), ``replica_samples``) under ``results``."""
         pattern = getattr(self, kind)
         if pattern is None:
             raise KeyError(f"method {self.label!r} has no {kind!r} output")
@@ -100,8 +140,28 @@ REGISTRY: dict[str, Method] = {
             samples="npe/n{n_obs}/samples.h5",
             amortized=True,
             model="npe/n{n_obs}/posterior.pt",
-            diagnostics="npe/n{n_obs}/diagnostics.json",
-            history="npe",
+            diagnostics="npe/n{n_obs}/diagnostics",
+            history="epochs",
+        ),
+        Method(
+            label="nle",
+            family="sbi",
+            title="NLE (sbi, iid events)",
+            color="#009E73",
+            section="nle",
+            settings="pdfinfer.nle.settings:NLESettings",
+            samples="nle/n{n_obs}/samples.h5",
+            model="nle/n{n_obs}/likelihood.pt",
+            history="epochs",
+        ),
+        Method(
+            label="tsnpe",
+            family="sbi",
+            title="TSNPE (sbi, truncated rounds)",
+            color="#56B4E9",
+            section="tsnpe",
+            settings="pdfinfer.tsnpe.settings:TSNPESettings",
+            samples="tsnpe/n{n_obs}/samples.h5",
         ),
         Method(
             label="adversarial",
@@ -111,9 +171,22 @@ REGISTRY: dict[str, Method] = {
             section="adversarial",
             settings="pdfinfer.adversarial.settings:AdversarialSettings",
             samples="adversarial/n{n_obs}/pooled.h5",
-            history="adversarial",
+            history="steps",
             replicas="seeds",
             replica_samples="adversarial/n{n_obs}/seed{replica}.h5",
+            fit="pdfinfer.adversarial.fit:fit",
+        ),
+        Method(
+            label="adversarial_bootstrap",
+            family="adversarial",
+            title="Adversarial bootstrap (point estimates)",
+            color="#E69F00",
+            section="adversarial_bootstrap",
+            settings="pdfinfer.adversarial.settings:AdversarialBootstrapSettings",
+            samples="adversarial_bootstrap/n{n_obs}/pooled.h5",
+            replicas="replicas",
+            replica_samples="adversarial_bootstrap/n{n_obs}/replica{replica}.h5",
+            rules="adversarial",
         ),
         Method(
             label="gatsbi",
@@ -132,12 +205,19 @@ REGISTRY: dict[str, Method] = {
 
 #: The referee every other method is scored against; always run.
 REFERENCE = "reference"
+#: The family under study (highlighted in the comparison tables).
+STUDIED_FAMILY = "adversarial"
 
 #: Colours of the non-method elements of figures.
 OBSERVED_COLOR = "#000000"
 TRUTH_COLOR = "#CC79A7"
 #: Colours for replicas of one method (seeds, bootstrap runs), cycled.
 REPLICA_COLORS = ("#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+
+
+def rule_files() -> list[str]:
+    """Every registered method's rule file, once each, in registry order."""
+    return list(dict.fromkeys(m.rule_file for m in REGISTRY.values()))
 
 
 def method(label: str) -> Method:
@@ -151,8 +231,9 @@ def method(label: str) -> Method:
 def enabled(labels: Sequence[str]) -> list[Method]:
     """The methods named in the config's ``methods`` list, the referee first, in registry order."""
     wanted = {REFERENCE, *labels}
-    for label in wanted:
-        method(label)
+    unknown = sorted(wanted - set(REGISTRY))
+    if unknown:
+        raise ConfigError(f"config: methods: unknown method(s) {unknown}; registered methods: {sorted(REGISTRY)}")
     return [m for m in REGISTRY.values() if m.label in wanted]
 
 

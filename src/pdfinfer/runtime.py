@@ -16,13 +16,14 @@ import sys
 import time
 from typing import Any, Callable, Iterable, Sequence
 
-import numpy as np
-import torch
-from threadpoolctl import threadpool_limits
-from tqdm import tqdm
+from typing import TYPE_CHECKING
 
 from pdfinfer import __version__
 from pdfinfer.errors import ConfigError, PdfinferError
+
+if TYPE_CHECKING:  # imported where used: `--help` and argument errors must not wait for torch
+    import torch
+    from tqdm import tqdm
 
 log = logging.getLogger("pdfinfer")
 
@@ -32,6 +33,8 @@ def resolve_device(name: str = "auto") -> torch.device:
 
     Asking for CUDA where there is none is an error, not a silent fallback.
     """
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -48,19 +51,17 @@ def derive_seed(base: int, *keys: int | str) -> int:
 
     Streams with different keys are statistically independent (numpy ``SeedSequence``).
     """
+    import numpy as np
+
     entropy = [int(base)] + [int(k) if isinstance(k, int) else int.from_bytes(k.encode(), "little") % (1 << 63) for k in keys]
     return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
 
 def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
     """A seeded ``torch.Generator`` on ``device``."""
+    import torch
+
     return torch.Generator(device=device).manual_seed(int(seed))
-
-
-def seed_everything(seed: int) -> None:
-    """Seed torch (all devices) and numpy's legacy global state for code that uses them."""
-    torch.manual_seed(int(seed))
-    np.random.seed(int(seed) % (1 << 32))
 
 
 class _LineStream(io.TextIOBase):
@@ -82,6 +83,8 @@ class _LineStream(io.TextIOBase):
 
 def progress(iterable: Iterable[Any] | None = None, total: int | None = None, desc: str = "", unit: str = "it", **kwargs: Any) -> tqdm:
     """A tqdm progress bar with rate and ETA; in a log file (not a TTY) it prints a line every 15 s."""
+    from tqdm import tqdm
+
     interactive = sys.stderr.isatty()
     return tqdm(
         iterable,
@@ -113,6 +116,9 @@ _THREAD_LIMITS: list[Any] = []
 
 def setup(args: argparse.Namespace) -> None:
     """Configure logging, and limit torch and BLAS/OpenMP threads (numpy, scikit-learn) to ``--threads``."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
     if getattr(args, "threads", 0):
         torch.set_num_threads(int(args.threads))

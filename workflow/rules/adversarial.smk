@@ -1,47 +1,49 @@
-# Adversarial parameter learning (DESIGN.md section 1, item 1): `seeds` independent training runs
-# per observed-set size (wildcard `seed`, separate jobs), then one pooled ensemble.
-# Checkpoints are not outputs, so a killed run resumes when the job is rerun.
+# Adversarial parameter learning (docs/methods.md): `adversarial.seeds` independent training runs
+# per observed-set size (wildcard `replica`, separate jobs), then one pooled ensemble (registry
+# label "adversarial"); and the bootstrap ensemble (label "adversarial_bootstrap", below).
+# Checkpoints are not outputs: a killed run resumes when the job is rerun, and a finished run
+# removes its checkpoint. common.smk requests the samples of every enabled method.
 
 ADV = config["adversarial"]
-#: Training settings handed to pdfinfer.adversarial.train (workflow-only keys stay here).
-ADV_SETTINGS = {k: v for k, v in ADV.items() if k not in ("seeds", "gpus", "threads", "runtime_minutes")}
 
 
 rule adversarial:
     input:
-        f"{RESULTS}/data/n{{n_obs}}/observed.h5",
+        observed=OBSERVED,
     output:
-        f"{RESULTS}/adversarial/n{{n_obs}}/seed{{seed}}.h5",
+        method_path("adversarial", "replica_samples"),
     log:
-        log_path("adversarial", "n{n_obs}/seed{seed}"),
+        log_path("adversarial", "n{n_obs}/seed{replica}"),
     benchmark:
-        benchmark_path("adversarial", "n{n_obs}/seed{seed}")
+        benchmark_path("adversarial", "n{n_obs}/seed{replica}")
+    wildcard_constraints:
+        replica=r"\d+",
     params:
-        checkpoint=f"{RESULTS}/checkpoints/adversarial/n{{n_obs}}/seed{{seed}}.pt",
-        norm="on" if NORM["enabled"] else "off",
-        settings=shlex.quote(json.dumps(ADV_SETTINGS, sort_keys=True)),
+        checkpoint=f"{RESULTS}/checkpoints/adversarial/n{{n_obs}}/seed{{replica}}.pt",
+        norm=NORM_FLAG,
+        settings=settings_json("adversarial"),
         seed=config["seed"],
         device=config["device"],
         hash=config_hash("theory", "observation", "adversarial", "seed"),
-    threads: ADV["threads"]
+    threads: ADV.get("threads", 1)
     resources:
-        mem_mb=lambda wc: 1500 + ADV["batch_params"] * min(ADV["batch_events"], int(wc.n_obs)) * 4096 // 2**20,
-        runtime=ADV["runtime_minutes"],
-        gpu=ADV["gpus"],
+        mem_mb=lambda wc: 1500 + ADV.get("batch_params", 8) * min(ADV.get("batch_events", 1024), int(wc.n_obs)) * 4096 // 2**20,
+        runtime=ADV.get("runtime_minutes", 30),
+        gpu=ADV.get("gpus", 0),
     conda:
         CONDA_ENV
     shell:
-        "python -m pdfinfer.adversarial.train --observed {input} --replica {wildcards.seed}"
-        " --normalization {params.norm} --settings {params.settings} --checkpoint {params.checkpoint}"
-        " --seed {params.seed} --device {params.device} --threads {threads} --config-hash {params.hash}"
-        " --out {output} > {log} 2>&1"
+        "python -m pdfinfer.adversarial.train --observed {input.observed:q} --replica {wildcards.replica:q}"
+        " --normalization {params.norm:q} --settings {params.settings:q} --checkpoint {params.checkpoint:q}"
+        " --seed {params.seed:q} --device {params.device:q} --threads {threads} --config-hash {params.hash:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule adversarial_ensemble:
     input:
-        expand(f"{RESULTS}/adversarial/n{{{{n_obs}}}}/seed{{seed}}.h5", seed=range(ADV["seeds"])),
+        expand(method_path("adversarial", "replica_samples", n_obs="{{n_obs}}"), replica=range(ADV.get("seeds", 2))),
     output:
-        f"{RESULTS}/adversarial/n{{n_obs}}/pooled.h5",
+        method_path("adversarial", "samples"),
     log:
         log_path("adversarial_ensemble", "n{n_obs}"),
     benchmark:
@@ -55,8 +57,66 @@ rule adversarial_ensemble:
     conda:
         CONDA_ENV
     shell:
-        "python -m pdfinfer.adversarial.pool --runs {input} --config-hash {params.hash} --out {output} > {log} 2>&1"
+        "python -m pdfinfer.adversarial.pool --runs {input:q} --config-hash {params.hash:q} --out {output:q} > {log:q} 2>&1"
 
 
-TARGETS.extend(expand(f"{RESULTS}/adversarial/n{{n_obs}}/seed{{seed}}.h5", n_obs=SWEEP, seed=range(ADV["seeds"])))
-TARGETS.extend(expand(f"{RESULTS}/adversarial/n{{n_obs}}/pooled.h5", n_obs=SWEEP))
+
+# Bootstrap ensemble (docs/methods.md): `adversarial_bootstrap.replicas` runs with the adversarial
+# settings, each on a resample of the observed data (separate jobs), pooled as point estimates.
+BOOT = config.get("adversarial_bootstrap", {})
+
+
+rule adversarial_bootstrap:
+    input:
+        observed=OBSERVED,
+    output:
+        method_path("adversarial_bootstrap", "replica_samples"),
+    log:
+        log_path("adversarial_bootstrap", "n{n_obs}/replica{replica}"),
+    benchmark:
+        benchmark_path("adversarial_bootstrap", "n{n_obs}/replica{replica}")
+    wildcard_constraints:
+        replica=r"\d+",
+    params:
+        checkpoint=f"{RESULTS}/checkpoints/adversarial_bootstrap/n{{n_obs}}/replica{{replica}}.pt",
+        norm=NORM_FLAG,
+        settings=settings_json("adversarial"),
+        bootstrap=settings_json("adversarial_bootstrap"),
+        seed=config["seed"],
+        device=config["device"],
+        hash=config_hash("theory", "observation", "adversarial", "adversarial_bootstrap", "seed"),
+    threads: BOOT.get("threads", 1)
+    resources:
+        mem_mb=lambda wc: 1500 + ADV.get("batch_params", 8) * min(ADV.get("batch_events", 1024), int(wc.n_obs)) * 4096 // 2**20,
+        runtime=BOOT.get("runtime_minutes", 30),
+        gpu=BOOT.get("gpus", 0),
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m pdfinfer.adversarial.bootstrap --observed {input.observed:q} --replica {wildcards.replica:q}"
+        " --normalization {params.norm:q} --settings {params.settings:q} --bootstrap-settings {params.bootstrap:q}"
+        " --checkpoint {params.checkpoint:q} --seed {params.seed:q} --device {params.device:q} --threads {threads}"
+        " --config-hash {params.hash:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule adversarial_bootstrap_pool:
+    input:
+        expand(method_path("adversarial_bootstrap", "replica_samples", n_obs="{{n_obs}}"), replica=range(BOOT.get("replicas", 8))),
+    output:
+        method_path("adversarial_bootstrap", "samples"),
+    log:
+        log_path("adversarial_bootstrap_pool", "n{n_obs}"),
+    benchmark:
+        benchmark_path("adversarial_bootstrap_pool", "n{n_obs}")
+    params:
+        hash=config_hash("theory", "observation", "adversarial", "adversarial_bootstrap", "seed"),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m pdfinfer.adversarial.pool --runs {input:q} --method adversarial_bootstrap --estimates"
+        " --config-hash {params.hash:q} --out {output:q} > {log:q} 2>&1"
+

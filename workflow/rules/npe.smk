@@ -1,52 +1,28 @@
-# Neural posterior estimation with sbi (DESIGN.md section 1, item 2): train on the prior-predictive
-# shards, draw from the posterior for the observed set, check calibration on held-out simulations
-# (simulated inside npe_diagnostics from their own seed stream, never part of the training shards).
+# Neural posterior estimation with sbi (docs/methods.md): train on the prior-predictive shards,
+# draw from the posterior for the observed set, check calibration on the held-out sets of
+# rule simulate_holdout (HOLDOUT, never part of the training shards). The settings travel as
+# the validated `npe` config section in one JSON argument.
 
 NPE = config["npe"]
-
-
-# The normalization observable on/off, passed explicitly to every NPE module.
-NPE_NORM = "on" if NORM["enabled"] else "off"
-# Architecture and optimization options of pdfinfer.npe.train.
-NPE_TRAIN_ARGS = " ".join(
-    f"--{flag} {value}"
-    for flag, value in (
-        ("flow", NPE["flow"]),
-        ("hidden-features", NPE["hidden_features"]),
-        ("num-transforms", NPE["num_transforms"]),
-        ("num-bins", NPE["num_bins"]),
-        ("event-hidden", NPE["embedding"]["event_hidden"]),
-        ("event-layers", NPE["embedding"]["event_layers"]),
-        ("event-features", NPE["embedding"]["event_features"]),
-        ("embed-hidden", NPE["embedding"]["hidden"]),
-        ("embed-layers", NPE["embedding"]["layers"]),
-        ("embed-dim", NPE["embedding"]["output_dim"]),
-        ("batch-size", NPE["training"]["batch_size"]),
-        ("learning-rate", NPE["training"]["learning_rate"]),
-        ("max-epochs", NPE["training"]["max_epochs"]),
-        ("stop-after-epochs", NPE["training"]["stop_after_epochs"]),
-        ("validation-fraction", NPE["training"]["validation_fraction"]),
-        ("clip-max-norm", NPE["training"]["clip_max_norm"]),
-    )
-)
+NPE_HASH = config_hash("theory", "observation", "training_data", "npe", "seed")
 
 
 rule npe_train:
     input:
         training_shards,
     output:
-        f"{RESULTS}/npe/n{{n_obs}}/posterior.pt",
+        method_path("npe", "model"),
     log:
         log_path("npe_train", "n{n_obs}"),
     benchmark:
         benchmark_path("npe_train", "n{n_obs}")
     params:
+        settings=settings_json("npe"),
         checkpoint=f"{RESULTS}/checkpoints/npe/n{{n_obs}}/train.pt",
-        norm=NPE_NORM,
-        args=NPE_TRAIN_ARGS,
+        norm=NORM_FLAG,
         seed=config["seed"],
         device=config["device"],
-        hash=config_hash("theory", "observation", "training_data", "npe", "seed"),
+        hash=NPE_HASH,
     threads: NPE["threads"]
     resources:
         mem_mb=lambda wc: 2000 + config["training_data"]["n_simulations"] * int(wc.n_obs) * 32 // 2**20,
@@ -55,27 +31,27 @@ rule npe_train:
     conda:
         CONDA_ENV
     shell:
-        "python -m pdfinfer.npe.train --shards {input} --n-obs {wildcards.n_obs} --normalization {params.norm}"
-        " {params.args} --checkpoint {params.checkpoint} --seed {params.seed} --device {params.device}"
-        " --threads {threads} --config-hash {params.hash} --out {output} > {log} 2>&1"
+        "python -m pdfinfer.npe.train --shards {input:q} --n-obs {wildcards.n_obs:q} --normalization {params.norm:q}"
+        " --settings {params.settings:q} --checkpoint {params.checkpoint:q} --seed {params.seed:q} --device {params.device:q}"
+        " --threads {threads:q} --config-hash {params.hash:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule npe_sample:
     input:
-        model=rules.npe_train.output,
-        observed=f"{RESULTS}/data/n{{n_obs}}/observed.h5",
+        model=method_path("npe", "model"),
+        observed=OBSERVED,
     output:
-        f"{RESULTS}/npe/n{{n_obs}}/samples.h5",
+        method_path("npe", "samples"),
     log:
         log_path("npe_sample", "n{n_obs}"),
     benchmark:
         benchmark_path("npe_sample", "n{n_obs}")
     params:
-        norm=NPE_NORM,
-        n_samples=NPE["n_samples"],
+        settings=settings_json("npe"),
+        norm=NORM_FLAG,
         seed=config["seed"],
         device=config["device"],
-        hash=config_hash("theory", "observation", "training_data", "npe", "seed"),
+        hash=NPE_HASH,
     threads: NPE["threads"]
     resources:
         mem_mb=2000,
@@ -83,29 +59,28 @@ rule npe_sample:
     conda:
         CONDA_ENV
     shell:
-        "python -m pdfinfer.npe.sample --model {input.model} --observed {input.observed} --normalization {params.norm}"
-        " --n-samples {params.n_samples} --seed {params.seed} --device {params.device} --threads {threads}"
-        " --config-hash {params.hash} --out {output} > {log} 2>&1"
+        "python -m pdfinfer.npe.sample --model {input.model:q} --observed {input.observed:q} --normalization {params.norm:q}"
+        " --settings {params.settings:q} --seed {params.seed:q} --device {params.device:q} --threads {threads:q}"
+        " --config-hash {params.hash:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule npe_diagnostics:
     input:
-        model=rules.npe_train.output,
+        model=method_path("npe", "model"),
+        holdout=HOLDOUT,
     output:
         h5=f"{RESULTS}/npe/n{{n_obs}}/diagnostics.h5",
-        json=f"{RESULTS}/npe/n{{n_obs}}/diagnostics.json",
+        json=method_path("npe", "diagnostics"),
     log:
         log_path("npe_diagnostics", "n{n_obs}"),
     benchmark:
         benchmark_path("npe_diagnostics", "n{n_obs}")
     params:
-        norm=NPE_NORM,
-        n_sims=NPE["diagnostics"]["n_sims"],
-        n_post=NPE["diagnostics"]["n_posterior_samples"],
-        c2st="--c2st" if NPE["diagnostics"]["c2st"] else "",
+        settings=settings_json("npe"),
+        norm=NORM_FLAG,
         seed=config["seed"],
         device=config["device"],
-        hash=config_hash("theory", "observation", "training_data", "npe", "seed"),
+        hash=NPE_HASH,
     threads: NPE["threads"]
     resources:
         mem_mb=lambda wc: 2000 + NPE["diagnostics"]["n_sims"] * int(wc.n_obs) * 64 // 2**20,
@@ -113,11 +88,6 @@ rule npe_diagnostics:
     conda:
         CONDA_ENV
     shell:
-        "python -m pdfinfer.npe.diagnostics --model {input.model} --normalization {params.norm}"
-        " --n-sims {params.n_sims} --n-posterior-samples {params.n_post} {params.c2st} --seed {params.seed}"
-        " --device {params.device} --threads {threads} --config-hash {params.hash}"
-        " --out-h5 {output.h5} --out-json {output.json} > {log} 2>&1"
-
-
-TARGETS.extend(expand(f"{RESULTS}/npe/n{{n_obs}}/samples.h5", n_obs=SWEEP))
-TARGETS.extend(expand(f"{RESULTS}/npe/n{{n_obs}}/diagnostics.{{ext}}", n_obs=SWEEP, ext=["h5", "json"]))
+        "python -m pdfinfer.npe.diagnostics --model {input.model:q} --holdout {input.holdout:q} --normalization {params.norm:q}"
+        " --settings {params.settings:q} --seed {params.seed:q} --device {params.device:q} --threads {threads:q}"
+        " --config-hash {params.hash:q} --out-h5 {output.h5:q} --out-json {output.json:q} > {log:q} 2>&1"

@@ -1,58 +1,55 @@
-# Figures and tables for the report (DESIGN.md section 5: compare -> plots -> report).
+# Figures and tables for the report (docs/pipeline.md: compare -> plots -> report).
 # Every rule reads only HDF5/JSON outputs and its params depend only on config["plots"] (and the
-# wildcards), so changing a plot setting reruns these rules and never a training job.
-# `snakemake --report results/report.html` collects every output marked report() below.
+# wildcards), so changing a plot setting reruns these rules and never a training job. The methods
+# drawn come from the registry (common.smk: METHODS); `snakemake --report results/report.html`
+# collects every output marked report() below.
 
 PLOTS = config["plots"]
 PLOT_DIR = f"{RESULTS}/plots"
-# Samples files of the methods overlaid in the figures (per-seed adversarial runs: training figure).
-PLOT_METHODS = {
-    "reference": f"{RESULTS}/reference/n{{n_obs}}/samples.h5",
-    "npe": f"{RESULTS}/npe/n{{n_obs}}/samples.h5",
-    "adversarial_pooled": f"{RESULTS}/adversarial/n{{n_obs}}/pooled.h5",
-}
-
-
 #: Style options shared by every plotting command (config["plots"] only).
 PLOT_STYLE = f"--dpi {PLOTS['dpi']} --formats {' '.join(PLOTS['formats'])} --font-size {PLOTS['font_size']}"
 #: Formats written beside each PNG (the report embeds the PNG; PDF/SVG are for papers).
 OTHER_FORMATS = [fmt for fmt in PLOTS["formats"] if fmt != "png"]
-PLOTTED = "reference, NPE, adversarial (pooled)"
+PLOTTED = ", ".join(m.title for m in METHODS)
+TRAINED = [m for m in METHODS if m.history]
+
+
+def labelled(paths):
+    """LABEL=PATH arguments, shell-quoted, for a {label: path} mapping."""
+    return " ".join(shlex.quote(f"{label}={path}") for label, path in paths.items())
+
+
+def figure_report(name, caption, category, figure, methods=PLOTTED, **labels):
+    """A report() output for plots/n{n_obs}/<name>.png."""
+    return report(
+        f"{PLOT_DIR}/n{{n_obs}}/{name}.png",
+        caption=f"../report/{caption}.rst",
+        category=category,
+        subcategory="n_obs = {n_obs}",
+        labels={"figure": figure, "methods": methods, "n_obs": "{n_obs}", **labels},
+    )
+
+
+def other_formats(*names):
+    """The non-PNG copies of figures plots/n{n_obs}/<name>.png."""
+    return expand(f"{PLOT_DIR}/n{{{{n_obs}}}}/{{name}}.{{fmt}}", name=names, fmt=OTHER_FORMATS)
 
 
 rule plot_parameters:
     input:
-        observed=f"{RESULTS}/data/n{{n_obs}}/observed.h5",
-        **PLOT_METHODS,
+        observed=OBSERVED,
+        samples=[method_path(m.label) for m in METHODS],
     output:
-        corner=report(
-            f"{PLOT_DIR}/n{{n_obs}}/posterior_corner.png",
-            caption="../report/posterior_corner.rst",
-            category="Parameters",
-            subcategory="n_obs = {n_obs}",
-            labels={"figure": "corner plot", "methods": PLOTTED, "n_obs": "{n_obs}"},
-        ),
-        marginals=report(
-            f"{PLOT_DIR}/n{{n_obs}}/posterior_marginals.png",
-            caption="../report/posterior_marginals.rst",
-            category="Parameters",
-            subcategory="n_obs = {n_obs}",
-            labels={"figure": "1-D marginals", "methods": PLOTTED, "n_obs": "{n_obs}"},
-        ),
-        pdfs=report(
-            f"{PLOT_DIR}/n{{n_obs}}/pdf_bands.png",
-            caption="../report/pdf_bands.rst",
-            category="PDFs",
-            subcategory="n_obs = {n_obs}",
-            labels={"figure": "u, d and target x-densities", "methods": PLOTTED, "n_obs": "{n_obs}"},
-        ),
-        other=expand(f"{PLOT_DIR}/n{{{{n_obs}}}}/{{name}}.{{fmt}}", name=["posterior_corner", "posterior_marginals", "pdf_bands"], fmt=OTHER_FORMATS),
+        corner=figure_report("posterior_corner", "posterior_corner", "Parameters", "corner plot"),
+        marginals=figure_report("posterior_marginals", "posterior_marginals", "Parameters", "1-D marginals"),
+        pdfs=figure_report("pdf_bands", "pdf_bands", "PDFs", "u, d and target x-densities"),
+        other=other_formats("posterior_corner", "posterior_marginals", "pdf_bands"),
     log:
         log_path("plot_parameters", "n{n_obs}"),
     benchmark:
         benchmark_path("plot_parameters", "n{n_obs}")
     params:
-        samples=lambda wildcards, input: " ".join(f"{method}={getattr(input, method)}" for method in PLOT_METHODS),
+        samples=lambda wc, input: labelled({m.label: path for m, path in zip(METHODS, input.samples)}),
         style=PLOT_STYLE,
         max_draws=PLOTS["pdf_draws"],
         seed=config["seed"],
@@ -63,70 +60,59 @@ rule plot_parameters:
     conda:
         CONDA_ENV
     shell:
-        "python -m pdfinfer.plotting.cli posteriors --observed {input.observed} --samples {params.samples}"
+        "python -m pdfinfer.plotting.cli posteriors --observed {input.observed:q} --samples {params.samples}"
         " --max-draws {params.max_draws} --seed {params.seed} {params.style} --threads {threads}"
-        " --out-corner {output.corner} --out-marginals {output.marginals} --out-pdfs {output.pdfs} > {log} 2>&1"
+        " --out-corner {output.corner:q} --out-marginals {output.marginals:q} --out-pdfs {output.pdfs:q} > {log:q} 2>&1"
 
 
 rule plot_events:
     input:
-        observed=f"{RESULTS}/data/n{{n_obs}}/observed.h5",
-        **PLOT_METHODS,
+        observed=OBSERVED,
+        predictive=[PREDICTIVE.replace("{method}", m.label) for m in METHODS],
     output:
-        events=report(
-            f"{PLOT_DIR}/n{{n_obs}}/events.png",
-            caption="../report/events.rst",
-            category="Events",
-            subcategory="n_obs = {n_obs}",
-            labels={"figure": "observed vs generated events", "methods": PLOTTED, "n_obs": "{n_obs}"},
-        ),
-        other=expand(f"{PLOT_DIR}/n{{{{n_obs}}}}/events.{{fmt}}", fmt=OTHER_FORMATS),
+        events=figure_report("events", "events", "Events", "observed vs posterior-predictive events"),
+        other=other_formats("events"),
     log:
         log_path("plot_events", "n{n_obs}"),
     benchmark:
         benchmark_path("plot_events", "n{n_obs}")
     params:
-        samples=lambda wildcards, input: " ".join(f"{method}={getattr(input, method)}" for method in PLOT_METHODS),
+        predictive=lambda wc, input: labelled({m.label: path for m, path in zip(METHODS, input.predictive)}),
         style=PLOT_STYLE,
-        draws=PLOTS["predictive_draws"],
         bins=PLOTS["event_bins"],
-        seed=config["seed"],
     threads: 1
     resources:
-        mem_mb=lambda wc: 2000 + PLOTS["predictive_draws"] * int(wc.n_obs) * 3 * 40 // 2**20,
+        mem_mb=lambda wc: 2000 + config["predictive"]["draws"] * int(wc.n_obs) * len(METHODS) * 40 // 2**20,
         runtime=10,
     conda:
         CONDA_ENV
     shell:
-        "python -m pdfinfer.plotting.cli events --observed {input.observed} --samples {params.samples}"
-        " --draws {params.draws} --bins {params.bins} --seed {params.seed} {params.style} --threads {threads}"
-        " --out {output.events} > {log} 2>&1"
+        "python -m pdfinfer.plotting.cli events --observed {input.observed:q} --predictive {params.predictive}"
+        " --bins {params.bins} {params.style} --threads {threads} --out {output.events:q} > {log:q} 2>&1"
+
+
+def history_files(wildcards):
+    """The files carrying a method's training history: one per replica, else its samples file."""
+    m = REGISTRY[wildcards.method]
+    return replica_paths(m, wildcards.n_obs) or [m.path("samples", RESULTS, wildcards.n_obs)]
 
 
 rule plot_training:
     input:
-        adversarial=expand(f"{RESULTS}/adversarial/n{{{{n_obs}}}}/seed{{seed}}.h5", seed=range(ADV["seeds"])),
-        npe=f"{RESULTS}/npe/n{{n_obs}}/samples.h5",
+        history_files,
     output:
-        adversarial=report(
-            f"{PLOT_DIR}/n{{n_obs}}/training_adversarial.png",
-            caption="../report/training_adversarial.rst",
+        figure=report(
+            f"{PLOT_DIR}/n{{n_obs}}/training_{{method}}.png",
+            caption="../report/training.rst",
             category="Training",
             subcategory="n_obs = {n_obs}",
-            labels={"figure": "losses and generated parameters", "method": "adversarial", "seed": "all (overlaid)", "n_obs": "{n_obs}"},
+            labels={"figure": "training history", "methods": "{method}", "n_obs": "{n_obs}"},
         ),
-        npe=report(
-            f"{PLOT_DIR}/n{{n_obs}}/training_npe.png",
-            caption="../report/training_npe.rst",
-            category="Training",
-            subcategory="n_obs = {n_obs}",
-            labels={"figure": "training and validation loss", "method": "NPE", "seed": "-", "n_obs": "{n_obs}"},
-        ),
-        other=expand(f"{PLOT_DIR}/n{{{{n_obs}}}}/{{name}}.{{fmt}}", name=["training_adversarial", "training_npe"], fmt=OTHER_FORMATS),
+        other=expand(f"{PLOT_DIR}/n{{{{n_obs}}}}/training_{{{{method}}}}.{{fmt}}", fmt=OTHER_FORMATS),
     log:
-        log_path("plot_training", "n{n_obs}"),
+        log_path("plot_training", "n{n_obs}/{method}"),
     benchmark:
-        benchmark_path("plot_training", "n{n_obs}")
+        benchmark_path("plot_training", "n{n_obs}/{method}")
     params:
         style=PLOT_STYLE,
     threads: 1
@@ -136,41 +122,32 @@ rule plot_training:
     conda:
         CONDA_ENV
     shell:
-        "python -m pdfinfer.plotting.cli training --adversarial {input.adversarial} --npe {input.npe}"
-        " --n-obs {wildcards.n_obs} {params.style} --threads {threads}"
-        " --out-adversarial {output.adversarial} --out-npe {output.npe} > {log} 2>&1"
+        "python -m pdfinfer.plotting.cli training --method {wildcards.method} --files {input:q}"
+        " --n-obs {wildcards.n_obs} {params.style} --threads {threads} --out {output.figure:q} > {log:q} 2>&1"
+
+
+def calibration_output(kind, figure):
+    return report(
+        f"{PLOT_DIR}/n{{n_obs}}/calibration_{{method}}_{kind}.png",
+        caption=f"../report/calibration_{kind}.rst",
+        category="Calibration",
+        subcategory="n_obs = {n_obs}",
+        labels={"figure": figure, "methods": "{method}", "n_obs": "{n_obs}"},
+    )
 
 
 rule plot_calibration:
     input:
-        f"{RESULTS}/npe/n{{n_obs}}/diagnostics.h5",
+        lambda wc: method_path(wc.method, "diagnostics", wc.n_obs) + ".h5",
     output:
-        coverage=report(
-            f"{PLOT_DIR}/n{{n_obs}}/calibration_coverage.png",
-            caption="../report/calibration_coverage.rst",
-            category="Calibration",
-            subcategory="n_obs = {n_obs}",
-            labels={"figure": "expected coverage", "method": "NPE", "n_obs": "{n_obs}"},
-        ),
-        sbc=report(
-            f"{PLOT_DIR}/n{{n_obs}}/calibration_sbc.png",
-            caption="../report/calibration_sbc.rst",
-            category="Calibration",
-            subcategory="n_obs = {n_obs}",
-            labels={"figure": "SBC rank histograms", "method": "NPE", "n_obs": "{n_obs}"},
-        ),
-        tarp=report(
-            f"{PLOT_DIR}/n{{n_obs}}/calibration_tarp.png",
-            caption="../report/calibration_tarp.rst",
-            category="Calibration",
-            subcategory="n_obs = {n_obs}",
-            labels={"figure": "TARP", "method": "NPE", "n_obs": "{n_obs}"},
-        ),
-        other=expand(f"{PLOT_DIR}/n{{{{n_obs}}}}/calibration_{{name}}.{{fmt}}", name=["coverage", "sbc", "tarp"], fmt=OTHER_FORMATS),
+        coverage=calibration_output("coverage", "expected coverage"),
+        sbc=calibration_output("sbc", "SBC rank histograms"),
+        tarp=calibration_output("tarp", "TARP"),
+        other=expand(f"{PLOT_DIR}/n{{{{n_obs}}}}/calibration_{{{{method}}}}_{{kind}}.{{fmt}}", kind=["coverage", "sbc", "tarp"], fmt=OTHER_FORMATS),
     log:
-        log_path("plot_calibration", "n{n_obs}"),
+        log_path("plot_calibration", "n{n_obs}/{method}"),
     benchmark:
-        benchmark_path("plot_calibration", "n{n_obs}")
+        benchmark_path("plot_calibration", "n{n_obs}/{method}")
     params:
         style=PLOT_STYLE,
         bins=PLOTS["sbc_bins"],
@@ -181,22 +158,16 @@ rule plot_calibration:
     conda:
         CONDA_ENV
     shell:
-        "python -m pdfinfer.plotting.cli calibration --diagnostics {input} --bins {params.bins}"
+        "python -m pdfinfer.plotting.cli calibration --method {wildcards.method} --diagnostics {input:q} --bins {params.bins}"
         " --n-obs {wildcards.n_obs} {params.style} --threads {threads}"
-        " --out-coverage {output.coverage} --out-sbc {output.sbc} --out-tarp {output.tarp} > {log} 2>&1"
+        " --out-coverage {output.coverage:q} --out-sbc {output.sbc:q} --out-tarp {output.tarp:q} > {log:q} 2>&1"
 
 
 rule plot_summary:
     input:
         f"{RESULTS}/compare/n{{n_obs}}/metrics.json",
     output:
-        png=report(
-            f"{PLOT_DIR}/n{{n_obs}}/summary_table.png",
-            caption="../report/summary_table.rst",
-            category="Parameters",
-            subcategory="n_obs = {n_obs}",
-            labels={"figure": "comparison table (image)", "methods": "all vs reference", "n_obs": "{n_obs}"},
-        ),
+        png=figure_report("summary_table", "summary_table", "Parameters", "comparison table (image)", methods="all vs reference"),
         html=report(
             f"{PLOT_DIR}/n{{n_obs}}/summary_table.html",
             caption="../report/summary_table.rst",
@@ -204,7 +175,7 @@ rule plot_summary:
             subcategory="n_obs = {n_obs}",
             labels={"figure": "comparison table (HTML)", "methods": "all vs reference", "n_obs": "{n_obs}"},
         ),
-        other=expand(f"{PLOT_DIR}/n{{{{n_obs}}}}/summary_table.{{fmt}}", fmt=OTHER_FORMATS),
+        other=other_formats("summary_table"),
     log:
         log_path("plot_summary", "n{n_obs}"),
     benchmark:
@@ -218,8 +189,8 @@ rule plot_summary:
     conda:
         CONDA_ENV
     shell:
-        "python -m pdfinfer.plotting.cli table --metrics {input} --n-obs {wildcards.n_obs} {params.style}"
-        " --threads {threads} --out-png {output.png} --out-html {output.html} > {log} 2>&1"
+        "python -m pdfinfer.plotting.cli table --metrics {input:q} --n-obs {wildcards.n_obs} {params.style}"
+        " --threads {threads} --out-png {output.png:q} --out-html {output.html:q} > {log:q} 2>&1"
 
 
 rule plot_sweep:
@@ -246,26 +217,51 @@ rule plot_sweep:
     conda:
         CONDA_ENV
     shell:
-        "python -m pdfinfer.plotting.cli sweep --sweep {input} {params.style} --threads {threads}"
-        " --out {output.sweep} > {log} 2>&1"
+        "python -m pdfinfer.plotting.cli sweep --sweep {input:q} {params.style} --threads {threads}"
+        " --out {output.sweep:q} > {log:q} 2>&1"
 
 
 TARGETS.extend(
     expand(
         f"{PLOT_DIR}/n{{n_obs}}/{{name}}.png",
         n_obs=SWEEP,
-        name=[
-            "posterior_corner",
-            "posterior_marginals",
-            "pdf_bands",
-            "events",
-            "training_adversarial",
-            "training_npe",
-            "calibration_coverage",
-            "calibration_sbc",
-            "calibration_tarp",
-            "summary_table",
-        ],
+        name=["posterior_corner", "posterior_marginals", "pdf_bands", "events", "summary_table"],
+    )
+)
+TARGETS.extend(expand(f"{PLOT_DIR}/n{{n_obs}}/training_{{method}}.png", n_obs=SWEEP, method=[m.label for m in TRAINED]))
+TARGETS.extend(
+    expand(
+        f"{PLOT_DIR}/n{{n_obs}}/calibration_{{method}}_{{kind}}.png",
+        n_obs=SWEEP,
+        method=[m.label for m in AMORTIZED],
+        kind=["coverage", "sbc", "tarp"],
     )
 )
 TARGETS.append(f"{PLOT_DIR}/sweep.png")
+
+
+rule plot_levels:
+    input:
+        f"{RESULTS}/compare/n{{n_obs}}/metrics.json",
+    output:
+        levels=figure_report("levels", "levels", "Events", "event level vs parameter level"),
+        amplification=figure_report("amplification", "amplification", "Events", "amplification factor (GANplifying)"),
+        other=other_formats("levels", "amplification"),
+    log:
+        log_path("plot_levels", "n{n_obs}"),
+    benchmark:
+        benchmark_path("plot_levels", "n{n_obs}")
+    params:
+        style=PLOT_STYLE,
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m pdfinfer.plotting.cli levels --metrics {input:q} --n-obs {wildcards.n_obs} {params.style}"
+        " --threads {threads} --out-levels {output.levels:q} --out-amplification {output.amplification:q} > {log:q} 2>&1"
+
+
+TARGETS.extend(expand(f"{PLOT_DIR}/n{{n_obs}}/{{name}}.png", n_obs=SWEEP, name=["levels", "amplification"]))

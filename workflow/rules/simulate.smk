@@ -1,4 +1,5 @@
-# Event generation: truth bank -> observed sets; prior-predictive training shards.
+# Event generation (docs/pipeline.md): truth bank -> observed sets; prior-predictive training
+# shards and the held-out calibration sets; posterior-predictive replicate sets per method.
 
 
 rule simulate_truth:
@@ -22,16 +23,16 @@ rule simulate_truth:
     conda:
         CONDA_ENV
     shell:
-        "python -m pdfinfer.simulate truth --theory {params.theory} --n-events {params.n_events}"
-        " --norm-rel-unc {params.rel_unc} --seed {params.seed} --device {params.device}"
-        " --threads {threads} --config-hash {params.hash} --out {output} > {log} 2>&1"
+        "python -m pdfinfer.simulate truth --theory {params.theory:q} --n-events {params.n_events}"
+        " --norm-rel-unc {params.rel_unc} --seed {params.seed} --device {params.device:q}"
+        " --threads {threads} --config-hash {params.hash} --out {output:q} > {log:q} 2>&1"
 
 
 rule observed_set:
     input:
         rules.simulate_truth.output,
     output:
-        f"{RESULTS}/data/n{{n_obs}}/observed.h5",
+        OBSERVED,
     log:
         log_path("observed_set", "n{n_obs}"),
     benchmark:
@@ -45,8 +46,8 @@ rule observed_set:
     conda:
         CONDA_ENV
     shell:
-        "python -m pdfinfer.simulate observed --truth {input} --n-obs {wildcards.n_obs}"
-        " --config-hash {params.hash} --out {output} > {log} 2>&1"
+        "python -m pdfinfer.simulate observed --truth {input:q} --n-obs {wildcards.n_obs}"
+        " --config-hash {params.hash} --out {output:q} > {log:q} 2>&1"
 
 
 rule simulate_training:
@@ -70,17 +71,71 @@ rule simulate_training:
     conda:
         CONDA_ENV
     shell:
-        "python -m pdfinfer.simulate training --theory {params.theory} --n-sims {params.n_sims}"
+        "python -m pdfinfer.simulate training --theory {params.theory:q} --n-sims {params.n_sims}"
         " --n-obs {wildcards.n_obs} --shard {wildcards.shard} --norm-rel-unc {params.rel_unc}"
-        " --seed {params.seed} --device {params.device} --threads {threads}"
-        " --config-hash {params.hash} --out {output} > {log} 2>&1"
+        " --seed {params.seed} --device {params.device:q} --threads {threads}"
+        " --config-hash {params.hash} --out {output:q} > {log:q} 2>&1"
 
 
-TARGETS.extend(expand(f"{RESULTS}/data/n{{n_obs}}/observed.h5", n_obs=SWEEP))
-TARGETS.extend(
-    expand(
-        f"{RESULTS}/data/n{{n_obs}}/train/shard{{shard}}.h5",
-        n_obs=SWEEP,
-        shard=range(config["training_data"]["n_shards"]),
-    )
-)
+rule simulate_holdout:
+    output:
+        HOLDOUT,
+    log:
+        log_path("simulate_holdout", "n{n_obs}"),
+    benchmark:
+        benchmark_path("simulate_holdout", "n{n_obs}")
+    params:
+        theory=theory_spec(),
+        n_sims=config["training_data"]["n_holdout"],
+        rel_unc=NORM["rel_unc"],
+        seed=config["seed"],
+        device=config["device"],
+        hash=config_hash("theory", "observation", "training_data", "seed"),
+    threads: 1
+    resources:
+        mem_mb=lambda wc: 1000 + config["training_data"]["n_holdout"] * int(wc.n_obs) * 40 // 2**20,
+        runtime=30,
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m pdfinfer.simulate holdout --theory {params.theory:q} --n-sims {params.n_sims}"
+        " --n-obs {wildcards.n_obs} --norm-rel-unc {params.rel_unc}"
+        " --seed {params.seed} --device {params.device:q} --threads {threads}"
+        " --config-hash {params.hash} --out {output:q} > {log:q} 2>&1"
+
+
+def predictive_source(wildcards):
+    """The truth has no samples file; every method's replicate sets come from its samples."""
+    return [] if wildcards.method == "truth" else [method_samples(wildcards)]
+
+
+rule predictive:
+    input:
+        predictive_source,
+    output:
+        PREDICTIVE,
+    log:
+        log_path("predictive", "n{n_obs}/{method}"),
+    benchmark:
+        benchmark_path("predictive", "n{n_obs}/{method}")
+    params:
+        source=lambda wc, input: f"--samples {shlex.quote(input[0])}" if input else "--truth",
+        theory=theory_spec(),
+        draws=config["predictive"]["draws"],
+        rel_unc=NORM["rel_unc"],
+        seed=config["seed"],
+        device=config["device"],
+        hash=config_hash("theory", "observation", "predictive", "seed"),
+    threads: 1
+    resources:
+        mem_mb=lambda wc: 1000 + config["predictive"]["draws"] * int(wc.n_obs) * 40 // 2**20,
+        runtime=10,
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m pdfinfer.predictive {params.source} --label {wildcards.method} --theory {params.theory:q}"
+        " --draws {params.draws} --n-events {wildcards.n_obs} --rel-unc {params.rel_unc} --seed {params.seed}"
+        " --device {params.device:q} --threads {threads} --config-hash {params.hash} --out {output:q} > {log:q} 2>&1"
+
+
+TARGETS.extend(expand(OBSERVED, n_obs=SWEEP))

@@ -1,4 +1,4 @@
-r"""Adversarial parameter learning (the method under study, DESIGN.md section 1).
+r"""Adversarial parameter learning (the method under study, ``docs/methods.md``).
 
 A generator :math:`G_\psi: z \sim \mathcal N(0, I) \mapsto \eta \in (0, 1)^6` is trained so that
 event sets simulated at :math:`\eta = G_\psi(z)` cannot be told from subsets of the observed
@@ -17,28 +17,17 @@ gradient to :math:`\psi`; two ways round it:
 * ``reparam``: events come from the inverse-CDF sampler at fixed uniforms,
   :math:`X_f = F^{-1}_\eta(U)`, differentiable in :math:`\eta`, so :math:`G` gets exact gradients.
 
-The spread of generated parameters is the method's uncertainty estimate.
+The objective :math:`\mathbb E_{\eta\sim G}[\ell(\eta)]` (adversarial variational optimization,
+Louppe & Cranmer 2017, arXiv:1707.07113) is minimized by a point mass: the generator's spread
+is optimizer noise, not an uncertainty (see :mod:`~pdfinfer.adversarial.bootstrap` for an
+honest frequentist spread).
 
-Modules: :mod:`~pdfinfer.adversarial.networks` (generator, discriminators, surrogate),
-:mod:`~pdfinfer.adversarial.losses`, :mod:`~pdfinfer.adversarial.sets` (real/fake sets),
-:mod:`~pdfinfer.adversarial.train` (training loop and CLI), :mod:`~pdfinfer.adversarial.pool`.
+Modules, one job each: :mod:`~pdfinfer.adversarial.settings` (torch-free settings),
+:mod:`~pdfinfer.adversarial.networks` (generator, discriminators, surrogate),
+:mod:`~pdfinfer.adversarial.losses` and :mod:`~pdfinfer.adversarial.objective` (set loss,
+discriminator loss), :mod:`~pdfinfer.adversarial.sets` (real/fake sets),
+:mod:`~pdfinfer.adversarial.loop` (step functions and the loop),
+:mod:`~pdfinfer.adversarial.observation` and :mod:`~pdfinfer.adversarial.weights` (I/O),
+:mod:`~pdfinfer.adversarial.train` (CLI), :mod:`~pdfinfer.adversarial.pool` (pooling seeds).
+This package module imports nothing heavy.
 """
-
-from pdfinfer.adversarial.losses import (
-    MMD,
-    GradientPenalty,
-    HingeLoss,
-    MarginalEnergy,
-    NonSaturatingLoss,
-    SetBatch,
-    WassersteinLoss,
-    make_loss,
-)
-from pdfinfer.adversarial.networks import DeepSetsDiscriminator, Generator, SetAttentionDiscriminator, Surrogate, build_discriminator
-
-# The training loop and CLI live in pdfinfer.adversarial.train (not imported here, so that
-# `python -m pdfinfer.adversarial.train` runs it as __main__ cleanly).
-__all__ = [
-    "MMD", "DeepSetsDiscriminator", "Generator", "GradientPenalty", "HingeLoss", "MarginalEnergy", "NonSaturatingLoss",
-    "SetAttentionDiscriminator", "SetBatch", "Surrogate", "WassersteinLoss", "build_discriminator", "make_loss",
-]

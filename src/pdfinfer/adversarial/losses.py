@@ -8,6 +8,10 @@ With critic scores :math:`s_r = D(X_r)` on real sets and :math:`s_f = D(X_f)` on
 * WGAN-GP (arXiv:1704.00028): :math:`L_D = s_f - s_r + \lambda\,(\lVert\nabla_{\hat X} D(\hat X)\rVert - 1)^2`
   on sets interpolated row by row, :math:`\hat X = \alpha X_r + (1 - \alpha) X_f`, one
   :math:`\alpha \sim U(0, 1)` per pair of sets; :math:`\ell_G = -s_f`;
+* regularized Jensen-Shannon (Roth et al. 2017, arXiv:1705.09367; ``rjs``): the BCE losses plus
+  :math:`\frac\gamma2\,\Omega`, :math:`\Omega = \mathbb E_r[(1 - D)^2 \lVert\nabla\psi\rVert^2]
+  + \mathbb E_f[D^2 \lVert\nabla\psi\rVert^2]` with :math:`\psi` the critic's logit and
+  :math:`D = \sigma(\psi)`, the gradient taken over the whole set and its normalization feature;
 * MMD (arXiv:1912.00477): the biased squared maximum mean discrepancy between the events of a
   fake set and a real set with a sum of Gaussian kernels
   :math:`k(x, y) = \sum_h \exp(-\lVert x - y\rVert^2 / 2h^2)`, added to :math:`\ell_G` with a weight;
@@ -22,15 +26,15 @@ surrogate can regress them set by set.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pdfinfer.adversarial.settings import LOSSES
 from pdfinfer.errors import ConfigError
-
-LOSSES = ("bce", "hinge", "wgan-gp")
 
 
 class SetBatch(NamedTuple):
@@ -98,6 +102,25 @@ class GradientPenalty(nn.Module):
         grads = torch.autograd.grad(scores.sum(), inputs, create_graph=True)
         sq = sum(g.pow(2).flatten(1).sum(1) for g in grads)
         return ((sq + 1e-12).sqrt() - 1.0).pow(2).mean()
+
+
+def _input_gradient_sq(critic: nn.Module, sets: SetBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scores ``(B,)`` of ``sets`` and the squared norm ``(B,)`` of their gradient w.r.t. the set (and norm)."""
+    events = sets.events.detach().requires_grad_(True)
+    norm = None if sets.norm is None else sets.norm.detach().requires_grad_(True)
+    inputs = [events] + ([norm] if norm is not None else [])
+    scores = critic(events, norm)
+    grads = torch.autograd.grad(scores.sum(), inputs, create_graph=True)
+    return scores, sum(g.pow(2).flatten(1).sum(1) for g in grads)
+
+
+class JSGradientPenalty(nn.Module):
+    """Roth et al.'s regularizer ``Omega`` (a scalar): ``mean_r (1 - D)^2 |grad psi|^2 + mean_f D^2 |grad psi|^2``."""
+
+    def forward(self, critic: nn.Module, real: SetBatch, fake: SetBatch, generator: torch.Generator | None = None) -> torch.Tensor:
+        score_r, sq_r = _input_gradient_sq(critic, real)
+        score_f, sq_f = _input_gradient_sq(critic, fake)
+        return ((1 - torch.sigmoid(score_r)).pow(2) * sq_r).mean() + (torch.sigmoid(score_f).pow(2) * sq_f).mean()
 
 
 class MMD(nn.Module):
@@ -171,8 +194,8 @@ def point_energy(z: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def make_loss(name: str) -> nn.Module:
-    """The adversarial loss named in the config (``bce``, ``hinge`` or ``wgan-gp``)."""
-    losses = {"bce": NonSaturatingLoss, "hinge": HingeLoss, "wgan-gp": WassersteinLoss}
+    """The adversarial loss named in the config (``bce``, ``hinge``, ``wgan-gp`` or ``rjs``)."""
+    losses = {"bce": NonSaturatingLoss, "hinge": HingeLoss, "wgan-gp": WassersteinLoss, "rjs": NonSaturatingLoss}
     if name not in losses:
         raise ConfigError(f"unknown adversarial loss {name!r}; allowed: {list(LOSSES)}")
     return losses[name]()

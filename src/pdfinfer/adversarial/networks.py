@@ -8,8 +8,12 @@ r"""Networks of adversarial parameter learning.
 * :class:`SetAttentionDiscriminator`: induced set attention blocks (ISAB) then pooling by
   multi-head attention (PMA) with one seed (Set Transformer, arXiv:1810.00825); with
   ``n_inducing = 0`` the blocks are full self-attention (SAB), quadratic in the set size.
-* :class:`Surrogate` :math:`S(\eta)`: an MLP that learns the discriminator's verdict on sets
-  simulated at :math:`\eta` (surrogate mode).
+* :class:`GaussianGenerator`: :math:`\eta = \sigma(\mu + L z)`, a Gaussian in logit space with a
+  Cholesky factor :math:`L` (positive diagonal at least ``min_scale``): a tractable density
+  :math:`q_\psi`, as the score-function gradient (``reinforce`` mode) needs.
+* :class:`Surrogate` :math:`S(\eta)`: an MLP, and :class:`QuadraticSurrogate`, a quadratic
+  response surface fitted in closed form, that learn the per-set loss of sets simulated at
+  :math:`\eta` (surrogate mode); :class:`SurrogateEnsemble` holds several members.
 
 Every discriminator is invariant under permutations of the rows of its input set: the row-wise
 maps act on each row alone (or through attention, which is permutation-equivariant) and the
@@ -18,16 +22,16 @@ pooling is symmetric.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from pdfinfer.adversarial.settings import DISCRIMINATORS, POOLINGS
 from pdfinfer.errors import ConfigError
 from pdfinfer.params import N_PARAMS
-
-POOLINGS = ("mean", "max", "sum")
-DISCRIMINATORS = ("deepsets", "attention")
 
 
 def mlp(n_in: int, n_out: int, width: int, depth: int, activation: type[nn.Module] = nn.SiLU) -> nn.Sequential:
@@ -64,6 +68,44 @@ class Generator(nn.Module):
         device = next(self.parameters()).device
         z = torch.randn((n, self.noise_dim), generator=generator, device=device)
         return self(z)
+
+
+class GaussianGenerator(nn.Module):
+    r"""Noise ``(B, 6)`` -> ``eta = sigmoid(loc + z L^T)`` ``(B, 6)``: a Gaussian in logit space.
+
+    :math:`L` is lower triangular with diagonal ``softplus(raw) + min_scale``; it starts at
+    ``init_scale`` times the identity and ``loc`` at the prior centre (logit 0).
+    """
+
+    def __init__(self, init_scale: float = 0.5, min_scale: float = 0.02) -> None:
+        super().__init__()
+        self.noise_dim = N_PARAMS
+        self.min_scale = float(min_scale)
+        self.loc = nn.Parameter(torch.zeros(N_PARAMS))
+        raw = torch.zeros(N_PARAMS, N_PARAMS)
+        raw.diagonal().fill_(math.log(math.expm1(max(init_scale - min_scale, 1e-6))))
+        self.raw_scale = nn.Parameter(raw)
+
+    def scale_tril(self) -> torch.Tensor:
+        """The Cholesky factor ``(6, 6)``."""
+        diag = F.softplus(self.raw_scale.diagonal()) + self.min_scale
+        return torch.tril(self.raw_scale, -1) + torch.diag(diag)
+
+    def latent(self, z: torch.Tensor) -> torch.Tensor:
+        """Logits ``u = loc + z L^T`` ``(B, 6)``."""
+        return self.loc + z @ self.scale_tril().T
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.latent(z))
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` draws ``(n, 6)`` with noise from ``generator``."""
+        z = torch.randn((n, self.noise_dim), generator=generator, device=self.loc.device)
+        return self(z)
+
+    def log_prob_latent(self, u: torch.Tensor) -> torch.Tensor:
+        """``log N(u; loc, L L^T)`` ``(B,)`` of logits ``u`` ``(B, 6)`` (differentiable in the parameters)."""
+        return torch.distributions.MultivariateNormal(self.loc, scale_tril=self.scale_tril()).log_prob(u)
 
 
 class DeepSetsDiscriminator(nn.Module):
@@ -170,6 +212,57 @@ class Surrogate(nn.Module):
 
     def forward(self, eta: torch.Tensor) -> torch.Tensor:
         return self.net(eta).squeeze(-1)
+
+
+class QuadraticSurrogate(nn.Module):
+    r"""A quadratic response surface ``(B, 6) -> (B,)`` in standardized coordinates
+    :math:`x = (\eta - c) / r`: :math:`S = w^\top \phi(x)`, :math:`\phi = (1, x, x_i x_j)_{i \le j}`.
+
+    :meth:`fit` solves weighted ridge least squares in closed form (centre and scale from the
+    points); the forward pass is differentiable in :math:`\eta`.
+    """
+
+    def __init__(self, ridge: float = 1e-3) -> None:
+        super().__init__()
+        self.ridge = float(ridge)
+        n_feat = 1 + N_PARAMS + N_PARAMS * (N_PARAMS + 1) // 2
+        rows, cols = torch.triu_indices(N_PARAMS, N_PARAMS)
+        self.register_buffer("rows", rows)
+        self.register_buffer("cols", cols)
+        self.register_buffer("centre", torch.full((N_PARAMS,), 0.5))
+        self.register_buffer("spread", torch.ones(N_PARAMS))
+        self.register_buffer("weight", torch.zeros(n_feat))
+
+    def features(self, eta: torch.Tensor) -> torch.Tensor:
+        """``(B, 6) -> (B, 28)``."""
+        x = (eta.to(self.centre.dtype) - self.centre) / self.spread
+        return torch.cat([torch.ones_like(x[:, :1]), x, x[:, self.rows] * x[:, self.cols]], dim=1)
+
+    def fit(self, eta: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> None:
+        """Weighted ridge fit to points ``(N, 6)`` and targets ``(N,)`` (weights ``(N,)``, e.g. bootstrap counts)."""
+        eta, target = eta.detach().double(), target.detach().double()
+        w = torch.ones_like(target) if weight is None else weight.double()
+        self.centre = (w[:, None] * eta).sum(0) / w.sum()
+        self.spread = ((w[:, None] * (eta - self.centre) ** 2).sum(0) / w.sum()).sqrt().clamp_min(1e-6)
+        phi = self.features(eta)
+        gram = phi.T @ (w[:, None] * phi)
+        gram = gram + self.ridge * w.sum() * torch.diag(torch.cat([torch.zeros(1, dtype=gram.dtype), torch.ones(phi.shape[1] - 1, dtype=gram.dtype)]))
+        self.weight = torch.linalg.solve(gram, phi.T @ (w * target))
+
+    def forward(self, eta: torch.Tensor) -> torch.Tensor:
+        return (self.features(eta) @ self.weight).to(eta.dtype)
+
+
+class SurrogateEnsemble(nn.Module):
+    """``K`` surrogate members: ``(B, 6) -> (K, B)`` predictions (their spread is the disagreement)."""
+
+    def __init__(self, kind: str, members: int, width: int = 64, depth: int = 3) -> None:
+        super().__init__()
+        self.kind = kind
+        self.members = nn.ModuleList(QuadraticSurrogate() if kind == "quadratic" else Surrogate(width, depth) for _ in range(members))
+
+    def forward(self, eta: torch.Tensor) -> torch.Tensor:
+        return torch.stack([member(eta) for member in self.members])
 
 
 def build_discriminator(kind: str, n_features: int, n_norm: int, **kwargs: Any) -> nn.Module:

@@ -16,8 +16,8 @@ For draws :math:`\eta^{(k)}` (normalized, ``(K, 6)``) of a method, the reference
   ``folds``-fold cross-validation on z-scored inputs): accuracy of a classifier telling the
   method's draws from the reference draws (0.5 = indistinguishable, 1 = disjoint); both sides are
   random subsamples of at most ``max_samples`` rows (cost grows linearly with it);
-* event level (posterior predictive): events :math:`x \sim p(x \mid \eta^{(k)})`, one per random
-  draw, against the observed set: C2ST (log-scaled features where the theory says so) and the
+* event level (posterior predictive): replicate sets :math:`x \sim p(x \mid \eta^{(k)})` at a subset
+  of the draws (:mod:`pdfinfer.predictive`), all their events pooled, against the observed set: C2ST (log-scaled features where the theory says so) and the
   quantile MSE of the GANplifying study (Butter et al. 2020): with the :math:`Q`
   equal-probability bins of each observed marginal, :math:`\mathrm{MSE} = \frac{1}{FQ}\sum_{f,q}
   (\hat p_{fq} - 1/Q)^2` for the fractions :math:`\hat p_{fq}` of predictive events per bin.
@@ -25,9 +25,6 @@ For draws :math:`\eta^{(k)}` (normalized, ``(K, 6)``) of a method, the reference
 
 from __future__ import annotations
 
-import csv
-import glob
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -36,7 +33,7 @@ from threadpoolctl import threadpool_limits
 
 from pdfinfer.errors import DataError
 from pdfinfer.params import PARAM_NAMES, THETA_MAX, THETA_MIN, to_physical
-from pdfinfer.theory import Theory, log_flagged
+from pdfinfer.theory import log_flagged
 
 WIDTHS = THETA_MAX - THETA_MIN
 
@@ -102,15 +99,6 @@ def c2st(x: np.ndarray, y: np.ndarray, max_samples: int = 2000, folds: int = 5, 
         return float(sbi_c2st(xs, ys, seed=int(seed % 2**31), n_folds=folds, classifier="mlp"))
 
 
-def posterior_predictive(theory: Theory, samples: np.ndarray, n_events: int, generator: torch.Generator, chunk: int = 4096) -> np.ndarray:
-    """``n_events`` events ``(n_events, F)``, each simulated at a random draw of ``samples`` ``(K, 6)``."""
-    index = torch.randint(len(samples), (n_events,), generator=generator, device=generator.device)
-    # Clamped away from 0: a draw clipped to N_u = N_d = 0 has no cross section to sample from.
-    eta = torch.as_tensor(np.asarray(samples, dtype=np.float64), device=generator.device)[index].clamp(1e-9, 1.0)
-    parts = [theory.sample(eta[s : s + chunk], 1, generator=generator)[:, 0, :] for s in range(0, n_events, chunk)]
-    return torch.cat(parts).cpu().numpy()
-
-
 def event_view(events: np.ndarray, log_features: Sequence[bool]) -> np.ndarray:
     """Events ``(N, F)`` with the features the theory marks as log-scaled replaced by their log."""
     return log_flagged(np.asarray(events, dtype=np.float64), log_features)
@@ -127,19 +115,46 @@ def quantile_mse(observed: np.ndarray, predicted: np.ndarray, n_quantiles: int) 
     return out
 
 
-def wall_time(patterns: Sequence[str]) -> tuple[float | None, list[str]]:
-    """Total wall time in seconds over the Snakemake benchmark TSV files matching ``patterns``
-    (mean of repeated measurements per file), and the files used; ``None`` if none match."""
-    files = sorted({f for p in patterns for f in glob.glob(p)})
-    total = 0.0
-    for path in files:
-        with open(path, newline="") as handle:
-            rows = list(csv.DictReader(handle, delimiter="\t"))
-        try:
-            seconds = [float(r["s"]) for r in rows]
-        except (KeyError, ValueError):
-            raise DataError(f"{path}: not a Snakemake benchmark file (no numeric 's' column)") from None
-        if not seconds:
-            raise DataError(f"{path}: benchmark file has no measurements")
-        total += float(np.mean(seconds))
-    return (total if files else None), [str(Path(f)) for f in files]
+def equal_probability_edges(events: np.ndarray, n_quantiles: int) -> list[np.ndarray]:
+    """Inner edges ``(Q - 1,)`` per feature of the ``Q`` equal-probability bins of ``events`` ``(M, F)``."""
+    inner = np.linspace(0.0, 1.0, n_quantiles + 1)[1:-1]
+    return [np.quantile(events[:, f], inner) for f in range(events.shape[1])]
+
+
+def binned_mse(edges: Sequence[np.ndarray], events: np.ndarray) -> float:
+    r"""Quantile MSE :math:`\frac1{FQ}\sum_{f,q}(\hat p_{fq} - 1/Q)^2` of ``events`` ``(M, F)`` in fixed bins."""
+    q = len(edges[0]) + 1
+    out = [np.mean((np.bincount(np.searchsorted(e, events[:, f], side="right"), minlength=q) / len(events) - 1.0 / q) ** 2)
+           for f, e in enumerate(edges)]
+    return float(np.mean(out))
+
+
+def quantile_mse_curve(edges: Sequence[np.ndarray], truth: np.ndarray, sizes: Sequence[int], repeats: int, rng: np.random.Generator) -> np.ndarray:
+    """Mean quantile MSE ``(S,)`` of ``n`` true events (random subsets of ``truth`` ``(M, F)``) for each ``n`` in ``sizes``."""
+    return np.array([np.mean([binned_mse(edges, subsample(truth, n, rng)) for _ in range(repeats)]) for n in sizes])
+
+
+def expected_quantile_mse(n: np.ndarray | float, n_quantiles: int, bin_events: int) -> np.ndarray | float:
+    r"""Expected quantile MSE of ``n`` true events in the equal-probability bins of ``bin_events`` other true events.
+
+    With exact quantile bins the counts are multinomial with :math:`p = 1/Q`, so
+    :math:`\mathbb E[\hat p - 1/Q]^2 = (Q-1)/(Q^2 n)`; bins estimated from :math:`M` events add the
+    same term with :math:`n \to M`: :math:`c\,(1/n + 1/M)`, :math:`c = (Q-1)/Q^2`.
+    """
+    c = (n_quantiles - 1) / n_quantiles**2
+    return c * (1.0 / np.asarray(n, dtype=float) + 1.0 / bin_events)
+
+
+def amplification(mse: float, n_quantiles: int, bin_events: int) -> dict[str, Any]:
+    r"""Effective number of true events of a sample with quantile MSE ``mse`` (GANplifying, Butter et al. 2020).
+
+    The :math:`n_{eff}` whose expected MSE (:func:`expected_quantile_mse`) equals ``mse``:
+    :math:`n_{eff} = c / (\mathrm{mse} - c/M)`. When ``mse`` is at or below the floor :math:`2c/M`
+    the sample cannot be told from :math:`M` true events at this binning, and :math:`n_{eff} = M`
+    is returned as a lower bound (``bound = "lower"``).
+    """
+    c = (n_quantiles - 1) / n_quantiles**2
+    excess = mse - c / bin_events
+    if excess <= c / bin_events:
+        return {"effective_events": float(bin_events), "bound": "lower"}
+    return {"effective_events": float(c / excess), "bound": None}

@@ -31,6 +31,7 @@ import numpy as np
 
 from pdfinfer.errors import DataError
 from pdfinfer.io import read_json, write_json
+from pdfinfer.methods import REFERENCE, order
 from pdfinfer.params import PARAM_NAMES
 from pdfinfer.runtime import add_common_arguments, cli_main, setup
 
@@ -52,7 +53,7 @@ def gather(reports: list[dict[str, Any]]) -> dict[str, Any]:
     sizes = [int(r["n_obs"]) for r in reports]
     if len(set(sizes)) != len(sizes):
         raise DataError(f"metrics files repeat an n_obs: {sizes}")
-    labels = sorted({label for r in reports for label in r["methods"]}, key=lambda s: (s != "reference", s))
+    labels = order({label for r in reports for label in r["methods"]})
     methods: dict[str, Any] = {}
     for label in labels:
         entries = [r["methods"].get(label) for r in reports]
@@ -69,9 +70,9 @@ def gather(reports: list[dict[str, Any]]) -> dict[str, Any]:
             "rel_l2_error": per_n("rel_l2_error"),
             "scaling_exponent": {n: scaling_exponent(sizes, std[n]) for n in PARAM_NAMES},
         }
-    ref = methods.get("reference")
+    ref = methods.get(REFERENCE)
     if ref is None:
-        raise DataError("no metrics file has a 'reference' entry")
+        raise DataError(f"no metrics file has a {REFERENCE!r} entry")
     anchor = {n: ref["std"][n][0] for n in PARAM_NAMES}
     return {
         "n_obs": sizes,

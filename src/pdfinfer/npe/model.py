@@ -1,4 +1,4 @@
-r"""The NPE density estimator: build it from settings, save it, reload it on any device.
+r"""The NPE density estimator and its objective: build from settings, save, reload on any device.
 
 Neural posterior estimation fits a conditional density :math:`q_\psi(\eta \mid s(x))` to
 prior-predictive pairs :math:`(\eta_i, x_i)`, :math:`\eta_i \sim U[0,1]^6`, by maximum likelihood,
@@ -10,13 +10,13 @@ which for a flexible enough :math:`q` and :math:`S \to \infty` gives the Bayesia
 normalizing flow (``nsf`` or ``maf``, built by :func:`sbi.neural_nets.posterior_nn`) conditioned
 on the permutation-invariant summary :math:`s` of :mod:`pdfinfer.npe.embedding`; the posterior
 is ``sbi``'s :class:`~sbi.inference.DirectPosterior` with the prior ``BoxUniform([0,1]^6)``, which
-rejects the flow's mass outside the box.
+rejects the flow's mass outside the box. :class:`NPELoss` is the objective (lampe's ``NPELoss``).
 
 A saved model (``posterior.pt``) is a plain dictionary: the estimator's ``state_dict`` on CPU, the
-JSON-able ``settings`` that rebuild the architecture (including the feature standardization
-fitted on the training data), the training history and the ``sbi``/``torch``/``pdfinfer``
-versions. It holds no pickled module, so it loads with ``torch.load(weights_only=True)`` on a
-CPU-only machine whatever device trained it.
+method ``settings`` (:class:`~pdfinfer.npe.settings.NPESettings` as a dict), the ``data`` spec
+(theory, sizes, the feature standardization fitted on the training data), the training history,
+``wall_time_s`` and the ``sbi``/``torch``/``pdfinfer`` versions. It holds no pickled module, so it
+loads with ``torch.load(weights_only=True)`` on a CPU-only machine whatever device trained it.
 """
 
 from __future__ import annotations
@@ -24,25 +24,38 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import sbi
 import torch
 from sbi.inference import DirectPosterior
 from sbi.neural_nets import posterior_nn
 from sbi.utils import BoxUniform
+from torch import nn
 
 from pdfinfer import __version__
-from pdfinfer.errors import ConfigError, DataError
-from pdfinfer.io import atomic_path
-from pdfinfer.npe.embedding import SetEmbedding
+from pdfinfer.errors import DataError
+from pdfinfer.io import EventSet, atomic_path
+from pdfinfer.npe.embedding import SetEmbedding, flatten_observation
+from pdfinfer.npe.settings import NPESettings
 from pdfinfer.params import N_PARAMS
 
 log = logging.getLogger("pdfinfer.npe")
 
 MODEL_FORMAT = "pdfinfer-npe"
-MODEL_FORMAT_VERSION = 1
-FLOWS = ("nsf", "maf")
+
+
+class Architecture(Protocol):
+    """What the estimator is built from: :class:`~pdfinfer.npe.settings.NPESettings` or TSNPE's settings."""
+
+    flow: str
+    hidden_features: int
+    num_transforms: int
+    num_bins: int
+    embedding: Any
+
+MODEL_FORMAT_VERSION = 2
 
 
 def quiet_library_warnings() -> None:
@@ -57,55 +70,50 @@ def make_prior(device: torch.device | str = "cpu") -> BoxUniform:
     return BoxUniform(torch.zeros(N_PARAMS, device=device), torch.ones(N_PARAMS, device=device), device=str(device))
 
 
-def make_embedding(settings: Mapping[str, Any]) -> SetEmbedding:
-    """The set embedding described by ``settings`` (see :func:`pdfinfer.npe.train.build_settings`)."""
-    emb = settings["embedding"]
+def make_embedding(settings: Architecture, data: Mapping[str, Any]) -> SetEmbedding:
+    """The set embedding for ``settings`` and the data spec (sizes, standardization)."""
     return SetEmbedding(
-        n_events=settings["n_events"],
-        n_features=settings["n_features"],
-        n_norm=settings["n_norm"],
-        log_features=settings["log_features"],
-        feature_mean=settings["feature_mean"],
-        feature_std=settings["feature_std"],
-        norm_mean=settings.get("norm_mean", []),
-        norm_std=settings.get("norm_std", []),
-        event_hidden=emb["event_hidden"],
-        event_layers=emb["event_layers"],
-        event_features=emb["event_features"],
-        hidden=emb["hidden"],
-        layers=emb["layers"],
-        output_dim=emb["output_dim"],
+        settings.embedding, data["n_events"], data["n_features"], data["n_norm"], data["log_features"],
+        data["feature_mean"], data["feature_std"], data["norm_mean"], data["norm_std"],
     )
 
 
-def build_estimator(settings: Mapping[str, Any], theta: torch.Tensor | None = None, x: torch.Tensor | None = None) -> torch.nn.Module:
-    """``sbi`` conditional flow :math:`q(\\eta \\mid s(x))` for ``settings``.
+def build_estimator(settings: Architecture, data: Mapping[str, Any], theta: torch.Tensor | None = None, x: torch.Tensor | None = None) -> nn.Module:
+    """``sbi`` conditional flow :math:`q(\\eta \\mid s(x))`.
 
     ``theta`` ``(B, 6)`` and ``x`` ``(B, N*F + T)`` are a batch of training data: ``sbi`` sizes
     the flow from them and z-scores :math:`\\eta` with their mean and standard deviation (stored
     as buffers, so a rebuilt estimator gets them back from the state dict). Without them, a
     placeholder batch is used, which is right only when a state dict is loaded afterwards.
     """
-    flow = settings["flow"]
-    if flow["model"] not in FLOWS:
-        raise ConfigError(f"npe flow model {flow['model']!r} is not supported; use one of {FLOWS}")
-    embedding = make_embedding(settings)
+    embedding = make_embedding(settings, data)
     if theta is None or x is None:
         theta = torch.linspace(0.1, 0.9, 4)[:, None].repeat(1, N_PARAMS)
         x = torch.ones(4, embedding.width)
     build = posterior_nn(
-        model=flow["model"],
+        model=settings.flow,
         z_score_theta="independent",
         z_score_x="none",  # the embedding standardizes events itself (log where flagged)
-        hidden_features=flow["hidden_features"],
-        num_transforms=flow["num_transforms"],
-        num_bins=flow["num_bins"],
+        hidden_features=settings.hidden_features,
+        num_transforms=settings.num_transforms,
+        num_bins=settings.num_bins,
         embedding_net=embedding,
     )
     return build(theta[:16].float().cpu(), x[:16].float().cpu())
 
 
-def make_posterior(estimator: torch.nn.Module, device: torch.device | str = "cpu") -> DirectPosterior:
+class NPELoss(nn.Module):
+    """The NPE objective: mean of :math:`-\\log q(\\eta \\mid s(x))` over a batch ``theta (B, 6)``, ``x (B, D)``."""
+
+    def __init__(self, estimator: nn.Module) -> None:
+        super().__init__()
+        self.estimator = estimator
+
+    def forward(self, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return self.estimator.loss(theta, x).mean()
+
+
+def make_posterior(estimator: nn.Module, device: torch.device | str = "cpu") -> DirectPosterior:
     """``sbi``'s direct posterior (rejection of mass outside the prior box) around ``estimator``."""
     estimator = estimator.to(device).eval()
     return DirectPosterior(estimator, make_prior(device), device=str(device))
@@ -116,42 +124,66 @@ def versions() -> dict[str, str]:
     return {"sbi": str(sbi.__version__), "torch": str(torch.__version__), "pdfinfer": str(__version__)}
 
 
-def save_model(path: str | os.PathLike[str], estimator: torch.nn.Module, settings: Mapping[str, Any], history: Mapping[str, Any]) -> None:
-    """Write the estimator's CPU state dict, ``settings``, ``history`` and versions atomically."""
+def save_model(path: str | os.PathLike[str], estimator: nn.Module, settings: NPESettings, data: Mapping[str, Any], history: Mapping[str, Any],
+               **info: Any) -> None:
+    """Write the estimator's CPU state dict, settings, data spec, history, versions and ``info`` (seed, wall_time_s, ...)."""
     payload = {
         "format": MODEL_FORMAT,
         "format_version": MODEL_FORMAT_VERSION,
         "state_dict": {k: v.detach().cpu().clone() for k, v in estimator.state_dict().items()},
-        "settings": dict(settings),
+        "settings": settings.as_dict(),
+        "data": dict(data),
         "history": dict(history),
         "versions": versions(),
+        **info,
     }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 
 
-def read_model(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The raw saved dictionary (on CPU), with a one-line :class:`DataError` for anything wrong."""
+def read_model(path: str | os.PathLike[str], fmt: str = MODEL_FORMAT) -> dict[str, Any]:
+    """The raw saved dictionary (on CPU, ``weights_only=True``), with a one-line :class:`DataError` for anything wrong."""
     if not os.path.exists(path):
         raise DataError(f"{path}: file not found")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for corrupt or foreign files
-        raise DataError(f"{path}: not a readable NPE model ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
-    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
-        raise DataError(f"{path}: not a pdfinfer NPE model (written by pdfinfer.npe.train?)")
+    except Exception as err:  # noqa: BLE001 -- torch raises several types for corrupt or foreign files
+        raise DataError(f"{path}: not a readable model file ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        raise DataError(f"{path}: not a pdfinfer {fmt} model")
     if payload.get("format_version") != MODEL_FORMAT_VERSION:
-        raise DataError(f"{path}: NPE model format version {payload.get('format_version')} is not supported (this pdfinfer reads {MODEL_FORMAT_VERSION})")
+        raise DataError(f"{path}: model format version {payload.get('format_version')} is not supported (this pdfinfer reads {MODEL_FORMAT_VERSION}); retrain")
     return payload
 
 
-def load_model(path: str | os.PathLike[str], device: torch.device | str = "cpu") -> tuple[DirectPosterior, torch.nn.Module, dict[str, Any]]:
+def check_fits(path: str | os.PathLike[str], data: Mapping[str, Any], observed: EventSet, use_norm: bool | None = None) -> None:
+    """Refuse (one line naming ``path``) an observation of another theory, feature width, size or normalization flag."""
+    if dict(observed.theory) != dict(data["theory"]):
+        raise DataError(f"{path}: model trained on theory {data['theory']}, but {observed.path} has theory {observed.theory}")
+    if observed.n_features != data["n_features"]:
+        raise DataError(f"{path}: model trained on {data['n_features']} features per event, but {observed.path} has {observed.n_features}")
+    if observed.n_events != data["n_events"]:
+        raise DataError(f"{path}: model trained on sets of {data['n_events']} events, but {observed.path} has {observed.n_events}")
+    if use_norm is not None and bool(use_norm) != bool(data["normalization"]):
+        raise DataError(f"{path}: model trained with the normalization observable {'on' if data['normalization'] else 'off'}, "
+                        f"but it is {'on' if use_norm else 'off'} here; retrain")
+
+
+def observation_tensor(observed: EventSet, data: Mapping[str, Any]) -> torch.Tensor:
+    """Observed sets as flat rows ``(B, N*F + T)`` (``(1, ...)`` for one set ``(N, F)``)."""
+    events = observed.events if observed.batched else observed.events[None]
+    norm = observed.norm if observed.batched else observed.norm[None]
+    return flatten_observation(events, norm if data["normalization"] else None)
+
+
+def load_model(path: str | os.PathLike[str], device: torch.device | str = "cpu", fmt: str = MODEL_FORMAT) -> tuple[DirectPosterior, nn.Module, dict[str, Any]]:
     """Rebuild the estimator from a saved model on ``device``; returns ``(posterior, estimator, payload)``."""
-    payload = read_model(path)
+    payload = read_model(path, fmt)
     saved = payload["versions"]
     if saved.get("sbi") != sbi.__version__:
         log.warning("%s was trained with sbi %s, loading with sbi %s", path, saved.get("sbi"), sbi.__version__)
-    estimator = build_estimator(payload["settings"])
+    settings = NPESettings.from_config(payload["settings"], where=f"{path}: settings")
+    estimator = build_estimator(settings, payload["data"])
     try:
         estimator.load_state_dict(payload["state_dict"])
     except RuntimeError as err:

@@ -69,7 +69,7 @@ def plot_expected_coverage(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], 
     return fig
 
 
-def plot_sbc_ranks(ranks: np.ndarray, n_posterior_samples: int, style: PlotStyle, bins: int = 20, ks_pvalues: np.ndarray | None = None, method: str = "npe", title: str = "") -> Figure:
+def plot_sbc_ranks(ranks: np.ndarray, n_posterior_samples: int, style: PlotStyle, bins: int = 20, ks_pvalues: np.ndarray | None = None, *, method: str, title: str = "") -> Figure:
     """SBC rank histograms, one panel per parameter (2 x 3), with the 99% band of a uniform histogram.
 
     At most ``bins`` bins, and no more than one per 10 simulations.
@@ -102,7 +102,7 @@ def plot_sbc_ranks(ranks: np.ndarray, n_posterior_samples: int, style: PlotStyle
     return fig
 
 
-def plot_tarp(alpha: np.ndarray, ecp: np.ndarray, style: PlotStyle, atc: float | None = None, ks_pvalue: float | None = None, n_sims: int | None = None, method: str = "npe", title: str = "") -> Figure:
+def plot_tarp(alpha: np.ndarray, ecp: np.ndarray, style: PlotStyle, atc: float | None = None, ks_pvalue: float | None = None, n_sims: int | None = None, *, method: str, title: str = "") -> Figure:
     """TARP expected coverage probability ``ecp`` ``(L,)`` against credibility ``alpha`` ``(L,)``."""
     alpha, ecp = np.asarray(alpha, dtype=float), np.asarray(ecp, dtype=float)
     if alpha.shape != ecp.shape or alpha.ndim != 1 or len(alpha) < 2:

@@ -7,12 +7,11 @@ path.png`` also writes ``path.pdf`` when ``pdf`` is among the formats.
 Usage::
 
     python -m pdfinfer.plotting.cli posteriors --observed observed.h5 \\
-        --samples reference=reference.h5 npe=npe.h5 adversarial_pooled=pooled.h5 \\
+        --samples reference=reference.h5 npe=npe.h5 adversarial=pooled.h5 \\
         --out-corner corner.png --out-marginals marginals.png --out-pdfs pdfs.png
-    python -m pdfinfer.plotting.cli events --observed observed.h5 --samples npe=npe.h5 --draws 64 --out events.png
-    python -m pdfinfer.plotting.cli training --adversarial seed0.h5 seed1.h5 --npe npe.h5 \\
-        --out-adversarial adversarial.png --out-npe npe_loss.png
-    python -m pdfinfer.plotting.cli calibration --diagnostics diagnostics.h5 \\
+    python -m pdfinfer.plotting.cli events --observed observed.h5 --predictive npe=predictive/n1024/npe.h5 --out events.png
+    python -m pdfinfer.plotting.cli training --method adversarial --files seed0.h5 seed1.h5 --out training_adversarial.png
+    python -m pdfinfer.plotting.cli calibration --method npe --diagnostics diagnostics.h5 \\
         --out-coverage coverage.png --out-sbc sbc.png --out-tarp tarp.png
     python -m pdfinfer.plotting.cli sweep --sweep sweep.json --out sweep.png
     python -m pdfinfer.plotting.cli table --metrics metrics.json --out-png table.png --out-html table.html
@@ -88,54 +87,53 @@ def run_posteriors(args: argparse.Namespace) -> None:
 
 def run_events(args: argparse.Namespace) -> None:
     from pdfinfer.plotting import events, load
-    from pdfinfer.runtime import derive_seed
 
     style = _style(args)
     observed, theory = load.observed_set(args.observed)
-    sets = load.method_samples(_pairs(args.samples, "--samples"))
-    n_events = args.events_per_draw or len(observed)
-    predictive = {m: events.posterior_predictive(theory, s.samples, args.draws, n_events, derive_seed(args.seed, "plots", "events", m)) for m, s in sets.items()}
-    fig = events.plot_event_marginals(observed, predictive, theory.feature_names, theory.log_features, style, bins=args.bins, title=_title(args, len(observed), theory.name))
+    replicates = {m: sets.events for m, sets in load.replicate_sets(_pairs(args.predictive, "--predictive")).items()}
+    fig = events.plot_event_marginals(observed, replicates, theory.feature_names, theory.log_features, style, bins=args.bins, title=_title(args, len(observed), theory.name))
     _save(fig, args.out, style)
 
 
 def run_training(args: argparse.Namespace) -> None:
+    from pdfinfer import methods
     from pdfinfer.params import TRUTH_PHYSICAL
     from pdfinfer.plotting import load, training
 
     style = _style(args)
-    if args.out_adversarial:
-        runs = {}
-        labels = args.seed_labels or []
-        for i, path in enumerate(args.adversarial):
-            sample_set = load.method_samples({"adversarial": path})["adversarial"]
-            label = labels[i] if i < len(labels) else f"seed {sample_set.attrs.get('replica', i)}"
-            runs[label] = load.adversarial_history(sample_set)
-        _save(training.plot_adversarial_training(runs, TRUTH_PHYSICAL, style, title=_title(args, args.n_obs)), args.out_adversarial, style)
-    if args.out_npe:
-        runs = {}
-        for item in args.npe:
-            label, sep, path = item.rpartition("=")
-            sample_set = load.method_samples({"npe": path})["npe"]
-            runs[label if sep else f"$n_{{obs}}$ = {args.n_obs}"] = load.npe_losses(sample_set)
-        _save(training.plot_npe_losses(runs, style, title=_title(args, args.n_obs)), args.out_npe, style)
+    method = methods.method(args.method)
+    title = f"{method.title}, " + _title(args, args.n_obs)
+    sets = [load.method_samples({method.label: path})[method.label] for path in args.files]
+    labels = [f"replica {s.attrs.get('replica', i)}" if len(sets) > 1 else method.title for i, s in enumerate(sets)]
+    if method.history == "steps":
+        runs = {label: load.adversarial_history(s) for label, s in zip(labels, sets)}
+        fig = training.plot_adversarial_training(runs, TRUTH_PHYSICAL, style, title=title)
+    elif method.history == "epochs":
+        runs = {label: load.epoch_losses(s) for label, s in zip(labels, sets)}
+        fig = training.plot_epoch_losses(runs, style, color=method.color, title=title)
+    else:
+        raise ConfigError(f"training: method {method.label!r} records no training history")
+    _save(fig, args.out, style)
 
 
 def run_calibration(args: argparse.Namespace) -> None:
+    from pdfinfer import methods
     from pdfinfer.plotting import calibration, load
 
     style = _style(args)
-    diag = load.npe_diagnostics(args.diagnostics)
+    label = methods.method(args.method).label
+    diag = load.calibration_diagnostics(args.diagnostics)
     n_sims = int(diag["n_sims"])
     title = _title(args, args.n_obs)
     if args.out_coverage:
-        curves = {"npe": (diag["coverage_levels"], diag["coverage_empirical"])}
+        curves = {label: (diag["coverage_levels"], diag["coverage_empirical"])}
         _save(calibration.plot_expected_coverage(curves, n_sims, style, title=title), args.out_coverage, style)
     if args.out_sbc:
-        fig = calibration.plot_sbc_ranks(diag["sbc_ranks"], int(diag["n_posterior_samples"]), style, bins=args.bins, ks_pvalues=diag["sbc_ks_pvalues"])
+        fig = calibration.plot_sbc_ranks(diag["sbc_ranks"], int(diag["n_posterior_samples"]), style, bins=args.bins, ks_pvalues=diag["sbc_ks_pvalues"], method=label)
         _save(fig, args.out_sbc, style)
     if args.out_tarp:
-        fig = calibration.plot_tarp(diag["tarp_alpha"], diag["tarp_ecp"], style, atc=diag.get("tarp_atc"), ks_pvalue=diag.get("tarp_ks_pvalue"), n_sims=n_sims, title=title)
+        fig = calibration.plot_tarp(diag["tarp_alpha"], diag["tarp_ecp"], style, atc=diag.get("tarp_atc"), ks_pvalue=diag.get("tarp_ks_pvalue"), n_sims=n_sims,
+                                    method=label, title=title)
         _save(fig, args.out_tarp, style)
 
 
@@ -164,6 +162,25 @@ def run_table(args: argparse.Namespace) -> None:
         log.info("wrote %s", args.out_html)
 
 
+def run_levels(args: argparse.Namespace) -> None:
+    from pdfinfer.plotting import levels, load
+
+    style = _style(args)
+    metrics = load.json_file(args.metrics)
+    title = _title(args, args.n_obs)
+    if args.out_levels:
+        _save(levels.plot_levels(metrics, style, title=title), args.out_levels, style)
+    if args.out_amplification:
+        _save(levels.plot_amplification(metrics, style, title=title), args.out_amplification, style)
+
+
+def run_coverage(args: argparse.Namespace) -> None:
+    from pdfinfer.plotting import coverage, load
+
+    style = _style(args)
+    _save(coverage.plot_coverage(load.json_file(args.coverage), style, title=_title(args, args.n_obs)), args.out, style)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pdfinfer.plotting.cli", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="figure", required=True)
@@ -186,27 +203,24 @@ def build_parser() -> argparse.ArgumentParser:
     common(p, seed=True)
     p.set_defaults(run=run_posteriors)
 
-    p = sub.add_parser("events", help="observed vs generated event histograms with ratio panels")
+    p = sub.add_parser("events", help="observed vs posterior-predictive event histograms with ratio panels")
     p.add_argument("--observed", required=True)
-    p.add_argument("--samples", nargs="+", required=True, metavar="METHOD=PATH")
-    p.add_argument("--draws", type=int, default=64, help="parameter draws per method to simulate replicate sets at")
-    p.add_argument("--events-per-draw", type=int, default=0, help="events per replicate (0: the observed-set size)")
+    p.add_argument("--predictive", nargs="+", required=True, metavar="METHOD=PATH", help="replicate sets of each method (pdfinfer.predictive)")
     p.add_argument("--bins", type=int, default=20)
     p.add_argument("--out", required=True)
-    common(p, seed=True)
+    common(p)
     p.set_defaults(run=run_events)
 
-    p = sub.add_parser("training", help="adversarial and NPE training curves")
-    p.add_argument("--adversarial", nargs="*", default=[], help="adversarial samples files, one per seed (with history_*)")
-    p.add_argument("--seed-labels", nargs="*", default=None, help="legend labels of the adversarial runs (default: seed from the files)")
-    p.add_argument("--npe", nargs="*", default=[], metavar="[LABEL=]PATH", help="NPE samples files (with history_train_loss / history_val_loss)")
-    p.add_argument("--out-adversarial")
-    p.add_argument("--out-npe")
+    p = sub.add_parser("training", help="training curves of one method (all its replicas overlaid)")
+    p.add_argument("--method", required=True, help="registered method label")
+    p.add_argument("--files", nargs="+", required=True, help="its samples file, or one per replica (with history_* datasets)")
+    p.add_argument("--out", required=True)
     common(p)
     p.set_defaults(run=run_training)
 
-    p = sub.add_parser("calibration", help="NPE expected coverage, SBC ranks, TARP")
-    p.add_argument("--diagnostics", required=True, help="NPE diagnostics.h5")
+    p = sub.add_parser("calibration", help="expected coverage, SBC ranks, TARP of an amortized method")
+    p.add_argument("--method", required=True, help="registered method label")
+    p.add_argument("--diagnostics", required=True, help="the method's diagnostics.h5")
     p.add_argument("--bins", type=int, default=20, help="SBC rank-histogram bins")
     p.add_argument("--out-coverage")
     p.add_argument("--out-sbc")
@@ -220,6 +234,19 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(run=run_sweep)
 
+    p = sub.add_parser("levels", help="event level vs parameter level per method; the amplification curve")
+    p.add_argument("--metrics", required=True, help="comparison metrics.json")
+    p.add_argument("--out-levels")
+    p.add_argument("--out-amplification")
+    common(p)
+    p.set_defaults(run=run_levels)
+
+    p = sub.add_parser("coverage", help="coverage over replicated observed sets, per method")
+    p.add_argument("--coverage", required=True, help="coverage.json (pdfinfer.compare.coverage)")
+    p.add_argument("--out", required=True)
+    common(p)
+    p.set_defaults(run=run_coverage)
+
     p = sub.add_parser("table", help="comparison metrics as an image and an HTML table")
     p.add_argument("--metrics", required=True, help="comparison metrics.json")
     p.add_argument("--out-png")
@@ -232,10 +259,6 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.figure == "training" and args.out_adversarial and not args.adversarial:
-        raise ConfigError("training: --out-adversarial needs --adversarial files")
-    if args.figure == "training" and args.out_npe and not args.npe:
-        raise ConfigError("training: --out-npe needs --npe files")
     setup(args)
     args.run(args)
     return 0

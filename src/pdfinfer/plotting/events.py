@@ -22,33 +22,14 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 import numpy as np
-import torch
 from matplotlib.figure import Figure
 
 from pdfinfer.errors import DataError
 from pdfinfer.plotting.style import PlotStyle, feature_label, figure, log_axis, method_color, method_label, sort_methods, styled
-from pdfinfer.runtime import make_generator
-from pdfinfer.theory import Theory
 
 
 #: Fewest observed events per bin (about 20% statistical precision).
 MIN_EVENTS_PER_BIN = 25
-
-
-def posterior_predictive(theory: Theory, eta: np.ndarray, n_draws: int, n_events: int, seed: int) -> np.ndarray:
-    """Replicate data sets ``(D, n_events, F)`` simulated at ``D = min(n_draws, K)`` of the draws ``eta`` ``(K, 6)``.
-
-    The draws are a random subset (without replacement) chosen with ``seed``; the simulation
-    uses a generator seeded with ``seed`` as well, so the result is reproducible.
-    """
-    eta = np.asarray(eta, dtype=np.float64)
-    if eta.ndim != 2 or eta.shape[1] != 6 or len(eta) == 0:
-        raise DataError(f"posterior predictive: expected parameter draws of shape (K, 6), got {eta.shape}")
-    rng = np.random.default_rng(seed)
-    rows = rng.choice(len(eta), size=min(n_draws, len(eta)), replace=False)
-    chosen = torch.as_tensor(np.clip(eta[np.sort(rows)], 0.0, 1.0))
-    events = theory.sample(chosen, n_events, generator=make_generator(seed))
-    return events.numpy()
 
 
 def feature_edges(observed: np.ndarray, bins: int) -> list[np.ndarray]:
@@ -97,7 +78,7 @@ def plot_event_marginals(
 
     Args:
         observed: observed events ``(N, F)``.
-        predictive: method name -> replicate sets ``(D, n, F)`` (e.g. from :func:`posterior_predictive`).
+        predictive: method name -> replicate sets ``(D, n, F)`` (the files of :mod:`pdfinfer.predictive`).
         feature_names: the ``F`` feature names (``theory.feature_names``).
         log_features: per feature, whether its density is drawn on a log axis (positive features
             always get a log x axis).

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from pdfinfer.errors import DataError
-from pdfinfer.io import SampleSet, read_events, read_h5, read_json, read_samples
+from pdfinfer.io import EventSet, SampleSet, read_events, read_h5, read_json, read_samples
+from pdfinfer.methods import REFERENCE, STUDIED_FAMILY
 from pdfinfer.params import THETA_MAX, THETA_MIN, to_physical
 from pdfinfer.plotting.training import AdversarialHistory
 from pdfinfer.theory import Theory, make_theory
@@ -35,6 +36,11 @@ def observed_set(path: PathLike) -> tuple[np.ndarray, Theory]:
     """Observed events ``(N, F)`` and the theory that generated them (rebuilt from the file)."""
     events = read_events(path, batched=False)
     return events.events, make_theory(dict(events.theory))
+
+
+def replicate_sets(paths: Mapping[str, PathLike]) -> dict[str, EventSet]:
+    """Read each method's posterior-predictive replicate sets (:mod:`pdfinfer.predictive`): label -> ``(D, n, F)``."""
+    return {method: read_events(path, batched=True) for method, path in paths.items()}
 
 
 def method_samples(paths: Mapping[str, PathLike]) -> dict[str, SampleSet]:
@@ -63,13 +69,13 @@ def adversarial_history(sample_set: SampleSet) -> AdversarialHistory:
         raise DataError(f"{sample_set.path}: {err}") from None
 
 
-def npe_losses(sample_set: SampleSet) -> tuple[np.ndarray, np.ndarray]:
-    """NPE training and validation loss per epoch, each ``(E,)``."""
+def epoch_losses(sample_set: SampleSet) -> tuple[np.ndarray, np.ndarray]:
+    """Training and validation loss per epoch, each ``(E,)`` (methods with ``history="losses"``)."""
     return _extra(sample_set, "history_train_loss", 1).astype(float), _extra(sample_set, "history_val_loss", 1).astype(float)
 
 
-def npe_diagnostics(path: PathLike) -> dict[str, Any]:
-    """Arrays and scalars of the NPE ``diagnostics.h5``: coverage, SBC ranks, TARP."""
+def calibration_diagnostics(path: PathLike) -> dict[str, Any]:
+    """Arrays and scalars of an amortized method's ``diagnostics.h5``: coverage, SBC ranks, TARP."""
     names = ("coverage_levels", "coverage_empirical", "sbc_ranks", "sbc_ks_pvalues", "tarp_alpha", "tarp_ecp")
     data, attrs = read_h5(path, required=names, required_attrs=("n_sims", "n_posterior_samples"))
     return {**data, **{k: attrs[k] for k in ("n_sims", "n_posterior_samples", "tarp_atc", "tarp_ks_pvalue") if k in attrs}}
@@ -89,8 +95,6 @@ def require(mapping: Mapping[str, Any], key: str, where: PathLike) -> Any:
 
 
 # ------------------------------------------------------------------ comparison (metrics.json)
-#: Methods shown in the per-parameter tables and the sweep (per-seed runs only in the method table).
-HEADLINE_METHODS = ("reference", "npe", "nle", "adversarial_pooled")
 
 
 def _fmt(value: Any, spec: str = ".3g") -> str:
@@ -103,21 +107,21 @@ def _fmt(value: Any, spec: str = ".3g") -> str:
 
 def _methods(metrics: Mapping[str, Any], path: PathLike) -> dict[str, Any]:
     methods = require(metrics, "methods", path)
-    if "reference" not in methods:
-        raise DataError(f"{Path(path)}: 'methods' has no 'reference' entry (has: {sorted(methods)})")
+    if REFERENCE not in methods:
+        raise DataError(f"{Path(path)}: 'methods' has no {REFERENCE!r} entry (has: {sorted(methods)})")
     return methods
 
 
 def summary_tables(path: PathLike) -> list["Table"]:
     """The comparison ``metrics.json`` of one n_obs as three tables (see :mod:`pdfinfer.plotting.table`).
 
-    1. posterior mean ± std per parameter and headline method, with the truth and the Cramér–Rao bound;
+    1. posterior mean ± std per parameter and method (registry order), with the truth and the Cramér–Rao bound;
     2. width ratio to the exact posterior and pull of the truth per parameter;
-    3. one row per method (every label, per-seed runs included): C2ST against the exact posterior,
+    3. one row per method: C2ST against the exact posterior,
        event-level C2ST and quantile MSE, relative L2 error, mean width ratio, joint coverage of
        the truth, wall time; plus the perfect-model baseline of the event scores.
     """
-    from pdfinfer.plotting.style import method_label
+    from pdfinfer.plotting.style import method_label, sort_methods
     from pdfinfer.plotting.table import Table
 
     metrics = json_file(path)
@@ -125,8 +129,7 @@ def summary_tables(path: PathLike) -> list["Table"]:
     names = require(metrics, "parameter_names", path)
     truth = require(require(metrics, "truth", path), "physical", path)
     bounds = metrics.get("cramer_rao", {})
-    headline = [m for m in HEADLINE_METHODS if m in methods]
-    others = [m for m in methods if m not in headline]
+    headline = sort_methods(list(methods))
     label = {m: method_label(m) for m in methods}
 
     def param(m: str, name: str) -> Mapping[str, Any]:
@@ -140,18 +143,18 @@ def summary_tables(path: PathLike) -> list["Table"]:
         rows.append(row)
     t1 = Table("Posterior mean ± standard deviation (physical units)", ["parameter", "truth", "Cramér–Rao bound"] + [label[m] for m in headline], rows,
                note="degenerate directions (no information in the data): " + "; ".join(metrics.get("degenerate_directions", [])) if metrics.get("degenerate_directions") else "")
-    learned = [m for m in headline if m != "reference"]
+    learned = [m for m in headline if m != REFERENCE]
     rows = [[symbols[name]] + [f"{_fmt(param(m, name).get('width_ratio'), '.2f')}  ({_fmt(param(m, name).get('pull'), '+.2f')})" for m in learned] for name in names]
     t2 = Table("Width ratio to the exact posterior (pull of the truth)", ["parameter"] + [label[m] for m in learned], rows,
                note="width ratio = std / std of the exact posterior (1: as wide; < 1: over-confident); pull = (mean - truth) / std")
     rows, highlight = [], []
-    for m in headline + others:
+    for m in headline:
         r = methods[m]
         ratios = [p.get("width_ratio") for p in r.get("parameters", {}).values() if p.get("width_ratio") is not None]
         rows.append([label[m], _fmt(r.get("c2st"), ".3f"), _fmt(r.get("event_c2st"), ".3f"), _fmt(r.get("event_quantile_mse"), ".2e"),
                      _fmt(r.get("rel_l2_error"), ".3f"), _fmt(float(np.mean(ratios)) if ratios else None, ".2f"),
                      f"{_fmt(r.get('covered68_joint'))} / {_fmt(r.get('covered95_joint'))}", _fmt(r.get("wall_time_s"), ".0f")])
-        if m == "adversarial_pooled":
+        if methods[m].get("family") == STUDIED_FAMILY:
             highlight.append(len(rows) - 1)
     baseline = metrics.get("baselines", {}).get("truth_events")
     if baseline:
@@ -168,9 +171,10 @@ def sweep_arrays(path: PathLike) -> dict[str, Any]:
     Returns ``n_obs`` ``(S,)``; ``widths`` method -> ``(S, 6)`` physical std; ``cramer_rao`` and
     ``sqrt_n_law`` ``(S, 6)``; ``c2st`` method -> ``(S,)`` for the learned methods; ``exponents``
     method -> ``(6,)`` fitted slopes of log width vs log n. Missing values (JSON null) are NaN.
-    Only the headline methods (:data:`HEADLINE_METHODS`) are returned; per-seed runs stay in the table.
+    Methods come in registry order.
     """
     from pdfinfer.params import PARAM_NAMES
+    from pdfinfer.plotting.style import sort_methods
 
     data = json_file(path)
     n_obs = np.asarray(require(data, "n_obs", path), dtype=float)
@@ -186,12 +190,12 @@ def sweep_arrays(path: PathLike) -> dict[str, Any]:
     def row(values: Sequence[Any]) -> np.ndarray:
         return np.array([np.nan if v is None else float(v) for v in values])
 
-    shown = [m for m in HEADLINE_METHODS if m in methods]
+    shown = sort_methods(list(methods))
     return {
         "n_obs": n_obs,
         "widths": {m: table(require(methods[m], "std", path), f"{m} std") for m in shown},
         "cramer_rao": table(require(data, "cramer_rao", path), "cramer_rao"),
         "sqrt_n_law": table(data["sqrt_n_law"], "sqrt_n_law") if "sqrt_n_law" in data else None,
-        "c2st": {m: row(require(methods[m], "c2st", path)) for m in shown if m != "reference"},
+        "c2st": {m: row(require(methods[m], "c2st", path)) for m in shown if m != REFERENCE},
         "exponents": {m: row([methods[m].get("scaling_exponent", {}).get(name) for name in PARAM_NAMES]) for m in shown},
     }

@@ -3,14 +3,13 @@
 Every figure module builds its figure with :func:`figure` (a fixed size in inches, constrained
 layout, so a PNG is exactly ``width * dpi`` by ``height * dpi`` pixels) and writes it with
 :func:`save`, which renders the same figure once per configured format (PNG for the report,
-PDF for papers). Colours and labels of the methods live here and nowhere else, so a method
-looks the same in every figure.
+PDF for papers). Colours and legend labels of the methods come from the method registry
+(:mod:`pdfinfer.methods`) and nowhere else, so a method looks the same in every figure.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,36 +23,19 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
+from pdfinfer import methods  # noqa: E402
 from pdfinfer.errors import ConfigError  # noqa: E402
 from pdfinfer.io import atomic_path  # noqa: E402
+from pdfinfer.methods import OBSERVED_COLOR, REPLICA_COLORS, TRUTH_COLOR  # noqa: E402
 from pdfinfer.params import PARAM_LABELS, PARAM_NAMES  # noqa: E402
 
 FORMATS = ("png", "pdf", "svg")
 
-#: Colour of each method (and of the observed data and the truth), colour-blind safe (Okabe-Ito).
-METHOD_COLORS: dict[str, str] = {
-    "reference": "#000000",
-    "npe": "#0072B2",
-    "nle": "#009E73",
-    "adversarial": "#D55E00",
-    "adversarial_pooled": "#D55E00",
-    "observed": "#000000",
-    "truth": "#CC79A7",
-}
-#: Legend label of each method.
-METHOD_LABELS: dict[str, str] = {
-    "reference": "Exact posterior (MCMC)",
-    "npe": "NPE (sbi)",
-    "nle": "NLE (sbi)",
-    "adversarial": "Adversarial",
-    "adversarial_pooled": "Adversarial (pooled seeds)",
-    "observed": "Observed",
-    "truth": r"Truth $\theta^*$",
-}
-#: Order in which methods are drawn (the referee first, underneath).
-METHOD_ORDER: tuple[str, ...] = ("reference", "npe", "nle", "adversarial_pooled", "adversarial")
-#: Colours for runs of one method (seeds), cycled.
-SEED_COLORS: tuple[str, ...] = ("#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+#: Colours and legend labels of what is not a method (methods: :mod:`pdfinfer.methods`).
+OTHER_COLORS: dict[str, str] = {"observed": OBSERVED_COLOR, "truth": TRUTH_COLOR}
+OTHER_LABELS: dict[str, str] = {"observed": "Observed", "truth": r"Truth $\theta^*$"}
+#: Colours for replicas of one method (seeds, bootstrap runs), cycled.
+SEED_COLORS: tuple[str, ...] = REPLICA_COLORS
 
 #: Parameters are dimensionless; the label says which physical (not normalized) quantity is shown.
 PARAM_AXIS_LABELS: tuple[str, ...] = PARAM_LABELS
@@ -78,22 +60,18 @@ class PlotStyle:
 
 
 def method_color(method: str) -> str:
-    """Colour of ``method`` (grey for methods this module does not know)."""
-    return METHOD_COLORS.get(method, "#777777")
+    """Colour of a registered method, of ``observed`` or ``truth`` (grey for other names)."""
+    return OTHER_COLORS.get(method) or methods.color(method)
 
 
 def method_label(method: str) -> str:
-    """Legend label of ``method``: known names, ``adversarial_seed3`` -> ``Adversarial (seed 3)``, else the name."""
-    if method in METHOD_LABELS:
-        return METHOD_LABELS[method]
-    match = re.fullmatch(r"adversarial[_-]?(?:seed)?[_-]?(\d+)", method)
-    return f"Adversarial (seed {match.group(1)})" if match else method
+    """Legend label of a registered method, of ``observed`` or ``truth`` (else the name itself)."""
+    return OTHER_LABELS.get(method) or methods.title(method)
 
 
-def sort_methods(methods: Sequence[str]) -> list[str]:
-    """``methods`` in drawing order: known methods in :data:`METHOD_ORDER`, then the rest."""
-    rank = {m: i for i, m in enumerate(METHOD_ORDER)}
-    return sorted(methods, key=lambda m: (rank.get(m, len(rank)), m))
+def sort_methods(labels: Sequence[str]) -> list[str]:
+    """``labels`` in drawing order: registry order (the referee first, underneath), then the rest."""
+    return methods.order(labels)
 
 
 def param_label(index: int) -> str:

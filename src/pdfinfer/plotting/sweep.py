@@ -24,6 +24,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
 
 from pdfinfer.errors import DataError
+from pdfinfer.methods import REFERENCE
 from pdfinfer.params import N_PARAMS
 from pdfinfer.plotting.style import PlotStyle, figure, method_color, method_label, param_label, sort_methods, styled
 
@@ -34,7 +35,7 @@ def plot_sweep(
     style: PlotStyle,
     cramer_rao: np.ndarray | None = None,
     c2st: Mapping[str, np.ndarray] | None = None,
-    anchor: str = "reference",
+    anchor: str = REFERENCE,
     sqrt_law: np.ndarray | None = None,
     exponents: Mapping[str, np.ndarray] | None = None,
     title: str = "",

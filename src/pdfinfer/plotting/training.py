@@ -1,4 +1,4 @@
-r"""Training curves: adversarial losses and generated-parameter trajectories; NPE losses.
+r"""Training curves: adversarial losses and generated-parameter trajectories; per-epoch losses.
 
 Adversarial runs log, per logged step :math:`s`, the discriminator, generator and (in surrogate
 mode) surrogate losses and the mean and standard deviation of the generated parameters
@@ -7,8 +7,8 @@ mode) surrogate losses and the mean and standard deviation of the generated para
 seeds are overlaid so their agreement (or not) is visible. Noisy losses are drawn faintly with a
 running mean over ``window`` logged steps on top.
 
-NPE logs the training and validation loss (negative log posterior density per simulation) per
-epoch; early stopping keeps the epoch of lowest validation loss.
+Density-estimation methods (NPE, NLE, ...) log the training and validation loss (negative log
+density per training example) per epoch; early stopping keeps the epoch of lowest validation loss.
 """
 
 from __future__ import annotations
@@ -107,14 +107,15 @@ def plot_adversarial_training(runs: Mapping[str, AdversarialHistory], truth: np.
     return fig
 
 
-def plot_npe_losses(runs: Mapping[str, tuple[np.ndarray, np.ndarray]], style: PlotStyle, title: str = "") -> Figure:
-    """NPE training (solid) and validation (dashed) loss per epoch for each run (e.g. per n_obs).
+def plot_epoch_losses(runs: Mapping[str, tuple[np.ndarray, np.ndarray]], style: PlotStyle, color: str = "#0072B2",
+                      ylabel: str = "loss (negative log density per example)", title: str = "") -> Figure:
+    """Training (solid) and validation (dashed) loss per epoch for each run (e.g. per replica).
 
     ``runs``: label -> ``(train_loss (E,), validation_loss (E,))``; the epoch of lowest validation
-    loss is marked.
+    loss is marked. A single run is drawn in the method's ``color``.
     """
     if not runs:
-        raise DataError("NPE loss plot: no runs given")
+        raise DataError("loss plot: no runs given")
     with styled(style):
         fig = figure(5.5, 4.0, style)
         ax = fig.add_subplot()
@@ -122,21 +123,21 @@ def plot_npe_losses(runs: Mapping[str, tuple[np.ndarray, np.ndarray]], style: Pl
         for i, (label, (train, val)) in enumerate(runs.items()):
             train, val = np.asarray(train, dtype=float), np.asarray(val, dtype=float)
             if train.ndim != 1 or val.ndim != 1 or len(train) == 0:
-                raise DataError(f"NPE loss plot: run {label!r} needs 1-D training and validation losses, got {train.shape} and {val.shape}")
-            color = SEED_COLORS[(i + 1) % len(SEED_COLORS)] if len(runs) > 1 else method_color("npe")
-            ax.plot(np.arange(1, len(train) + 1), train, color=color)
+                raise DataError(f"loss plot: run {label!r} needs 1-D training and validation losses, got {train.shape} and {val.shape}")
+            line = SEED_COLORS[(i + 1) % len(SEED_COLORS)] if len(runs) > 1 else color
+            ax.plot(np.arange(1, len(train) + 1), train, color=line)
             if len(val):
-                ax.plot(np.arange(1, len(val) + 1), val, color=color, ls="--")
+                ax.plot(np.arange(1, len(val) + 1), val, color=line, ls="--")
                 best = int(np.nanargmin(val))
-                ax.plot(best + 1, val[best], "o", color=color, ms=4)
-            handles.append(Line2D([], [], color=color))
+                ax.plot(best + 1, val[best], "o", color=line, ms=4)
+            handles.append(Line2D([], [], color=line))
             labels.append(label)
         handles += [Line2D([], [], color="0.3"), Line2D([], [], color="0.3", ls="--"), Line2D([], [], color="0.3", ls="", marker="o", ms=4)]
         labels += ["training", "validation", "best epoch"]
         ax.legend(handles, labels, loc="upper right")
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(r"loss  ($-\log q(\theta \mid x)$ per simulation)")
+        ax.set_ylabel(ylabel)
         if title:
             ax.set_title(title)
     return fig

@@ -1,5 +1,5 @@
 """The referee: the exact-likelihood posterior (MCMC), its diagnostics and the Fisher/Cramér-Rao bound.
 
 >>> from pdfinfer.reference.likelihood import LogPosterior
->>> from pdfinfer.reference.mcmc import MCMCSettings, run_mcmc
+>>> from pdfinfer.reference.nuts import run_nuts
 """

@@ -1,4 +1,4 @@
-r"""Convergence diagnostics of MCMC chains: rank-normalized split R-hat and bulk ESS.
+r"""Convergence diagnostics of MCMC chains: rank-normalized split R-hat, bulk and tail ESS.
 
 Follows Vehtari, Gelman, Simpson, Carpenter & Bürkner (2021), *Rank-normalization, folding, and
 localization: an improved R-hat*. For draws :math:`\theta_{mn}` of :math:`M` chains of length
@@ -19,7 +19,9 @@ with :math:`B/N` the variance of the chain means. The reported R-hat is the larg
           \hat\rho_t = 1 - \frac{W - \frac{1}{M}\sum_m \hat\gamma_{m,t}}{\widehat{\mathrm{var}}^+},
 
 truncated by Geyer's initial positive sequence and made monotone (the same estimator as Stan
-and ArviZ). For an ensemble sampler, :func:`summarize_chains` takes the independent ensembles as
+and ArviZ). The tail ESS is the smaller of the ESS of the indicators
+:math:`\mathbb 1[\theta \le q_{0.05}]` and :math:`\mathbb 1[\theta \le q_{0.95}]` on the split chains
+(how well the 5% and 95% quantiles are estimated). For an ensemble sampler, :func:`summarize_chains` takes the independent ensembles as
 the chains of R-hat (an ensemble's draws pooled step by step, so splitting halves the steps) and
 the walkers as the chains of the ESS (the autocorrelation lives along each walker's path).
 """
@@ -107,8 +109,42 @@ def ess_bulk(draws: np.ndarray) -> float:
     return ess(rank_normalize(split_chains(draws)))
 
 
-def summarize_chains(chain: np.ndarray, n_chains: int) -> tuple[np.ndarray, np.ndarray]:
-    """R-hat and bulk ESS per parameter: two ``(D,)`` arrays.
+def ess_tail(draws: np.ndarray, prob: float = 0.05) -> float:
+    """Tail ESS of one parameter, chains ``(M, N)``: min ESS of the ``prob`` and ``1 - prob`` quantile indicators."""
+    chains = split_chains(draws)
+    values = []
+    for q in (prob, 1.0 - prob):
+        indicator = (chains <= np.quantile(chains, q)).astype(np.float64)
+        values.append(ess(indicator))
+    return float(np.nanmin(values)) if not np.all(np.isnan(values)) else float("nan")
+
+
+def chain_diagnostics(chains: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """R-hat, bulk ESS and tail ESS per parameter (three ``(D,)`` arrays) of chains ``(M, N, D)``."""
+    chains = np.asarray(chains, dtype=np.float64)
+    dim = chains.shape[-1]
+    rhat = np.array([split_rhat(chains[:, :, i]) for i in range(dim)])
+    bulk = np.array([ess_bulk(chains[:, :, i]) for i in range(dim)])
+    tail = np.array([ess_tail(chains[:, :, i]) for i in range(dim)])
+    return rhat, bulk, tail
+
+
+def budget_shortfall(
+    names: tuple[str, ...], rhat: np.ndarray, bulk: np.ndarray, tail: np.ndarray, ess_target: float, rhat_max: float
+) -> str | None:
+    """``None`` when every parameter has R-hat <= ``rhat_max`` and bulk and tail ESS >= ``ess_target``;
+    otherwise a short text naming the worst parameter and its figures."""
+    ess_min = np.minimum(bulk, tail)
+    bad_rhat = np.where(np.isfinite(rhat), rhat, np.inf) > rhat_max
+    bad_ess = np.where(np.isfinite(ess_min), ess_min, 0.0) < ess_target
+    if not (bad_rhat.any() or bad_ess.any()):
+        return None
+    worst = int(np.argmax(np.where(np.isfinite(rhat), rhat, np.inf))) if bad_rhat.any() else int(np.argmin(np.nan_to_num(ess_min)))
+    return f"{names[worst]} has R-hat {rhat[worst]:.4f} (max {rhat_max}), bulk ESS {bulk[worst]:.0f}, tail ESS {tail[worst]:.0f} (target {ess_target:g})"
+
+
+def summarize_chains(chain: np.ndarray, n_chains: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """R-hat, bulk ESS and tail ESS per parameter of an ensemble run: three ``(D,)`` arrays.
 
     Args:
         chain: emcee chain ``(n_steps, n_chains * n_walkers, D)``; walkers ``[c W, (c+1) W)``
@@ -122,5 +158,6 @@ def summarize_chains(chain: np.ndarray, n_chains: int) -> tuple[np.ndarray, np.n
     # (steps, C, W, D) -> per ensemble a step-major sequence of steps * W draws.
     pooled = chain.reshape(steps, n_chains, walkers // n_chains, dim).transpose(1, 0, 2, 3).reshape(n_chains, -1, dim)
     rhat = np.array([split_rhat(pooled[:, :, i]) if n_chains > 1 else split_rhat(chain[:, :, i].T) for i in range(dim)])
-    ess = np.array([ess_bulk(chain[:, :, i].T) for i in range(dim)])
-    return rhat, ess
+    bulk = np.array([ess_bulk(chain[:, :, i].T) for i in range(dim)])
+    tail = np.array([ess_tail(chain[:, :, i].T) for i in range(dim)])
+    return rhat, bulk, tail

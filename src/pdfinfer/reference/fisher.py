@@ -26,6 +26,7 @@ parameter is reported as degenerate. Bounds are converted to physical units with
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -41,7 +42,7 @@ WIDTHS = THETA_MAX - THETA_MIN
 def composite_nodes(lo: float, hi: float, n_panels: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Nodes ``x``, distances ``hi - x`` and weights of a composite tanh-sinh rule, each ``(M,)``."""
     cuts = np.linspace(lo, hi, n_panels + 1)
-    pieces = [tanh_sinh_nodes(float(a), float(b)) for a, b in zip(cuts[:-1], cuts[1:])]
+    pieces = [tanh_sinh_nodes(float(a), float(b)) for a, b in itertools.pairwise(cuts)]
     x = torch.cat([p.x for p in pieces])
     dist = torch.cat([p.dist_hi + (hi - float(b)) for p, b in zip(pieces, cuts[1:])])
     return x, dist, torch.cat([p.weights for p in pieces])

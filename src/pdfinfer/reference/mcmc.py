@@ -15,7 +15,8 @@ advanced by the same emcee sampler, so each half-step is ONE batched likelihood 
 proposing walker of every ensemble. Each ensemble starts from its own L-BFGS optimum (optimizers
 started at different prior draws; on the normalization ridge they stop at different points).
 The split R-hat is computed with the ensembles as chains (each ensemble's draws pooled per step),
-the bulk ESS with the walkers as chains.
+the bulk and tail ESS with the walkers as chains. Settings: ``reference.emcee`` and the common
+``reference`` keys (:class:`pdfinfer.reference.settings.ReferenceSettings`).
 
 Procedure (:func:`run_mcmc`):
 
@@ -23,10 +24,11 @@ Procedure (:func:`run_mcmc`):
    Laplace approximation at its optimum (standard deviations capped at 0.3; a far worse local
    optimum is replaced by the best one);
 2. ``n_burn`` burn-in steps (discarded);
-3. ``n_steps`` kept steps; per-parameter rank-normalized split R-hat and bulk ESS over walkers
+3. ``n_steps`` kept steps; per-parameter rank-normalized split R-hat and bulk/tail ESS
    (:mod:`pdfinfer.reference.diagnostics`);
-4. while some R-hat exceeds ``rhat_max`` the run is extended (kept steps doubled) up to
-   ``max_steps`` kept steps; if it still fails, :class:`ConvergenceError` names the parameter;
+4. while some R-hat exceeds ``rhat_max`` or some ESS is below ``ess_target`` the run is extended
+   (kept steps doubled) up to ``max_steps`` kept steps; if it still fails,
+   :class:`~pdfinfer.reference.result.ConvergenceError` names the parameter;
 5. the kept chain ``(steps, walkers, 6)`` is thinned to ``n_samples`` draws (every ``thin``-th
    step, the last ``n_samples`` rows of the thinned flat chain).
 """
@@ -35,21 +37,21 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import emcee
 import numpy as np
 
-from pdfinfer.errors import ConfigError, PdfinferError
-from pdfinfer.reference.diagnostics import summarize_chains
+from pdfinfer.reference.diagnostics import budget_shortfall, summarize_chains
 from pdfinfer.reference.likelihood import LogPosterior, find_map, laplace_covariance
+from pdfinfer.reference.result import ConvergenceError, SamplerResult
+from pdfinfer.reference.settings import EmceeSettings, ReferenceSettings
 from pdfinfer.runtime import progress
 
 log = logging.getLogger("pdfinfer.reference")
 
 
-class ConvergenceError(PdfinferError):
-    """The chains did not reach the required R-hat within the allowed number of steps."""
+__all__ = ["ConvergenceError", "GroupedMove", "MCMCResult", "MCMCSettings", "run_mcmc"]
 
 
 class GroupedMove(emcee.moves.RedBlueMove):
@@ -66,7 +68,7 @@ class GroupedMove(emcee.moves.RedBlueMove):
         self.base = base
         self.n_groups = int(n_groups)
 
-    def propose(self, model, state):  # noqa: ANN001, ANN201 (emcee's interface)
+    def propose(self, model, state):  # emcee's interface
         n_walkers = state.coords.shape[0]
         per_group = n_walkers // self.n_groups
         self.base.setup(state.coords)
@@ -97,7 +99,8 @@ class GroupedMove(emcee.moves.RedBlueMove):
 
 @dataclass
 class MCMCSettings:
-    """Sampler settings (config section ``reference``)."""
+    """Flat emcee settings for callers that sample a posterior of their own (e.g. NLE's learned one);
+    convergence on R-hat alone unless ``ess_target`` is given."""
 
     n_chains: int = 4
     n_walkers: int = 16
@@ -106,46 +109,21 @@ class MCMCSettings:
     max_steps: int = 8000
     n_samples: int = 10000
     rhat_max: float = 1.01
+    ess_target: int = 1
 
-    def check(self) -> None:
-        """Raise :class:`ConfigError` for settings the sampler cannot use."""
-        if self.n_walkers < 8 or self.n_walkers % 4:
-            raise ConfigError(f"reference: n_walkers (per chain) must be a multiple of 4 and at least 8, got {self.n_walkers}")
-        for name in ("n_chains", "n_steps", "max_steps", "n_samples"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"reference: {name} must be at least 1, got {getattr(self, name)}")
-        if self.n_burn < 0:
-            raise ConfigError(f"reference: n_burn must be non-negative, got {self.n_burn}")
-        if self.n_steps < 8:
-            raise ConfigError(f"reference: n_steps must be at least 8 (R-hat needs split chains), got {self.n_steps}")
-        if self.max_steps < self.n_steps:
-            raise ConfigError(f"reference: max_steps ({self.max_steps}) is smaller than n_steps ({self.n_steps})")
-        if self.n_chains * self.n_walkers * self.n_steps < self.n_samples:
-            raise ConfigError(
-                f"reference: n_chains x n_walkers x n_steps = {self.n_chains * self.n_walkers * self.n_steps} "
-                f"is fewer than n_samples = {self.n_samples}"
-            )
-        if not self.rhat_max > 1.0:
-            raise ConfigError(f"reference: rhat_max must exceed 1, got {self.rhat_max}")
+    def to_reference(self) -> ReferenceSettings:
+        """The equivalent :class:`ReferenceSettings` (sampler emcee); validated."""
+        emcee_settings = EmceeSettings(n_walkers=self.n_walkers, n_burn=self.n_burn, n_steps=self.n_steps, max_steps=self.max_steps)
+        settings = ReferenceSettings(
+            sampler="emcee", n_chains=self.n_chains, ess_target=self.ess_target, rhat_max=self.rhat_max, n_samples=self.n_samples,
+            emcee=emcee_settings,
+        )
+        settings.check_all()
+        return settings
 
 
-@dataclass
-class MCMCResult:
-    """Thinned draws ``(K, D)`` and the diagnostics of the kept chain."""
-
-    samples: np.ndarray
-    log_prob: np.ndarray
-    rhat: np.ndarray
-    ess_bulk: np.ndarray
-    autocorr_time: np.ndarray
-    acceptance: np.ndarray
-    map_eta: np.ndarray
-    n_steps: int
-    thin: int
-    n_evaluations: int
-    seconds: float
-    sampling_seconds: float
-    settings: dict = field(default_factory=dict)
+#: Result of :func:`run_mcmc` (kept name for callers outside the referee).
+MCMCResult = SamplerResult
 
 
 def initial_walkers(posterior: LogPosterior, centers: np.ndarray, n_walkers: int, rng: np.random.Generator) -> np.ndarray:
@@ -173,67 +151,62 @@ def chain_starts(posterior: LogPosterior, n_chains: int, rng: np.random.Generato
 
 def _advance(sampler: emcee.EnsembleSampler, state: emcee.State | np.ndarray, steps: int, desc: str, store: bool = True) -> emcee.State:
     with progress(total=steps, desc=desc, unit="step") as bar:
-        for state in sampler.sample(state, iterations=steps, store=store):
+        current = state
+        for current in sampler.sample(state, iterations=steps, store=store):
             bar.update(1)
-    return state
+    return current
 
 
-def run_mcmc(posterior: LogPosterior, settings: MCMCSettings, seed: int) -> MCMCResult:
-    """Sample the exact posterior (see the module docstring); raises :class:`ConvergenceError`."""
-    settings.check()
+def run_mcmc(posterior: LogPosterior, settings: ReferenceSettings | MCMCSettings, seed: int) -> SamplerResult:
+    """Sample the exact posterior with emcee (see the module docstring); raises :class:`ConvergenceError`."""
+    settings = settings.to_reference() if isinstance(settings, MCMCSettings) else settings
+    settings.check_all()
+    e = settings.emcee
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
     starts = chain_starts(posterior, settings.n_chains, rng)
-    walkers = initial_walkers(posterior, starts, settings.n_walkers, rng)
+    walkers = initial_walkers(posterior, starts, e.n_walkers, rng)
     if not np.all(np.isfinite(posterior(walkers))):
         raise ConvergenceError("reference: some initial walkers have zero posterior density around the optimum")
 
-    n_total = settings.n_chains * settings.n_walkers
+    n_total = settings.n_chains * e.n_walkers
     moves = [(GroupedMove(emcee.moves.DEMove(), settings.n_chains), 0.8), (GroupedMove(emcee.moves.DESnookerMove(), settings.n_chains), 0.2)]
     sampler = emcee.EnsembleSampler(n_total, posterior.dim, posterior, vectorize=True, moves=moves)
     sampler.random_state = np.random.RandomState(int(rng.integers(2**32))).get_state()
-    sampling_start = time.perf_counter()
-    state = _advance(sampler, walkers, settings.n_burn, "burn-in", store=False) if settings.n_burn else walkers
+    state = _advance(sampler, walkers, e.n_burn, "burn-in", store=False) if e.n_burn else walkers
     sampler.reset()
-    state = _advance(sampler, state, settings.n_steps, "sampling")
+    state = _advance(sampler, state, e.n_steps, "sampling")
     while True:
         chain = sampler.get_chain()  # (steps, walkers, D)
-        rhat, ess = summarize_chains(chain, settings.n_chains)
-        worst = int(np.argmax(rhat))
+        rhat, bulk, tail = summarize_chains(chain, settings.n_chains)
         log.info(
-            "after %d kept steps: R-hat %s; bulk ESS %s",
-            chain.shape[0],
-            ", ".join(f"{n}={r:.4f}" for n, r in zip(posterior.names, rhat)),
-            ", ".join(f"{n}={e:.0f}" for n, e in zip(posterior.names, ess)),
+            "after %d kept steps: R-hat %s; bulk ESS %s; tail ESS %s", chain.shape[0],
+            " ".join(f"{n}={r:.4f}" for n, r in zip(posterior.names, rhat)),
+            " ".join(f"{n}={v:.0f}" for n, v in zip(posterior.names, bulk)),
+            " ".join(f"{n}={v:.0f}" for n, v in zip(posterior.names, tail)),
         )
-        if rhat[worst] <= settings.rhat_max:
+        shortfall = budget_shortfall(posterior.names, rhat, bulk, tail, settings.ess_target, settings.rhat_max)
+        if shortfall is None:
             break
-        extra = min(chain.shape[0], settings.max_steps - chain.shape[0])
+        extra = min(chain.shape[0], e.max_steps - chain.shape[0])
         if extra <= 0:
             raise ConvergenceError(
-                f"reference: MCMC not converged: R-hat of {posterior.names[worst]} is {rhat[worst]:.4f} > {settings.rhat_max} "
-                f"after {chain.shape[0]} steps of {settings.n_chains} chains x {settings.n_walkers} walkers "
-                f"(reference.max_steps = {settings.max_steps}; raise it)"
+                f"reference: emcee not converged: {shortfall} after {chain.shape[0]} steps of {settings.n_chains} chains x "
+                f"{e.n_walkers} walkers (reference.emcee.max_steps = {e.max_steps}; raise it)"
             )
-        log.warning("R-hat of %s is %.4f > %s: extending the run by %d steps", posterior.names[worst], rhat[worst], settings.rhat_max, extra)
+        log.warning("%s: extending the run by %d steps", shortfall, extra)
         state = _advance(sampler, state, extra, "extending")
 
     n_steps = chain.shape[0]
     thin = max(1, n_steps // -(-settings.n_samples // n_total))  # keeps >= ceil(K / walkers) steps
     flat = sampler.get_chain(thin=thin, flat=True)[-settings.n_samples :]
     flat_lp = sampler.get_log_prob(thin=thin, flat=True)[-settings.n_samples :]
-    return MCMCResult(
-        samples=flat,
-        log_prob=flat_lp,
-        rhat=rhat,
-        ess_bulk=ess,
-        autocorr_time=np.asarray(sampler.get_autocorr_time(quiet=True, tol=0), dtype=np.float64),
-        acceptance=np.asarray(sampler.acceptance_fraction),
-        map_eta=starts[int(np.argmax(posterior(starts)))],
-        n_steps=n_steps,
-        thin=thin,
-        n_evaluations=posterior.n_calls,
-        seconds=time.perf_counter() - start,
-        sampling_seconds=time.perf_counter() - sampling_start,
-        settings=asdict(settings),
+    return SamplerResult(
+        sampler="emcee", samples=flat, log_prob=flat_lp, rhat=rhat, ess_bulk=bulk, ess_tail=tail,
+        map_eta=starts[int(np.argmax(posterior(starts)))], n_draws=n_steps, seconds=time.perf_counter() - start,
+        extras={
+            "autocorr_time": np.asarray(sampler.get_autocorr_time(quiet=True, tol=0), dtype=np.float64),
+            "acceptance": np.asarray(sampler.acceptance_fraction),
+        },
+        info={"n_steps_run": n_steps, "thin": thin, "moves": "GroupedMove(DEMove 0.8, DESnookerMove 0.2)"},
     )

@@ -1,11 +1,13 @@
 r"""Command line: the exact-likelihood reference posterior of one observed set, and its Fisher bound.
 
 Samples :math:`\pi(\eta \mid x_{1..N}) \propto \prod_i p(x_i \mid \eta)\,[\mathcal N(z; Z(\eta), (rZ)^2)]`
-on the prior box with :func:`pdfinfer.reference.mcmc.run_mcmc` and writes
+on the prior box with the configured sampler (:func:`pdfinfer.reference.nuts.run_nuts`, default,
+or :func:`pdfinfer.reference.mcmc.run_mcmc`) and writes
 
 * ``--out-samples``: ``samples`` ``(K, 6)`` normalized (method ``"reference"``), extras ``rhat``,
-  ``ess_bulk``, ``autocorr_time`` (per parameter, emcee's integrated autocorrelation time in steps),
-  ``acceptance`` (per walker), ``map_eta``, ``log_prob`` ``(K,)``;
+  ``ess_bulk``, ``ess_tail`` (per parameter), ``map_eta``, ``log_prob`` ``(K,)`` and the sampler's
+  own (NUTS: per-chain ``step_size``, ``acceptance``, ``divergences``; emcee: ``autocorr_time``,
+  per-walker ``acceptance``); attributes ``sampler`` and ``wall_time_s``;
 * ``--out-fisher``: JSON with the per-event and total Fisher matrices at :math:`\eta^*` (normalized
   parameters), the Cramér-Rao bound per parameter (normalized and physical units, ``null`` where
   the parameter is not identifiable), the degenerate directions, and the posterior's MCMC
@@ -14,6 +16,7 @@ on the prior box with :func:`pdfinfer.reference.mcmc.run_mcmc` and writes
 Usage::
 
     python -m pdfinfer.reference.run --observed R/data/n1024/observed.h5 --normalization off \
+        --settings '{"sampler": "nuts", "ess_target": 1000}' \
         --out-samples R/reference/n1024/samples.h5 --out-fisher R/reference/n1024/fisher.json
 """
 
@@ -21,8 +24,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-from dataclasses import fields
-from typing import Sequence
+import time
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -33,9 +37,10 @@ from pdfinfer.io import read_events, write_json, write_samples
 from pdfinfer.params import PARAM_NAMES, TRUTH
 from pdfinfer.reference.fisher import cramer_rao, event_fisher, norm_fisher
 from pdfinfer.reference.likelihood import LogPosterior
-from pdfinfer.reference.mcmc import MCMCSettings, run_mcmc
+from pdfinfer.reference.result import SamplerResult
+from pdfinfer.reference.settings import ReferenceSettings
 from pdfinfer.runtime import add_common_arguments, cli_main, derive_seed, resolve_device, setup
-from pdfinfer.theory import make_theory
+from pdfinfer.theory import Theory, make_theory
 
 log = logging.getLogger("pdfinfer.reference")
 
@@ -44,17 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pdfinfer.reference.run", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--observed", required=True, help="observed set (EventSet HDF5, events (N, F))")
     parser.add_argument("--normalization", choices=["on", "off"], required=True, help="use the normalization observable")
-    defaults = MCMCSettings()
-    for f in fields(MCMCSettings):
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(getattr(defaults, f.name)), default=getattr(defaults, f.name))
-    parser.add_argument("--fisher-panels", type=int, default=16, help="panels of the composite quadrature for the expected log-likelihood")
+    parser.add_argument("--settings", default="{}", help="the config section 'reference' as JSON (missing keys take the defaults)")
     parser.add_argument("--out-samples", required=True)
     parser.add_argument("--out-fisher", required=True)
     add_common_arguments(parser)
     return parser
 
 
-def fisher_report(theory, n_obs: int, rel_unc: float | None, panels: int) -> dict:  # noqa: ANN001
+def fisher_report(theory: Theory, n_obs: int, rel_unc: float | None, panels: int) -> dict:
     """Fisher matrices and Cramér-Rao bounds at eta* for ``n_obs`` events (+ normalization)."""
     per_event, check = event_fisher(theory, TRUTH, panels)
     total = n_obs * per_event
@@ -85,55 +87,68 @@ def fisher_report(theory, n_obs: int, rel_unc: float | None, panels: int) -> dic
 @cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    settings = ReferenceSettings.from_json(args.settings)
     setup(args)
     with threadpool_limits(limits=max(1, args.threads)):
-        return reference(args)
+        reference(
+            settings, args.observed, args.normalization == "on", args.out_samples, args.out_fisher,
+            seed=args.seed, device=args.device, config_hash=args.config_hash,
+        )
+    return 0
 
 
-def reference(args: argparse.Namespace) -> int:
-    """Sample the reference posterior and write samples and the Fisher report."""
-    settings = MCMCSettings(**{f.name: getattr(args, f.name) for f in fields(MCMCSettings)})
-    settings.check()
-    if args.fisher_panels < 1:
-        raise ConfigError(f"--fisher-panels must be at least 1, got {args.fisher_panels}")
-    observed = read_events(args.observed, batched=False)
+def sample_posterior(posterior: LogPosterior, settings: ReferenceSettings, seed: int) -> SamplerResult:
+    """Run the configured sampler on ``posterior`` (torch and pyro/emcee imported here)."""
+    if settings.sampler == "nuts":
+        from pdfinfer.reference.nuts import run_nuts
+
+        return run_nuts(posterior, settings, seed)
+    from pdfinfer.reference.mcmc import run_mcmc
+
+    return run_mcmc(posterior, settings, seed)
+
+
+def reference(
+    settings: ReferenceSettings, observed_path: str | Path, normalization: bool, out_samples: str | Path, out_fisher: str | Path,
+    seed: int = 0, device: str = "auto", config_hash: str = "",
+) -> SamplerResult:
+    """Sample the reference posterior of one observed set and write the samples file and the Fisher report."""
+    settings.check_all()
+    start = time.perf_counter()
+    observed = read_events(observed_path, batched=False)
     theory = make_theory(observed.theory)
-    rel_unc = observed.norm_rel_unc if args.normalization == "on" else None
+    rel_unc = observed.norm_rel_unc if normalization else None
     if rel_unc is not None and not rel_unc > 0:
-        raise ConfigError(f"{args.observed}: normalization requested but the file's norm_rel_unc is {rel_unc}")
-    device = resolve_device(args.device)
-    posterior = LogPosterior(theory, observed.events, observed.norm, rel_unc, device)
-    seed = derive_seed(args.seed, "reference", observed.n_events)
-    log.info("reference posterior: %d events of %s, normalization %s, device %s", observed.n_events, args.observed, args.normalization, device)
-    result = run_mcmc(posterior, settings, seed)
-    log.info(
-        "%d steps x %d walkers in %.1f s (%d batched likelihood calls, %.1f ms each); thin %d; acceptance %.3f",
-        result.n_steps, settings.n_chains * settings.n_walkers, result.seconds, result.n_evaluations,
-        1e3 * result.seconds / max(result.n_evaluations, 1), result.thin, result.acceptance.mean(),
-    )
-    run_settings = {
-        **result.settings, "normalization": rel_unc is not None, "n_obs": observed.n_events, "observed": str(args.observed),
-        "n_steps_run": result.n_steps, "thin": result.thin, "seconds": result.seconds, "device": str(device),
-        "moves": "GroupedMove(DEMove 0.8, DESnookerMove 0.2)",
-    }
-    write_samples(
-        args.out_samples, result.samples, "reference", run_settings, seed, observed.theory, args.config_hash,
-        extras={
-            "rhat": result.rhat, "ess_bulk": result.ess_bulk, "autocorr_time": result.autocorr_time,
-            "acceptance": result.acceptance, "map_eta": result.map_eta, "log_prob": result.log_prob,
-        },
-    )
+        raise ConfigError(f"{observed_path}: normalization requested but the file's norm_rel_unc is {rel_unc}")
+    torch_device = resolve_device(device)
+    posterior = LogPosterior(theory, observed.events, observed.norm, rel_unc, torch_device)
+    run_seed = derive_seed(seed, "reference", observed.n_events)
+    log.info("reference posterior (%s): %d events of %s, normalization %s, device %s", settings.sampler, observed.n_events, observed_path, normalization, torch_device)
+    result = sample_posterior(posterior, settings, run_seed)
+    log.info("%s: %d draws per chain in %.1f s; %d likelihood calls", result.sampler, result.n_draws, result.seconds, posterior.n_calls)
+    run_settings = {**settings.as_dict(), **result.info, "normalization": rel_unc is not None, "n_obs": observed.n_events, "observed": str(observed_path), "device": str(torch_device)}
     with torch.enable_grad():
-        report = fisher_report(theory, observed.n_events, rel_unc, args.fisher_panels)
+        report = fisher_report(theory, observed.n_events, rel_unc, settings.fisher_panels)
+    wall = time.perf_counter() - start
+    write_samples(
+        out_samples, result.samples, "reference", run_settings, run_seed, observed.theory, config_hash,
+        extras={
+            "rhat": result.rhat, "ess_bulk": result.ess_bulk, "ess_tail": result.ess_tail,
+            "map_eta": result.map_eta, "log_prob": result.log_prob, **result.extras,
+        },
+        attrs={"sampler": result.sampler, "wall_time_s": wall},
+    )
     report["mcmc"] = {
+        "sampler": result.sampler,
         "rhat": dict(zip(PARAM_NAMES, result.rhat.tolist())),
         "ess_bulk": dict(zip(PARAM_NAMES, result.ess_bulk.tolist())),
-        "autocorr_time": dict(zip(PARAM_NAMES, result.autocorr_time.tolist())),
-        "n_steps": result.n_steps, "thin": result.thin, "n_samples": len(result.samples), "seconds": result.seconds,
+        "ess_tail": dict(zip(PARAM_NAMES, result.ess_tail.tolist())),
+        "n_draws": result.n_draws, "n_samples": len(result.samples), "seconds": result.seconds,
+        **{k: v for k, v in result.info.items() if isinstance(v, (int, float, str))},
     }
-    write_json(args.out_fisher, report)
-    log.info("wrote %s and %s", args.out_samples, args.out_fisher)
-    return 0
+    write_json(out_fisher, report)
+    log.info("wrote %s and %s", out_samples, out_fisher)
+    return result
 
 
 if __name__ == "__main__":

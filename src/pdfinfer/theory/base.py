@@ -21,20 +21,28 @@ The normalization observable is :math:`z_t = Z_t(\eta)\,(1 + r\,\epsilon_t)`,
 
 from __future__ import annotations
 
+import itertools
 import math
 from abc import ABC, abstractmethod
-from typing import Any, Sequence, TypeVar
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
 from pdfinfer.errors import DataError, ParameterError
+from pdfinfer.memory import check_memory
 from pdfinfer.params import N_PARAMS, THETA_MAX, THETA_MIN, check_params
 from pdfinfer.theory.quadrature import Nodes, invert_table, simpson_cdf, table_nodes, tanh_sinh_nodes
 
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 #: Floor applied before taking the log of a flagged feature (see :func:`log_flagged`).
 LOG_FLOOR = 1e-30
+#: ``method="auto"`` uses the O(1) guide-table lookup from this many events per parameter row and
+#: ``GUIDE_MIN_DRAWS`` x-draws per call on; below, the guide's fixed cost of about twenty small tensor
+#: operations exceeds what it saves over the binary search (both give the same events).
+GUIDE_MIN_EVENTS = 256
+GUIDE_MIN_DRAWS = 1 << 16
 
 
 def physical(eta: torch.Tensor) -> torch.Tensor:
@@ -102,6 +110,8 @@ class Theory(ABC):
     target_log_features: tuple[bool, ...] = (False,)
     #: Unit of the normalization observable.
     norm_unit: str = ""
+    #: ``u, d`` weights ``(T, 2)`` float64 of the targets' densities (set by each theory).
+    _weights: torch.Tensor
 
     def __init__(self, x_lo: float, x_hi: float, breakpoints: tuple[float, ...] = ()) -> None:
         self.x_lo = float(x_lo)
@@ -110,13 +120,15 @@ class Theory(ABC):
         mids_dist = 0.5 * (self._table.dist_hi[:-1] + self._table.dist_hi[1:])
         self._table_mid = Nodes(self.x_hi - mids_dist, mids_dist)
         cuts = [self.x_lo, *sorted(b for b in breakpoints if self.x_lo < b < self.x_hi), self.x_hi]
-        pieces = [tanh_sinh_nodes(a, b) for a, b in zip(cuts[:-1], cuts[1:])]
+        pieces = [tanh_sinh_nodes(a, b) for a, b in itertools.pairwise(cuts)]
         self._quad = Nodes(
             torch.cat([p.x for p in pieces]),
             torch.cat([p.dist_hi + (self.x_hi - b) for p, b in zip(pieces, cuts[1:])]),
             torch.cat([p.weights for p in pieces]),
         )
         self._device_cache: dict[torch.device, tuple[Nodes, Nodes, Nodes]] = {}
+        self._points_cache: dict[torch.device, Nodes] = {}
+        self._weights_cache: dict[torch.device, torch.Tensor] = {}
 
     # ------------------------------------------------------------------ description
     @property
@@ -174,6 +186,49 @@ class Theory(ABC):
         """Other features of a target given ``x`` from uniforms ``u`` ``(..., k - 1)``; ``(..., k - 1)``."""
         return x.new_empty(x.shape + (0,))
 
+    def isospin_weights(self, device: torch.device | str = "cpu") -> torch.Tensor:
+        """Weights ``(T, 2)`` of ``u`` and ``d`` in each target's density: ``g_t ∝ w_t0 u + w_t1 d`` (float64)."""
+        key = torch.device(device)
+        if key not in self._weights_cache:
+            self._weights_cache[key] = self._weights.to(key)
+        return self._weights_cache[key]
+
+    def fixed_log_density(self, per_target: torch.Tensor) -> torch.Tensor:
+        """The parameter-free part of each target's log density, ``-inf`` outside the support.
+
+        ``log_density = log(w_t0 u(x) + w_t1 d(x)) + fixed_log_density``. Here: 0 for ``x`` in
+        ``[x_lo, x_hi]``; theories with more features add their conditional's shape.
+
+        Args:
+            per_target: events split by target, ``(B, N, T, k)`` float64.
+
+        Returns:
+            ``(B, N, T)`` float64.
+        """
+        x = per_target[..., 0]
+        inside = (x >= self.x_lo) & (x <= self.x_hi)
+        return torch.where(inside, 0.0, -math.inf).to(x.dtype)
+
+    def describe_support(self) -> str:
+        """The support in words, for error messages."""
+        return f"x in [{self.x_lo:.6g}, {self.x_hi:.6g}]"
+
+    def check_support(self, events: np.ndarray | torch.Tensor, where: str, chunk: int = 1 << 16) -> None:
+        """Raise a one-line :class:`DataError` naming ``where``, the first event (its index in
+        ``events`` ``(..., F)``), its features and values if any event lies outside the support."""
+        flat = torch.as_tensor(np.asarray(events) if not isinstance(events, torch.Tensor) else events).reshape(-1, self.n_features)
+        for start in range(0, flat.shape[0], chunk):
+            block = flat[start : start + chunk].to(torch.float64)
+            bad = ~torch.isfinite(self.fixed_log_density(self._split(block[None]))[0])  # (n, T)
+            if bool(bad.any()):
+                row, target = (int(i) for i in torch.nonzero(bad)[0])
+                index = tuple(int(i) for i in np.unravel_index(start + row, tuple(events.shape[:-1])))
+                k = self.draws_per_target
+                names = self.feature_names[target * k : (target + 1) * k]
+                values = ", ".join(f"{n} = {float(v):.6g}" for n, v in zip(names, block[row, target * k : (target + 1) * k]))
+                label = f"event {index[0]}" if len(index) == 1 else f"set {index[0]}, event {index[1]}"
+                raise DataError(f"{where}: {label} ({values}) lies outside the support of theory {self.name!r} ({self.describe_support()})")
+
     def log_density(self, per_target: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
         """Unnormalized log density of each target's draw, ``-inf`` outside the support.
 
@@ -184,11 +239,14 @@ class Theory(ABC):
         Returns:
             ``(B, N, T)``; ``log_prob`` subtracts ``log Z_t``.
         """
+        fixed = self.fixed_log_density(per_target)
+        inside = torch.isfinite(fixed)
         x = per_target[..., 0]
-        inside = (x >= self.x_lo) & (x <= self.x_hi)
-        x_safe = torch.where(inside, x, torch.full_like(x, 0.5 * (self.x_lo + self.x_hi)))
-        g = self.x_density(x_safe.transpose(1, 2), (self.x_hi - x_safe).transpose(1, 2), eta).transpose(1, 2)
-        return torch.where(inside, torch.log(g), torch.full_like(g, -math.inf))
+        x_safe = torch.where(inside, x, torch.full_like(x, 0.5 * (self.x_lo + self.x_hi))).transpose(1, 2)  # (B, T, N)
+        u, d = pdf_pair(x_safe, 1.0 - x_safe, eta)
+        w = self.isospin_weights(eta.device)
+        value = torch.log(w[:, 0, None] * u + w[:, 1, None] * d).transpose(1, 2) + torch.where(inside, fixed, 0.0)
+        return torch.where(inside, value, torch.full_like(value, -math.inf))
 
     # ------------------------------------------------------------------ normalizers
     def _nodes(self, device: torch.device) -> tuple[Nodes, Nodes, Nodes]:
@@ -240,50 +298,106 @@ class Theory(ABC):
         shape = (batch, n_events, self.n_targets, self.draws_per_target)
         return torch.rand(shape, generator=generator, dtype=torch.float64, device=device)
 
+    def _table_points(self, device: torch.device) -> Nodes:
+        """Table nodes ``(G,)`` followed by the cell midpoints ``(G - 1,)``: one density call per table."""
+        key = torch.device(device)
+        if key not in self._points_cache:
+            nodes, mids, _ = self._nodes(key)
+            self._points_cache[key] = Nodes(torch.cat([nodes.x, mids.x]), torch.cat([nodes.dist_hi, mids.dist_hi]))
+        return self._points_cache[key]
+
     def x_cdf_table(self, eta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Tabulated x-CDF of each target, ``(B, T, G)``, and the table nodes ``(G,)``."""
-        nodes, mids, _ = self._nodes(eta.device)
-        f_nodes = self.x_density(nodes.x[None, None, :], nodes.dist_hi[None, None, :], eta)
-        f_mid = self.x_density(mids.x[None, None, :], mids.dist_hi[None, None, :], eta)
-        cdf, total = simpson_cdf(f_nodes, f_mid, nodes.x[1:] - nodes.x[:-1])
+        nodes, _, _ = self._nodes(eta.device)
+        points = self._table_points(eta.device)
+        n_nodes = nodes.x.shape[0]
+        f_all = self.x_density(points.x[None, None, :], points.dist_hi[None, None, :], eta)
+        cdf, total = simpson_cdf(f_all[..., :n_nodes], f_all[..., n_nodes:], self._widths(eta.device))
         if not bool(torch.all(total > 0)):
             bad = int(torch.nonzero(~(total > 0))[0, 0])
             raise ParameterError(f"{self.name}: the cross section vanishes at parameter row {bad} (N_u = N_d = 0?)")
         return cdf, nodes.x
 
-    def sample_reparam(self, eta: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    def _widths(self, device: torch.device) -> torch.Tensor:
+        nodes, _, _ = self._nodes(device)
+        return nodes.x[1:] - nodes.x[:-1]
+
+    def sample_reparam(self, eta: torch.Tensor, uniforms: torch.Tensor, method: str = "auto") -> torch.Tensor:
         """Events ``(B, N, F)`` float64 as a differentiable function of ``eta`` ``(B, 6)``
-        for fixed ``uniforms`` ``(B, N, T, k)`` (from :meth:`draw_uniforms`)."""
+        for fixed ``uniforms`` ``(B, N, T, k)`` (from :meth:`draw_uniforms`).
+
+        ``method`` picks the table-cell lookup (see :func:`pdfinfer.theory.quadrature.invert_table`):
+        ``"guide"`` (O(1) per event), ``"search"`` (binary search, the reference) or ``"auto"``
+        (guide for large requests, see ``GUIDE_MIN_EVENTS``). All give the same events and gradients.
+        """
         eta = self._check_eta(eta)
         batch, n_events = uniforms.shape[:2]
-        cdf, x_nodes = self.x_cdf_table(eta)  # (B, T, G)
-        u_x = uniforms[..., 0].transpose(1, 2)  # (B, T, N)
-        x = invert_table(cdf, x_nodes, u_x.contiguous()).transpose(1, 2)  # (B, N, T)
+        x = self._invert_x(eta, uniforms, method)  # (B, N, T)
+        if self.draws_per_target == 1:
+            return x.reshape(batch, n_events, self.n_features)
         rest = self.conditional_sample(uniforms[..., 1:], x)
         return torch.cat([x.unsqueeze(-1), rest], dim=-1).reshape(batch, n_events, self.n_features)
 
-    def sample(self, eta: torch.Tensor, n_events: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    def _invert_x(self, eta: torch.Tensor, uniforms: torch.Tensor, method: str) -> torch.Tensor:
+        """x of every draw, ``(B, N, T)`` float64, from the x-uniforms ``uniforms[..., 0]``."""
+        if method == "auto":
+            draws = uniforms.shape[0] * uniforms.shape[1] * uniforms.shape[2]
+            method = "guide" if uniforms.shape[1] >= GUIDE_MIN_EVENTS and draws >= GUIDE_MIN_DRAWS else "search"
+        cdf, x_nodes = self.x_cdf_table(eta)  # (B, T, G)
+        u_x = uniforms[..., 0].transpose(1, 2)  # (B, T, N)
+        return invert_table(cdf, x_nodes, u_x.contiguous(), method).transpose(1, 2)
+
+    def sample(
+        self,
+        eta: torch.Tensor,
+        n_events: int,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype = torch.float32,
+        method: str = "auto",
+    ) -> torch.Tensor:
         """Draw ``n_events`` events for each parameter row: ``(B, 6) -> (B, N, F)``.
 
         Uses ``generator`` (and its device) when given; the result is bit-reproducible for a
         given generator state and device. Events are clamped inside the support in ``dtype``.
+        ``method``: the table-cell lookup, as in :meth:`sample_reparam` (same events for all).
         """
         eta = self._check_eta(eta)
+        n_events = self._check_n_events(n_events)
+        check_memory(self.sample_bytes(eta.shape[0], n_events, dtype), f"{self.name}: sampling {eta.shape[0]} x {n_events} events")
         device = generator.device if generator is not None else eta.device
         with torch.no_grad():
             uniforms = self.draw_uniforms(eta.shape[0], n_events, generator, device)
-            events = self.sample_reparam(eta.to(device), uniforms)
+            events = self.sample_reparam(eta.to(device), uniforms, method)
         return self.clamp_to_support(events.to(dtype))
 
+    def sample_bytes(self, batch: int, n_events: int, dtype: torch.dtype = torch.float32) -> int:
+        """Estimated peak memory of :meth:`sample` in bytes: the float64 uniforms and about four
+        float64/int64 temporaries per draw (x, cell, lookups), plus the result in ``dtype``."""
+        draws = batch * n_events * self.n_targets
+        item = torch.empty((), dtype=dtype).element_size()
+        return draws * 8 * (self.draws_per_target + 4 + 2 * (self.draws_per_target - 1)) + batch * n_events * self.n_features * item
+
+    def _check_n_events(self, n_events: object) -> int:
+        if isinstance(n_events, bool) or not isinstance(n_events, (int, np.integer)) or n_events < 1:
+            raise ParameterError(f"{self.name}: the number of events must be a positive integer, got {n_events!r}")
+        return int(n_events)
+
     def clamp_to_support(self, events: torch.Tensor) -> torch.Tensor:
-        """Keep ``x`` strictly below ``x_hi`` after rounding to the events' dtype."""
+        """Keep ``x`` strictly below ``x_hi`` (and not below ``x_lo``) after rounding to the events' dtype."""
+        lo, top = self._x_bounds(events.dtype)
+        if self.draws_per_target == 1:
+            return events.clamp(lo, top)
         per_target = events.reshape(*events.shape[:-1], self.n_targets, self.draws_per_target).clone()
-        top = torch.nextafter(torch.tensor(self.x_hi, dtype=events.dtype), torch.tensor(0.0, dtype=events.dtype))
-        lo = torch.tensor(self.x_lo, dtype=events.dtype)
-        if lo < self.x_lo:
-            lo = torch.nextafter(lo, torch.tensor(1.0, dtype=events.dtype))
-        per_target[..., 0] = per_target[..., 0].clamp(lo.item(), top.item())
+        per_target[..., 0].clamp_(lo, top)
         return per_target.reshape(events.shape)
+
+    def _x_bounds(self, dtype: torch.dtype) -> tuple[float, float]:
+        """The smallest and largest ``x`` of ``dtype`` inside ``[x_lo, x_hi)``."""
+        top = torch.nextafter(torch.tensor(self.x_hi, dtype=dtype), torch.tensor(0.0, dtype=dtype))
+        lo = torch.tensor(self.x_lo, dtype=dtype)
+        if lo < self.x_lo:
+            lo = torch.nextafter(lo, torch.tensor(1.0, dtype=dtype))
+        return lo.item(), top.item()
 
     # ------------------------------------------------------------------ normalization observable
     def sample_norm(self, eta: torch.Tensor, rel_unc: float, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -295,9 +409,12 @@ class Theory(ABC):
             eps = torch.randn(z.shape, generator=generator, dtype=torch.float64, device=device)
         return z * (1.0 + rel_unc * eps)
 
-    def norm_log_prob(self, z_obs: torch.Tensor, eta: torch.Tensor, rel_unc: float) -> torch.Tensor:
-        """Gaussian log-likelihood of measured normalizations ``z_obs`` ``(B or 1, T)``; ``(B,)``."""
-        z = self.normalizers(eta)
+    def norm_log_prob(self, z_obs: torch.Tensor, eta: torch.Tensor, rel_unc: float, z: torch.Tensor | None = None) -> torch.Tensor:
+        """Gaussian log-likelihood of measured normalizations ``z_obs`` ``(B or 1, T)``; ``(B,)``.
+
+        ``z``: the normalizers ``Z_t(eta)`` ``(B, T)`` when already computed.
+        """
+        z = self.normalizers(eta) if z is None else z
         sigma = rel_unc * z
         resid = (z_obs.to(z) - z) / sigma
         return (-0.5 * resid**2 - torch.log(sigma) - 0.5 * math.log(2 * math.pi)).sum(-1)

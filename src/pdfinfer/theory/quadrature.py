@@ -85,21 +85,86 @@ def simpson_cdf(f_nodes: torch.Tensor, f_mid: torch.Tensor, widths: torch.Tensor
     return cdf, total
 
 
-def invert_table(cdf: torch.Tensor, x_nodes: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+#: Correction steps of the guided lookup done for every point before the exact fallback.
+GUIDE_STEPS = 2
+
+
+def guide_bins(n_points: int, lo: int = 256, hi: int = 4096) -> int:
+    """Guide-table size for ``n_points`` uniforms per row: the power of two nearest ``n_points``, in ``[lo, hi]``."""
+    return int(min(hi, max(lo, 1 << max(0, round(math.log2(max(n_points, 1)))))))
+
+
+def guide_table(cdf: torch.Tensor, bins: int) -> torch.Tensor:
+    """Cell holding ``u = k / bins`` for ``k = 0..bins``, per row: ``(*, bins + 1)`` int64.
+
+    ``bins`` is a power of two, so ``ceil(cdf * bins) <= k`` is exactly ``cdf <= k / bins``; the count of
+    such nodes (a scatter-add and a cumulative sum, no search) minus one is the cell, as in
+    ``searchsorted(cdf, k / bins, right=True) - 1``, clamped to ``[0, G - 2]``.
+    """
+    if bins & (bins - 1):
+        raise ValueError(f"guide_table: bins must be a power of two, got {bins}")
+    key = torch.ceil(cdf * bins).clamp_(0, bins).long()
+    counts = torch.zeros((*cdf.shape[:-1], bins + 1), dtype=torch.long, device=cdf.device)
+    counts.scatter_add_(-1, key, torch.ones_like(key))
+    return (counts.cumsum_(-1) - 1).clamp_(0, cdf.shape[-1] - 2)
+
+
+def find_cells(cdf: torch.Tensor, u: torch.Tensor, bins: int | None = None, steps: int = GUIDE_STEPS) -> torch.Tensor:
+    """Cell ``c`` with ``cdf[c] <= u < cdf[c + 1]`` for each uniform, ``(*, N)`` int64, by an O(1) guide table.
+
+    Identical to ``(searchsorted(cdf, u, right=True) - 1).clamp(0, G - 2)``: the guide table brackets
+    the cell in ``[guide[k], guide[k + 1]]`` with ``k = floor(u * bins)``; ``steps`` vectorized
+    forward steps settle almost every point, and the few left (in bins spanning many nodes, e.g. the
+    log-spaced tail) finish by bisection inside their bracket.
+
+    Args:
+        cdf: non-decreasing CDF values ``(*, G)`` from 0 to 1 (no gradient is taken).
+        u: uniforms in ``[0, 1)``, ``(*, N)``, float64.
+        bins: guide size (power of two); default :func:`guide_bins` of ``N``.
+    """
+    cdf, u = cdf.detach(), u.detach()
+    lead, n_nodes = cdf.shape[:-1], cdf.shape[-1]
+    bins = guide_bins(u.shape[-1]) if bins is None else bins
+    cdf2, u2 = cdf.reshape(-1, n_nodes), u.reshape(-1, u.shape[-1])
+    guide = guide_table(cdf2, bins)
+    k = (u2 * bins).long().clamp_(0, bins - 1)
+    cell = guide.gather(-1, k)
+    last = n_nodes - 2  # the last CDF value may round to just below 1: never step past the last cell
+    for _ in range(steps):
+        cell.add_(cdf2.gather(-1, cell + 1) <= u2).clamp_max_(last)  # in place: `cell + bool` promotes slowly
+    rows, cols = torch.nonzero((cdf2.gather(-1, cell + 1) <= u2) & (cell < last), as_tuple=True)
+    if rows.numel():
+        lo, hi, u_left = cell[rows, cols], guide[rows, k[rows, cols] + 1], u2[rows, cols]
+        for _ in range(int((hi - lo).max()).bit_length()):
+            mid = (lo + hi + 1) // 2
+            up = cdf2[rows, mid] <= u_left
+            lo, hi = torch.where(up, mid, lo), torch.where(up, hi, mid - 1)
+        cell[rows, cols] = lo
+    return cell.reshape(*lead, u.shape[-1])
+
+
+def invert_table(cdf: torch.Tensor, x_nodes: torch.Tensor, u: torch.Tensor, method: str = "guide") -> torch.Tensor:
     """Invert a piecewise-linear CDF.
 
     Args:
         cdf: CDF values at the nodes, ``(*, G)``, non-decreasing from 0 to 1.
         x_nodes: node positions, ``(G,)``.
         u: uniforms in ``[0, 1)``, ``(*, N)``.
+        method: cell lookup, ``"guide"`` (O(1) per point, :func:`find_cells`) or ``"search"``
+            (binary search per point, the reference); both give the same cells.
 
     Returns:
         Points ``(*, N)``. Differentiable in ``cdf`` (the cell lookup itself is not).
     """
     n_nodes = x_nodes.shape[-1]
     with torch.no_grad():
-        cell = torch.searchsorted(cdf.detach(), u.detach(), right=True)
-        cell = (cell - 1).clamp_(0, n_nodes - 2)
+        if method == "guide":
+            cell = find_cells(cdf, u)
+        elif method == "search":
+            cell = torch.searchsorted(cdf.detach(), u.detach(), right=True)
+            cell = (cell - 1).clamp_(0, n_nodes - 2)
+        else:
+            raise ValueError(f"invert_table: method must be 'guide' or 'search', got {method!r}")
     mass = cdf[..., 1:] - cdf[..., :-1]
     f_lo = torch.gather(cdf, -1, cell)
     d_f = torch.gather(mass, -1, cell)

@@ -1,0 +1,146 @@
+r"""The NPE training loop: Adam on :class:`~pdfinfer.npe.model.NPELoss`, early stopping, checkpoints.
+
+The loss is the one ``sbi``'s ``NPE`` minimizes on simulations from the prior (its first round):
+:math:`L(\psi) = -\frac{1}{|B|} \sum_{i \in B} \log q_\psi(\eta_i \mid s(x_i))`. Training stops
+when the validation loss has not improved for ``stop_after_epochs`` epochs (or at
+``max_epochs``) and keeps the best-validation weights, like ``sbi``'s trainer. The loop is
+written out here rather than hidden in ``sbi``'s ``NPE.train`` so that it checkpoints every
+epoch (:class:`pdfinfer.checkpoint.Checkpoint`), reports progress in the log, trains on fresh
+simulations when asked, and runs on CPU or CUDA alike.
+
+Checkpoint fingerprint: the settings (``max_epochs`` excluded), the seed, the content hash of
+the data and the checkpoint format. A checkpoint of *more* epochs than ``max_epochs`` is not
+resumed (a lowered ``max_epochs`` must give the shorter run, not the longer one).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from pdfinfer.checkpoint import Checkpoint, content_hash, fingerprint
+from pdfinfer.errors import TrainingError
+from pdfinfer.io import EventSet
+from pdfinfer.npe.data import FreshSimulations, data_spec, split_indices
+from pdfinfer.npe.embedding import flatten_observation
+from pdfinfer.npe.model import NPELoss, build_estimator
+from pdfinfer.npe.settings import NPESettings, TrainingSettings
+from pdfinfer.runtime import derive_seed, progress
+
+log = logging.getLogger("pdfinfer.npe.train")
+
+EpochData = Callable[[int], tuple[torch.Tensor, torch.Tensor]]
+
+
+def _copy_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def validation_loss(loss: NPELoss, theta: torch.Tensor, x: torch.Tensor, batch_size: int) -> float:
+    """Mean loss over ``theta`` ``(V, 6)``, ``x`` ``(V, D)`` in eval mode (no gradients)."""
+    loss.eval()
+    with torch.no_grad():
+        total = sum(float(loss(t, b)) * len(t) for t, b in zip(theta.split(batch_size), x.split(batch_size)))
+    return total / len(theta)
+
+
+def train_epoch(loss: NPELoss, optimizer: torch.optim.Optimizer, theta: torch.Tensor, x: torch.Tensor, config: TrainingSettings,
+                shuffle: torch.Generator, epoch: int) -> float:
+    """One pass over ``theta`` ``(S, 6)``, ``x`` ``(S, D)`` in shuffled batches; the mean training loss."""
+    loss.train()
+    order = torch.randperm(len(theta), generator=shuffle).to(theta.device)
+    total = 0.0
+    for batch in order.split(config.batch_size):
+        value = loss(theta[batch], x[batch])
+        if not torch.isfinite(value):
+            raise TrainingError(f"NPE loss is {float(value)} at epoch {epoch}; lower npe.training.learning_rate or check the training shards")
+        optimizer.zero_grad(set_to_none=True)
+        value.backward()
+        torch.nn.utils.clip_grad_norm_(loss.parameters(), config.clip_max_norm)
+        optimizer.step()
+        total += value.item() * len(batch)
+    return total / len(theta)
+
+
+def fit(estimator: nn.Module, epoch_data: EpochData, val: tuple[torch.Tensor, torch.Tensor], config: TrainingSettings, seed: int,
+        checkpoint: Checkpoint) -> dict[str, Any]:
+    """Minimize the NPE loss with Adam and early stopping; returns the per-epoch history.
+
+    ``epoch_data(epoch)`` gives that epoch's training pairs; ``val`` the validation pairs. The
+    estimator ends with its best-validation weights. The state is checkpointed every epoch.
+    """
+    loss = NPELoss(estimator)
+    optimizer = torch.optim.Adam(estimator.parameters(), lr=config.learning_rate)
+    shuffle = torch.Generator().manual_seed(derive_seed(seed, "npe", "shuffle"))
+    history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "epoch_seconds": []}
+    best: dict[str, Any] = {"loss": math.inf, "epoch": -1, "state": _copy_state(estimator)}
+    state = checkpoint.load(next(estimator.parameters()).device)
+    if state is not None and len(state["history"]["train_loss"]) > config.max_epochs:
+        log.warning("%s: checkpoint of %d epochs exceeds max_epochs = %d; starting afresh", checkpoint.path, len(state["history"]["train_loss"]), config.max_epochs)
+        state = None
+    if state is not None:
+        estimator.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        shuffle.set_state(state["shuffle"].cpu())
+        history, best = state["history"], state["best"]
+        log.info("resuming from %s after epoch %d (best validation loss %.4f)", checkpoint.path, len(history["train_loss"]), best["loss"])
+    with progress(total=config.max_epochs, initial=len(history["train_loss"]), desc="npe epochs", unit="epoch") as bar:
+        for epoch in range(len(history["train_loss"]), config.max_epochs):
+            if epoch - best["epoch"] > config.stop_after_epochs:
+                break
+            tic = time.perf_counter()
+            theta, x = epoch_data(epoch)
+            history["train_loss"].append(train_epoch(loss, optimizer, theta, x, config, shuffle, epoch))
+            history["val_loss"].append(validation_loss(loss, *val, batch_size=max(config.batch_size, 512)))
+            history["epoch_seconds"].append(time.perf_counter() - tic)
+            if history["val_loss"][-1] < best["loss"]:
+                best = {"loss": history["val_loss"][-1], "epoch": epoch, "state": _copy_state(estimator)}
+            bar.set_postfix(train=f"{history['train_loss'][-1]:.3f}", val=f"{history['val_loss'][-1]:.3f}", best=best["epoch"])
+            bar.update(1)
+            checkpoint.save({"model": estimator.state_dict(), "optimizer": optimizer.state_dict(), "shuffle": shuffle.get_state(),
+                             "history": history, "best": best})
+    estimator.load_state_dict(best["state"])
+    epochs = len(history["train_loss"])
+    return {**history, "best_epoch": best["epoch"], "best_val_loss": best["loss"], "epochs": epochs, "stopped_early": epochs < config.max_epochs}
+
+
+def train_npe(settings: NPESettings, data: EventSet, use_norm: bool, seed: int, device: torch.device,
+              checkpoint_path: str | None = None) -> tuple[nn.Module, dict[str, Any], dict[str, Any], Checkpoint]:
+    """Fit the standardization and the estimator on ``data`` (shards ``(B, N, F)``).
+
+    Returns ``(estimator, data spec, history, checkpoint)``; the caller discards the checkpoint
+    once the model file is written.
+    """
+    config = settings.training
+    fresh = config.fresh_simulations > 0
+    train_idx, val_idx = split_indices(len(data.params), config.validation_fraction, seed, all_validation=fresh)
+    spec = data_spec(data, use_norm, val_idx if fresh else train_idx)
+    theta = torch.as_tensor(data.params, dtype=torch.float32)
+    x = flatten_observation(data.events, data.norm if use_norm else None)
+    spec.update(n_simulations=len(theta), n_train=config.fresh_simulations if fresh else len(train_idx), n_validation=len(val_idx))
+    val = (theta[val_idx].to(device), x[val_idx].to(device))
+    if fresh:
+        epoch_data: EpochData = FreshSimulations(spec, config.fresh_simulations, seed, device)
+        init_theta, init_x = epoch_data(0)  # sizes the flow and z-scores theta (the first epoch's sets)
+    else:
+        train = (theta[train_idx].to(device), x[train_idx].to(device))
+        epoch_data, (init_theta, init_x) = (lambda epoch: train), train
+    log.info("%d %s training sets per epoch, %d validation sets of %d events x %d features%s", spec["n_train"], "fresh" if fresh else "fixed",
+             len(val_idx), data.n_events, data.n_features, " + normalization" if use_norm else "")
+    torch.manual_seed(derive_seed(seed, "npe", "init"))
+    estimator = build_estimator(settings, spec, init_theta.cpu(), init_x.cpu()).to(device)
+    log.info("estimator: %s flow, %d parameters; device %s", settings.flow, sum(p.numel() for p in estimator.parameters()), device)
+    fit_settings = settings.as_dict()
+    fit_settings["training"].pop("max_epochs")
+    checkpoint = Checkpoint(checkpoint_path, fingerprint(settings=fit_settings, seed=int(seed), data=content_hash(theta, x), normalization=bool(use_norm)))
+    history = fit(estimator, epoch_data, val, config, seed, checkpoint)
+    seconds = sum(history["epoch_seconds"])
+    log.info("%d epochs (best %d, validation loss %.4f) in %.1f s (%.2f s/epoch)%s", history["epochs"], history["best_epoch"],
+             history["best_val_loss"], seconds, seconds / max(history["epochs"], 1), ", stopped early" if history["stopped_early"] else "")
+    return estimator.cpu(), spec, history, checkpoint

@@ -1,0 +1,101 @@
+"""Settings of the NPE baseline: the ``npe`` config section, each default stated once.
+
+Torch-free (Snakemake imports it to validate the config before any job runs). The config schema
+(``config/config.schema.yaml``) repeats these defaults with types, ranges and descriptions; a
+test asserts they agree. See ``docs/methods.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pdfinfer.errors import ConfigError
+from pdfinfer.settings import Settings
+
+#: sbi flows the estimator may use.
+FLOWS = ("nsf", "maf")
+#: Pooled statistics of the per-event features (see :mod:`pdfinfer.npe.embedding`).
+POOLINGS = ("mean", "mean_std")
+
+
+@dataclass
+class EmbeddingSettings(Settings):
+    """The permutation-invariant set embedding: per-event MLP, pooling, head."""
+
+    SECTION = "npe.embedding"
+
+    pooling: str = "mean"
+    event_hidden: int = 32
+    event_layers: int = 1
+    event_features: int = 16
+    hidden: int = 64
+    layers: int = 2
+    output_dim: int = 32
+
+    def check(self) -> None:
+        self.require_choice("pooling", POOLINGS)
+        for key in ("event_hidden", "event_layers", "event_features", "hidden", "output_dim"):
+            self.require_range(key, 1)
+        self.require_range("layers", 2)
+
+
+@dataclass
+class TrainingSettings(Settings):
+    """Optimization: Adam, early stopping on a validation split, optional fresh simulations."""
+
+    SECTION = "npe.training"
+
+    batch_size: int = 64
+    learning_rate: float = 0.001
+    max_epochs: int = 60
+    stop_after_epochs: int = 8
+    validation_fraction: float = 0.1
+    clip_max_norm: float = 5.0
+    fresh_simulations: int = 0
+
+    def check(self) -> None:
+        for key in ("batch_size", "max_epochs", "stop_after_epochs"):
+            self.require_range(key, 1)
+        self.require_range("validation_fraction", 0.0, 1.0, strict=True)
+        self.require_range("learning_rate", 0.0, strict=True)
+        self.require_range("clip_max_norm", 0.0, strict=True)
+        self.require_range("fresh_simulations", 0)
+
+
+@dataclass
+class DiagnosticsSettings(Settings):
+    """Calibration on the held-out sets (:mod:`pdfinfer.calibration`)."""
+
+    SECTION = "npe.diagnostics"
+
+    n_sims: int = 500
+    n_posterior_samples: int = 1000
+    c2st: bool = False
+
+    def check(self) -> None:
+        self.require_range("n_sims", 2)
+        self.require_range("n_posterior_samples", 2)
+
+
+@dataclass
+class NPESettings(Settings):
+    """Neural posterior estimation with an sbi flow on a set embedding (``pdfinfer.npe``)."""
+
+    SECTION = "npe"
+
+    flow: str = "nsf"
+    hidden_features: int = 64
+    num_transforms: int = 4
+    num_bins: int = 8
+    embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    n_samples: int = 10000
+    diagnostics: DiagnosticsSettings = field(default_factory=DiagnosticsSettings)
+
+    def check(self) -> None:
+        self.require_choice("flow", FLOWS)
+        for key in ("hidden_features", "num_transforms", "n_samples"):
+            self.require_range(key, 1)
+        self.require_range("num_bins", 2)
+        if not isinstance(self.embedding, EmbeddingSettings) or not isinstance(self.training, TrainingSettings):
+            raise ConfigError("npe: embedding and training must be mappings of their settings")

@@ -42,8 +42,9 @@ class Method:
         section: its config section; ``settings``: its settings class as ``"module:Class"``.
         samples: its samples file.
         amortized: trained once for all observations; then ``model`` (the trained network) and
-            ``diagnostics`` (stem of ``.h5``/``.json`` with SBC, expected coverage and TARP on the
-            shared hold-out sets) are declared.
+            ``diagnostics`` (the JSON summary of SBC, expected coverage and TARP on the shared
+            hold-out sets; the arrays are in the ``.h5`` file beside it, kind ``diagnostics_h5``)
+            are declared.
         history: the training history its samples (or replica) files carry, drawn by the
             training figure: ``"steps"`` (adversarial losses and generated-parameter trajectories
             per step), ``"epochs"`` (training/validation loss per epoch) or ``None``.
@@ -110,7 +111,9 @@ class Method:
         return int(config.get(self.section, {}).get(self.replicas, 0)) if self.replicas else 0
 
     def path(self, kind: str, results: str, n_obs: int | str = "{n_obs}", replica: int | str = "{replica}") -> str:
-        """The ``kind`` output (``samples``, ``model``, ``diagnostics`` (a stem), ``replica_samples``) under ``results``."""
+        """The ``kind`` output (``samples``, ``model``, ``diagnostics``, ``diagnostics_h5``, ``replica_samples``) under ``results``."""
+        if kind == "diagnostics_h5":
+            return self.path("diagnostics", results, n_obs, replica).removesuffix(".json") + ".h5"
         pattern = getattr(self, kind)
         if pattern is None:
             raise KeyError(f"method {self.label!r} has no {kind!r} output")
@@ -129,6 +132,7 @@ REGISTRY: dict[str, Method] = {
             section="reference",
             settings="pdfinfer.reference.settings:ReferenceSettings",
             samples="reference/n{n_obs}/samples.h5",
+            fit="pdfinfer.reference.fit:fit",
         ),
         Method(
             label="npe",
@@ -140,7 +144,7 @@ REGISTRY: dict[str, Method] = {
             samples="npe/n{n_obs}/samples.h5",
             amortized=True,
             model="npe/n{n_obs}/posterior.pt",
-            diagnostics="npe/n{n_obs}/diagnostics",
+            diagnostics="npe/n{n_obs}/diagnostics.json",
             history="epochs",
         ),
         Method(

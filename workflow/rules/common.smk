@@ -125,5 +125,5 @@ TARGETS = []
 
 def all_targets():
     methods = [m.path("samples", RESULTS, n) for m in METHODS for n in SWEEP]
-    diagnostics = [m.path("diagnostics", RESULTS, n) + ext for m in AMORTIZED for n in SWEEP for ext in (".h5", ".json")]
+    diagnostics = [m.path(kind, RESULTS, n) for m in AMORTIZED for n in SWEEP for kind in ("diagnostics", "diagnostics_h5")]
     return methods + diagnostics + TARGETS

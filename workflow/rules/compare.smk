@@ -21,8 +21,8 @@ def compare_inputs(wildcards):
 
 def compare_arguments(wildcards, input):
     """--samples LABEL=PATH and --predictive LABEL=PATH for every method (shell-quoted)."""
-    samples = [f"--samples {shlex.quote(f'{m.label}={input[m.label]}')}" for m in LEARNED]
-    predictive = [f"--predictive {shlex.quote(f'{m.label}={input[f'predictive_{m.label}']}')}" for m in METHODS]
+    samples = ["--samples " + shlex.quote(f"{m.label}={input[m.label]}") for m in LEARNED]
+    predictive = ["--predictive " + shlex.quote(f"{m.label}=" + input["predictive_" + m.label]) for m in METHODS]
     return " ".join(samples + predictive)
 
 

@@ -69,7 +69,7 @@ rule npe_diagnostics:
         model=method_path("npe", "model"),
         holdout=HOLDOUT,
     output:
-        h5=f"{RESULTS}/npe/n{{n_obs}}/diagnostics.h5",
+        h5=method_path("npe", "diagnostics_h5"),
         json=method_path("npe", "diagnostics"),
     log:
         log_path("npe_diagnostics", "n{n_obs}"),

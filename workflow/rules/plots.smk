@@ -138,7 +138,7 @@ def calibration_output(kind, figure):
 
 rule plot_calibration:
     input:
-        lambda wc: method_path(wc.method, "diagnostics", wc.n_obs) + ".h5",
+        lambda wc: method_path(wc.method, "diagnostics_h5", wc.n_obs),
     output:
         coverage=calibration_output("coverage", "expected coverage"),
         sbc=calibration_output("sbc", "SBC rank histograms"),

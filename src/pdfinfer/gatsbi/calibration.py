@@ -12,7 +12,7 @@ used, no density, so any amortized method (a GAN, a flow) is checked the same wa
   bandwidth, leave-one-out at the draws themselves). The rank
   :math:`r_j = \#\{l : \hat q_j(\eta^{(l)}_j) < \hat q_j(\eta_j)\}` gives coverage
   :math:`\hat c(\alpha) = \frac1M\sum_j 1[r_j \ge (1-\alpha)L]`, as for NPE
-  (:func:`pdfinfer.npe.diagnostics.coverage_from_ranks`); below the diagonal = overconfident.
+  (:func:`pdfinfer.calibration.coverage_from_ranks`); below the diagonal = overconfident.
 * **TARP** (Lemos et al. 2023): a reference point :math:`\rho_j \sim U[0,1]^6` per set,
   :math:`f_j = \frac1L\#\{l: \|\eta^{(l)}_j - \rho_j\| < \|\eta_j - \rho_j\|\}`, expected coverage
   probability :math:`\mathrm{ECP}(\alpha) = \frac1M\sum_j 1[f_j \le \alpha]`, with sbi's ``check_tarp``
@@ -28,7 +28,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from pdfinfer.npe.diagnostics import LEVELS, coverage_from_ranks, marginal_coverage
+from pdfinfer.calibration import LEVELS, coverage_from_ranks, marginal_coverage
 
 #: Credibility grid of the TARP curve.
 TARP_ALPHA = np.linspace(0.0, 1.0, 51)

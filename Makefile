@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test docs report setup clean-venv
+.PHONY: run test lint docs report setup clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,12 @@ run: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" snakemake --workflow-profile workflow/profiles/local --configfile $(CONFIG) --cores $(CORES)
 	PATH="$(abspath $(BIN)):$$PATH" snakemake --workflow-profile workflow/profiles/local --configfile $(CONFIG) --report results/report.html
 
-test: $(STAMP)
+# Lint first (ruff, snakefmt; `snakemake --lint` is a test), then the test suite.
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+
+test: lint
 	PATH="$(abspath $(BIN)):$$PATH" python -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest: no tests collected"; status=0; fi; exit $$status
 

@@ -7,12 +7,8 @@ the docstrings of every module of ``src/pdfinfer`` (``docs/api.md``).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
-
-from sphinx.application import Sphinx
-from sphinx.util import logging as sphinx_logging
 
 # Document the code of this checkout, whichever pdfinfer is installed in the environment.
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
@@ -61,33 +57,6 @@ autodoc_typehints_format = "short"
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_use_rtype = False
-
-#: Modules whose docstring is not yet valid reStructuredText. Their docstring is shown verbatim (a
-#: literal block) instead of being parsed, so the build stays strict (-W) for everything else. Fix
-#: the docstring, then delete its entry here (an entry naming a module that does not exist fails
-#: the build).
-VERBATIM_DOCSTRINGS = {
-    "pdfinfer.compare.score",  # the metrics.json key list: indented continuation lines, split literals
-}
-
-
-def _show_verbatim(app: Sphinx, what: str, name: str, obj: object, options: dict, lines: list[str]) -> None:
-    """autodoc-process-docstring: render the docstrings of VERBATIM_DOCSTRINGS as literal blocks."""
-    if what == "module" and name in VERBATIM_DOCSTRINGS and lines:
-        lines[:] = ["::", ""] + [f"    {line}" if line else "" for line in lines] + [""]
-
-
-def _check_verbatim(app: Sphinx) -> None:
-    """builder-inited: every VERBATIM_DOCSTRINGS entry names an existing module."""
-    for name in sorted(VERBATIM_DOCSTRINGS):
-        if importlib.util.find_spec(name) is None:
-            sphinx_logging.getLogger(__name__).warning("conf.py: VERBATIM_DOCSTRINGS names %s, which does not exist", name)
-
-
-def setup(app: Sphinx) -> None:
-    app.connect("builder-inited", _check_verbatim)
-    app.connect("autodoc-process-docstring", _show_verbatim)
-
 
 # ---------------------------------------------------------------- HTML
 # Furo: a maintained, plain theme with good typography for long prose and math, light and dark

@@ -1,43 +1,39 @@
 r"""Score every method's posterior draws against the exact reference for one ``n_obs``.
 
-Reads the observed set, the reference samples and Fisher report (``pdfinfer.reference.run``) and
-any number of methods' samples files (``--samples LABEL=PATH``) with their posterior-predictive
-replicate sets (``--predictive LABEL=PATH``, the referee's included), computes the metrics of
-:mod:`pdfinfer.compare.metrics` and writes one JSON file.
+Reads the observed set, the reference samples and Fisher report (:mod:`pdfinfer.reference.run`),
+any number of methods' samples files with their posterior-predictive replicate sets (the
+referee's included), computes the metrics of :mod:`pdfinfer.compare.metrics` and returns the
+payload that :mod:`pdfinfer.compare.run` writes as ``metrics.json``. Its keys (physical units
+unless said otherwise):
 
-metrics.json keys (physical units unless said otherwise):
-
-``n_obs``, ``theory`` (spec), ``normalization`` (bool), ``parameter_names``
-``truth``: ``{"normalized": [6], "physical": {name: value}}``
-``cramer_rao``: ``{name: bound or null}`` (null: not identifiable), ``degenerate_directions``: [str]
-``reference``: ``{"path", "rhat": {name}, "ess_bulk": {name}, "n_samples"}``
-``methods``: ``{label: {...}}`` for ``reference`` and every ``--samples`` label, each with
-    ``method``, ``path``, ``n_samples``,
-    ``parameters``: ``{name: {mean, std, median, ci68: [lo, hi], ci95: [lo, hi], pull, width_ratio,
-    covered68, covered95, cramer_rao_ratio}}`` (``cramer_rao_ratio`` = std / Cramér-Rao bound),
-    ``joint_credibility_of_truth``, ``covered68_joint``, ``covered95_joint``,
-    ``rel_l2_error`` (normalized space), ``c2st`` (vs the reference; for ``reference`` itself:
-    the first vs the second half of its kept chain, i.e. the Monte Carlo floor no method can be
-    shown to beat), ``event_c2st``, ``event_quantile_mse``,
-    ``event_quantile_mse_per_feature`` (of the method's posterior-predictive replicate sets,
-    :mod:`pdfinfer.predictive`, read from ``predictive_path``), ``wall_time_s`` (the method's own record: its ``wall_time_s``
-    attribute; null if absent), ``family`` and ``title`` (from :mod:`pdfinfer.methods`)
-``baselines``: ``{"truth_events": {"event_c2st", "event_quantile_mse"}}``: replicate sets at
-    :math:`\eta^*` scored like a method (what a perfect model gives at this sample size)
-``amplification``: the GANplifying curve (Butter et al. 2020): ``sizes``, ``measured_mse`` and
-    ``expected_mse`` of n true events in the equal-probability bins (``n_quantiles``) of
-    ``bin_events`` other true events (half of the truth's replicate events each). Each method's
-    ``amplification`` entry holds ``effective_events`` (the n whose expected MSE equals the MSE of
-    its ``predictive_events`` pooled replicate events; :func:`pdfinfer.compare.metrics.amplification`),
-    ``bound`` (``"lower"`` when it matches ``bin_events`` true events or more) and ``factor``
-    (``effective_events`` / n_obs: the amplification over the observed set)
-``settings``: the C2ST subsample sizes (``c2st_samples_used`` = min(c2st_max_samples, the
-    reference's smallest bulk ESS): thinned MCMC draws are correlated, and near-duplicates on both
-    sides of a cross-validation fold would inflate the accuracy), folds, quantiles, seed
-``table``: one row per method: ``label, c2st, event_c2st, event_quantile_mse, rel_l2_error,
-    mean_width_ratio, covered68_joint, covered95_joint, wall_time_s``
-
-The command line is :mod:`pdfinfer.compare.run`.
+* ``n_obs``, ``theory`` (spec), ``normalization`` (bool), ``parameter_names``;
+* ``truth``: ``{"normalized": [6], "physical": {name: value}}``;
+* ``cramer_rao``: ``{name: bound or null}`` (null: not identifiable); ``degenerate_directions``: [str];
+* ``reference``: ``{"path", "rhat": {name}, "ess_bulk": {name}, "n_samples"}``;
+* ``methods``: ``{label: {...}}`` for ``reference`` and every other method, each with ``method``,
+  ``family`` and ``title`` (from :mod:`pdfinfer.methods`), ``path``, ``n_samples``,
+  ``parameters`` (``{name: {mean, std, median, ci68, ci95, pull, width_ratio, covered68,
+  covered95, cramer_rao_ratio}}``, where ``cramer_rao_ratio`` = std / Cramér-Rao bound),
+  ``joint_credibility_of_truth``, ``covered68_joint``, ``covered95_joint``, ``rel_l2_error``
+  (normalized space), ``c2st`` (against the reference; for ``reference`` itself the first
+  against the second half of its draws, the Monte Carlo floor), ``event_c2st``,
+  ``event_quantile_mse``, ``event_quantile_mse_per_feature`` (of the method's replicate sets,
+  :mod:`pdfinfer.predictive`, read from ``predictive_path``), ``amplification`` (see below) and
+  ``wall_time_s`` (the method's own ``wall_time_s`` attribute; null if absent);
+* ``baselines``: ``{"truth_events": {"event_c2st", "event_quantile_mse"}}``, replicate sets at
+  :math:`\eta^*` scored like a method (what a perfect model gives at this sample size);
+* ``amplification``: the GANplifying curve (Butter et al. 2020), ``sizes``, ``measured_mse`` and
+  ``expected_mse`` of n true events in the equal-probability bins (``n_quantiles``) of
+  ``bin_events`` other true events (half of the truth's replicate events each). Each method's
+  ``amplification`` entry holds ``effective_events`` (the n whose expected MSE equals the MSE of
+  its ``predictive_events`` pooled replicate events,
+  :func:`pdfinfer.compare.metrics.amplification`), ``bound`` (``"lower"`` when it matches
+  ``bin_events`` true events or more) and ``factor`` (``effective_events`` / n_obs);
+* ``settings``: the comparison settings and ``c2st_samples_used`` (min of ``c2st_max_samples`` and
+  the reference's smallest bulk ESS: thinned MCMC draws are correlated, and near-duplicates on
+  both sides of a cross-validation fold would inflate the accuracy), the classifier and the seed;
+* ``table``: one row per method with ``label``, ``c2st``, ``event_c2st``, ``event_quantile_mse``,
+  ``rel_l2_error``, ``mean_width_ratio``, ``covered68_joint``, ``covered95_joint``, ``wall_time_s``.
 """
 
 from __future__ import annotations

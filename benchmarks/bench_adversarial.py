@@ -74,7 +74,9 @@ def time_steps(run: Run, warmup: int, repeats: int) -> tuple[list[float], list[f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", type=Path, default=ROOT / "config" / "config.yaml")
-    parser.add_argument("--override", type=Path, action="append", default=[], help="config file layered on top (e.g. config/tiny.yaml)")
+    parser.add_argument(
+        "--override", type=Path, action="append", default=[], help="config file layered on top (e.g. config/tiny.yaml)"
+    )
     parser.add_argument("--n-obs", type=int, default=1024)
     parser.add_argument("--normalization", choices=["on", "off"], default="off")
     parser.add_argument("--modes", nargs="+", default=["reparam", "surrogate", "reinforce"])
@@ -92,7 +94,9 @@ def main() -> None:
     events = theory.sample(eta, args.n_obs, generator=g)[0].numpy()
     norm = theory.sample_norm(eta, 0.02, generator=g)[0].numpy() if args.normalization == "on" else None
     observation = Observation(events, norm, 0.02)
-    print(f"theory {theory.name}, n_obs {args.n_obs}, normalization {args.normalization}, torch threads {torch.get_num_threads()}")
+    print(
+        f"theory {theory.name}, n_obs {args.n_obs}, normalization {args.normalization}, torch threads {torch.get_num_threads()}"
+    )
     for device_name in args.devices:
         if device_name.startswith("cuda") and not torch.cuda.is_available():
             print(f"{device_name}: not available, skipped")
@@ -104,8 +108,11 @@ def main() -> None:
             run = build_run(settings, theory, observation, seed=1, device=device)
             walls, cpus = time_steps(run, args.warmup, args.repeats)
             per_step, cpu_step = statistics.median(walls), statistics.median(cpus)
-            draws = {"reparam": settings.batch_params, "surrogate": settings.surrogate_steps * settings.surrogate_points,
-                     "reinforce": settings.reinforce_batch}[mode]
+            draws = {
+                "reparam": settings.batch_params,
+                "surrogate": settings.surrogate_steps * settings.surrogate_points,
+                "reinforce": settings.reinforce_batch,
+            }[mode]
             print(
                 f"{device_name:6s} {mode:9s} {per_step:.4f} s/step wall, {cpu_step:.4f} s/step CPU (wall min {min(walls):.4f});"
                 f" {settings.steps} steps -> {cpu_step * settings.steps:.1f} CPU s training"

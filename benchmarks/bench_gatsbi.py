@@ -42,11 +42,15 @@ def main() -> None:
     tic = time.perf_counter()
     warm_start(nets["g"]["embedding"], eta_t, ev_t, None, settings, 0)
     warm = time.perf_counter() - tic
-    print(f"warm start: {warm:.2f} s per epoch ({args.sims} sets x {settings.warm_start_events} events per step, {args.sims * settings.warm_start_events / warm:.3g} events/s)")
+    print(
+        f"warm start: {warm:.2f} s per epoch ({args.sims} sets x {settings.warm_start_events} events per step, {args.sims * settings.warm_start_events / warm:.3g} events/s)"
+    )
 
     tic = time.perf_counter()
     cached = embed_all(nets["g"]["embedding"].eval(), ev_t, None)
-    print(f"summaries of all sets: {time.perf_counter() - tic:.2f} s ({args.sims * args.n_obs / (time.perf_counter() - tic):.3g} events/s)")
+    print(
+        f"summaries of all sets: {time.perf_counter() - tic:.2f} s ({args.sims * args.n_obs / (time.perf_counter() - tic):.3g} events/s)"
+    )
 
     opts = optimizers(nets, settings)
     rng = torch.Generator(device=device).manual_seed(1)
@@ -56,8 +60,10 @@ def main() -> None:
         adversarial_epoch(nets, opts, eta_t, lambda idx, _: (cached[idx], cached[idx]), settings, rng)
     per_epoch = (time.perf_counter() - tic) / 3
     updates = -(-args.sims // settings.batch_size)
-    print(f"adversarial epoch (frozen embedding): {per_epoch:.3f} s, {per_epoch / updates * 1e3:.1f} ms per D+G update "
-          f"(batch {settings.batch_size} x {settings.fakes_per_real} fakes); at 8192 sims x {settings.epochs} epochs: {per_epoch * 8192 / args.sims * settings.epochs:.0f} s")
+    print(
+        f"adversarial epoch (frozen embedding): {per_epoch:.3f} s, {per_epoch / updates * 1e3:.1f} ms per D+G update "
+        f"(batch {settings.batch_size} x {settings.fakes_per_real} fakes); at 8192 sims x {settings.epochs} epochs: {per_epoch * 8192 / args.sims * settings.epochs:.0f} s"
+    )
 
     posterior = GATSBIPosterior(nets["ema"].average["embedding"], nets["ema"].average["generator"]).eval()
     tic = time.perf_counter()

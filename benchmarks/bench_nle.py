@@ -78,11 +78,26 @@ def main() -> None:
     events = observed.events[: args.n_obs[0]]
     result = sample_posterior(model, events, norm, settings, args.seed)
     train_s = float(payload["history"]["train_seconds"])
-    row = {"n_obs": len(events), "normalization": args.normalization, "train_s": round(train_s, 1), "sample_s": round(result.seconds, 1),
-           "rhat_max": round(float(result.rhat.max()), 4), "n_steps": result.n_steps}
+    row = {
+        "n_obs": len(events),
+        "normalization": args.normalization,
+        "train_s": round(train_s, 1),
+        "sample_s": round(result.seconds, 1),
+        "rhat_max": round(float(result.rhat.max()), 4),
+        "n_steps": result.n_steps,
+    }
     if args.out:
-        write_samples(args.out, result.samples, "nle", settings.as_dict(), args.seed, observed.theory, "",
-                      {"rhat": result.rhat}, {"wall_time_s": train_s + result.seconds, "model": args.model})
+        write_samples(
+            args.out,
+            result.samples,
+            "nle",
+            settings.as_dict(),
+            args.seed,
+            observed.theory,
+            "",
+            {"rhat": result.rhat},
+            {"wall_time_s": train_s + result.seconds, "model": args.model},
+        )
     if args.reference:
         ref = read_samples(args.reference).samples
         row["c2st"] = round(c2st(result.samples, ref, 2000, 5, 0, 1), 3)

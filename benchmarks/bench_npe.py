@@ -67,19 +67,40 @@ def main() -> None:
     tic = time.perf_counter()
     draw_fn, log_density = npe_sampler(posterior)
     theta = torch.as_tensor(holdout.params[:n], dtype=torch.float32)
-    cal = calibrate(draw_fn, theta, observation_tensor(holdout, spec)[:n], settings.diagnostics.n_posterior_samples, log_density, seed=args.seed)
+    cal = calibrate(
+        draw_fn,
+        theta,
+        observation_tensor(holdout, spec)[:n],
+        settings.diagnostics.n_posterior_samples,
+        log_density,
+        seed=args.seed,
+    )
     cal_s = time.perf_counter() - tic
     epochs = history["epochs"]
     row = {
-        "label": args.label, "normalization": args.normalization, "settings": json.loads(args.settings),
-        "simulations_per_epoch": spec["n_train"], "simulations_total": spec["n_train"] * (epochs if settings.training.fresh_simulations else 1) + spec["n_validation"],
-        "epochs": epochs, "best_epoch": history["best_epoch"], "train_s": train_s, "s_per_epoch": float(np.mean(history["epoch_seconds"])),
-        "sample_s": sample_s, "c2st": score, "width_ratio": width, "width_per_param": (samples.std(0) / reference.std(0)).tolist(),
-        "coverage_max_dev": cal["coverage_max_deviation"], "sbc_ks_min": float(np.min(cal["sbc_ks_pvalues"])), "tarp_atc": cal["tarp_atc"],
-        "n_holdout": n, "calibration_s": cal_s,
+        "label": args.label,
+        "normalization": args.normalization,
+        "settings": json.loads(args.settings),
+        "simulations_per_epoch": spec["n_train"],
+        "simulations_total": spec["n_train"] * (epochs if settings.training.fresh_simulations else 1) + spec["n_validation"],
+        "epochs": epochs,
+        "best_epoch": history["best_epoch"],
+        "train_s": train_s,
+        "s_per_epoch": float(np.mean(history["epoch_seconds"])),
+        "sample_s": sample_s,
+        "c2st": score,
+        "width_ratio": width,
+        "width_per_param": (samples.std(0) / reference.std(0)).tolist(),
+        "coverage_max_dev": cal["coverage_max_deviation"],
+        "sbc_ks_min": float(np.min(cal["sbc_ks_pvalues"])),
+        "tarp_atc": cal["tarp_atc"],
+        "n_holdout": n,
+        "calibration_s": cal_s,
     }
-    print("| {label} | {normalization} | {simulations_total} | {epochs} ({best_epoch}) | {train_s:.0f} | {s_per_epoch:.1f} | {c2st:.3f} | "
-          "{width_ratio:.2f} | {coverage_max_dev:.3f} | {sbc_ks_min:.3g} | {tarp_atc:+.3f} |".format(**row))
+    print(
+        "| {label} | {normalization} | {simulations_total} | {epochs} ({best_epoch}) | {train_s:.0f} | {s_per_epoch:.1f} | {c2st:.3f} | "
+        "{width_ratio:.2f} | {coverage_max_dev:.3f} | {sbc_ks_min:.3g} | {tarp_atc:+.3f} |".format(**row)
+    )
     if args.out:
         with open(args.out, "a") as fh:
             fh.write(json.dumps(row) + "\n")

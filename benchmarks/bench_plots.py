@@ -33,20 +33,85 @@ from test_plotting_cli import write_fake_comparison, write_fake_outputs  # noqa:
 def commands(results: Path, n_obs: int, seeds: int, plots: dict) -> dict[str, list[str]]:
     style = ["--dpi", str(plots["dpi"]), "--formats", *plots["formats"], "--font-size", str(plots["font_size"])]
     r, out = results, results / f"plots/n{n_obs}"
-    samples = ["--samples", f"reference={r}/reference/n{n_obs}/samples.h5", f"npe={r}/npe/n{n_obs}/samples.h5",
-               f"adversarial_pooled={r}/adversarial/n{n_obs}/pooled.h5"]
+    samples = [
+        "--samples",
+        f"reference={r}/reference/n{n_obs}/samples.h5",
+        f"npe={r}/npe/n{n_obs}/samples.h5",
+        f"adversarial_pooled={r}/adversarial/n{n_obs}/pooled.h5",
+    ]
     cli = [sys.executable, "-m", "pdfinfer.plotting.cli"]
     return {
-        f"plot_parameters n{n_obs}": [*cli, "posteriors", "--observed", f"{r}/data/n{n_obs}/observed.h5", *samples, "--max-draws", str(plots["pdf_draws"]),
-                                      *style, "--out-corner", f"{out}/posterior_corner.png", "--out-marginals", f"{out}/posterior_marginals.png", "--out-pdfs", f"{out}/pdf_bands.png"],
-        f"plot_events n{n_obs}": [*cli, "events", "--observed", f"{r}/data/n{n_obs}/observed.h5", *samples, "--draws", str(plots["predictive_draws"]),
-                                  "--bins", str(plots["event_bins"]), *style, "--out", f"{out}/events.png"],
-        f"plot_training n{n_obs}": [*cli, "training", "--adversarial", *[f"{r}/adversarial/n{n_obs}/seed{s}.h5" for s in range(seeds)],
-                                    "--npe", f"{r}/npe/n{n_obs}/samples.h5", *style, "--out-adversarial", f"{out}/training_adversarial.png", "--out-npe", f"{out}/training_npe.png"],
-        f"plot_calibration n{n_obs}": [*cli, "calibration", "--diagnostics", f"{r}/npe/n{n_obs}/diagnostics.h5", "--bins", str(plots["sbc_bins"]), *style,
-                                       "--out-coverage", f"{out}/calibration_coverage.png", "--out-sbc", f"{out}/calibration_sbc.png", "--out-tarp", f"{out}/calibration_tarp.png"],
-        f"plot_summary n{n_obs}": [*cli, "table", "--metrics", f"{r}/compare/n{n_obs}/metrics.json", "--n-obs", str(n_obs), *style,
-                                   "--out-png", f"{out}/summary_table.png", "--out-html", f"{out}/summary_table.html"],
+        f"plot_parameters n{n_obs}": [
+            *cli,
+            "posteriors",
+            "--observed",
+            f"{r}/data/n{n_obs}/observed.h5",
+            *samples,
+            "--max-draws",
+            str(plots["pdf_draws"]),
+            *style,
+            "--out-corner",
+            f"{out}/posterior_corner.png",
+            "--out-marginals",
+            f"{out}/posterior_marginals.png",
+            "--out-pdfs",
+            f"{out}/pdf_bands.png",
+        ],
+        f"plot_events n{n_obs}": [
+            *cli,
+            "events",
+            "--observed",
+            f"{r}/data/n{n_obs}/observed.h5",
+            *samples,
+            "--draws",
+            str(plots["predictive_draws"]),
+            "--bins",
+            str(plots["event_bins"]),
+            *style,
+            "--out",
+            f"{out}/events.png",
+        ],
+        f"plot_training n{n_obs}": [
+            *cli,
+            "training",
+            "--adversarial",
+            *[f"{r}/adversarial/n{n_obs}/seed{s}.h5" for s in range(seeds)],
+            "--npe",
+            f"{r}/npe/n{n_obs}/samples.h5",
+            *style,
+            "--out-adversarial",
+            f"{out}/training_adversarial.png",
+            "--out-npe",
+            f"{out}/training_npe.png",
+        ],
+        f"plot_calibration n{n_obs}": [
+            *cli,
+            "calibration",
+            "--diagnostics",
+            f"{r}/npe/n{n_obs}/diagnostics.h5",
+            "--bins",
+            str(plots["sbc_bins"]),
+            *style,
+            "--out-coverage",
+            f"{out}/calibration_coverage.png",
+            "--out-sbc",
+            f"{out}/calibration_sbc.png",
+            "--out-tarp",
+            f"{out}/calibration_tarp.png",
+        ],
+        f"plot_summary n{n_obs}": [
+            *cli,
+            "table",
+            "--metrics",
+            f"{r}/compare/n{n_obs}/metrics.json",
+            "--n-obs",
+            str(n_obs),
+            *style,
+            "--out-png",
+            f"{out}/summary_table.png",
+            "--out-html",
+            f"{out}/summary_table.html",
+        ],
     }
 
 
@@ -67,8 +132,20 @@ def main() -> None:
         jobs = {}
         for n in args.n_obs:
             jobs.update(commands(results, n, args.seeds, plots))
-        sweep_cmd = [sys.executable, "-m", "pdfinfer.plotting.cli", "sweep", "--sweep", f"{results}/compare/sweep.json",
-                     "--dpi", str(plots["dpi"]), "--formats", *plots["formats"], "--out", f"{results}/plots/sweep.png"]
+        sweep_cmd = [
+            sys.executable,
+            "-m",
+            "pdfinfer.plotting.cli",
+            "sweep",
+            "--sweep",
+            f"{results}/compare/sweep.json",
+            "--dpi",
+            str(plots["dpi"]),
+            "--formats",
+            *plots["formats"],
+            "--out",
+            f"{results}/plots/sweep.png",
+        ]
         jobs["plot_sweep"] = sweep_cmd
         total_wall = total_cpu = 0.0
         print(f"{'command':32s} {'wall s':>8s} {'cpu s':>8s}")

@@ -52,7 +52,9 @@ def cell(theory_name: str, norm_on: bool, n_obs: int, settings: ReferenceSetting
         return f"{head} FAILED after {time.perf_counter() - start:.1f} s: {err}"
     wall = time.perf_counter() - start
     ess_min = float(np.minimum(result.ess_bulk, result.ess_tail).min())
-    per_param = " ".join(f"{n}:{r:.3f}/{b:.0f}/{t:.0f}" for n, r, b, t in zip(PARAM_NAMES, result.rhat, result.ess_bulk, result.ess_tail))
+    per_param = " ".join(
+        f"{n}:{r:.3f}/{b:.0f}/{t:.0f}" for n, r, b, t in zip(PARAM_NAMES, result.rhat, result.ess_bulk, result.ess_tail)
+    )
     return (
         f"{head} wall {wall:7.1f} s  draws/chain {result.n_draws:6d}  R-hat max {result.rhat.max():.4f}  "
         f"bulk min {result.ess_bulk.min():6.0f}  tail min {result.ess_tail.min():6.0f}  ESS/s {ess_min / wall:7.2f}  "

@@ -70,12 +70,18 @@ def with_grad(log_prob: Callable[[torch.Tensor], torch.Tensor], rows: torch.Tens
     return call
 
 
-def time_old_and_new(post: LogPosterior, rows_np: np.ndarray, repeats: int, device: torch.device) -> tuple[dict[str, float], dict[str, float]]:
+def time_old_and_new(
+    post: LogPosterior, rows_np: np.ndarray, repeats: int, device: torch.device
+) -> tuple[dict[str, float], dict[str, float]]:
     """Median seconds of the old and new evaluation, without and with the gradient."""
     rows = torch.as_tensor(rows_np, device=device)
     with torch.no_grad():
         value = best_times({"old": lambda: generic_log_prob(post, rows), "new": lambda: post(rows_np)}, repeats, device)
-    grad = best_times({"old": with_grad(lambda e: generic_log_prob(post, e), rows), "new": with_grad(post.torch_log_prob, rows)}, repeats, device)
+    grad = best_times(
+        {"old": with_grad(lambda e: generic_log_prob(post, e), rows), "new": with_grad(post.torch_log_prob, rows)},
+        repeats,
+        device,
+    )
     return value, grad
 
 
@@ -97,10 +103,14 @@ def main() -> None:
     walkers = defaults.n_chains * defaults.n_walkers
     generator = torch.Generator(device=device).manual_seed(0)
     truth = torch.as_tensor(TRUTH, device=device)[None]
-    print(f"device {device}, threads {args.threads}, theory {args.theory}, normalization {args.normalization}, "
-          f"{defaults.n_chains} chains x {defaults.n_walkers} walkers, default run {defaults.n_burn} + {defaults.n_steps} steps")
-    print(f"{'n_obs':>7} {'old ms':>8} {'new ms':>8} {'old ev/s':>10} {'new ev/s':>10} {'ratio':>6} "
-          f"{'grad old':>9} {'grad new':>9} {'ratio':>6} {'ms/step':>8} {'projected s':>12}")
+    print(
+        f"device {device}, threads {args.threads}, theory {args.theory}, normalization {args.normalization}, "
+        f"{defaults.n_chains} chains x {defaults.n_walkers} walkers, default run {defaults.n_burn} + {defaults.n_steps} steps"
+    )
+    print(
+        f"{'n_obs':>7} {'old ms':>8} {'new ms':>8} {'old ev/s':>10} {'new ev/s':>10} {'ratio':>6} "
+        f"{'grad old':>9} {'grad new':>9} {'ratio':>6} {'ms/step':>8} {'projected s':>12}"
+    )
     for n_obs in args.n_obs:
         events = theory.sample(truth, n_obs, generator=generator)[0].cpu().numpy()
         norm = theory.sample_norm(truth, 0.02, generator=generator)[0].cpu().numpy()
@@ -114,9 +124,12 @@ def main() -> None:
             step_ms = 1e3 * result.sampling_seconds / (10 + args.steps)
             projected = step_ms / 1e3 * (defaults.n_burn + defaults.n_steps) + (result.seconds - result.sampling_seconds)
         work = len(rows_np) * n_obs
-        print(f"{n_obs:7d} {1e3 * value['old']:8.2f} {1e3 * value['new']:8.2f} {work / value['old']:10.3g} {work / value['new']:10.3g} "
-              f"{value['old'] / value['new']:6.1f} {1e3 * grad['old']:9.2f} {1e3 * grad['new']:9.2f} {grad['old'] / grad['new']:6.1f} "
-              f"{step_ms:8.1f} {projected:12.1f}", flush=True)
+        print(
+            f"{n_obs:7d} {1e3 * value['old']:8.2f} {1e3 * value['new']:8.2f} {work / value['old']:10.3g} {work / value['new']:10.3g} "
+            f"{value['old'] / value['new']:6.1f} {1e3 * grad['old']:9.2f} {1e3 * grad['new']:9.2f} {grad['old'] / grad['new']:6.1f} "
+            f"{step_ms:8.1f} {projected:12.1f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -26,7 +26,9 @@ from pdfinfer.theory import make_theory
 CASES = [("prior", 1, 1024), ("prior", 64, 1024), ("prior", 1024, 1024), ("truth", 1, 102400)]
 
 
-def measure(theory_name: str, where: str, batch: int, n_events: int, device: torch.device, repeats: int, methods: list[str]) -> dict[str, float]:
+def measure(
+    theory_name: str, where: str, batch: int, n_events: int, device: torch.device, repeats: int, methods: list[str]
+) -> dict[str, float]:
     """Events per second of ``Theory.sample`` for each lookup method (interleaved repeats)."""
     theory = make_theory(theory_name)
     gen = torch.Generator(device=device).manual_seed(0)

@@ -46,8 +46,11 @@ from pdfinfer.theory import make_theory
 ROOT = Path(__file__).resolve().parents[1]
 #: Settings per mode on top of the config section: the black-box modes evaluate their loss on more
 #: simulated events (the signal of the energy term grows with them, its noise does not).
-MODE_DEFAULTS = {"reparam": {}, "surrogate": {"energy_events": 32768, "surrogate_points": 8},
-                 "reinforce": {"energy_events": 16384, "reinforce_batch": 16}}
+MODE_DEFAULTS = {
+    "reparam": {},
+    "surrogate": {"energy_events": 32768, "surrogate_points": 8},
+    "reinforce": {"energy_events": 16384, "reinforce_batch": 16},
+}
 
 
 def main() -> None:
@@ -84,10 +87,22 @@ def main() -> None:
     mle_err = float(np.linalg.norm(mle - TRUTH) / np.linalg.norm(TRUTH))
     print(f"exact MLE {np.round(mle, 4)} (Laplace std {np.round(mle_std, 4)}): relative L2 error to eta* {mle_err:.4f}")
 
-    results = {"n_truth": args.n_truth, "rel_unc": args.rel_unc, "mle": mle, "mle_std": mle_std, "mle_rel_l2_error": mle_err, "modes": {}}
+    results = {
+        "n_truth": args.n_truth,
+        "rel_unc": args.rel_unc,
+        "mle": mle,
+        "mle_std": mle_std,
+        "mle_rel_l2_error": mle_err,
+        "modes": {},
+    }
     for mode in args.modes:
-        values = {**{k: v for k, v in cfg["adversarial"].items() if k not in AdversarialSettings.WORKFLOW_KEYS},
-                  **MODE_DEFAULTS[mode], **json.loads(args.set), **json.loads(getattr(args, f"set_{mode}")), "mode": mode}
+        values = {
+            **{k: v for k, v in cfg["adversarial"].items() if k not in AdversarialSettings.WORKFLOW_KEYS},
+            **MODE_DEFAULTS[mode],
+            **json.loads(args.set),
+            **json.loads(getattr(args, f"set_{mode}")),
+            "mode": mode,
+        }
         if args.steps is not None:
             values["steps"] = args.steps
         settings = AdversarialSettings.from_config(values)
@@ -99,20 +114,37 @@ def main() -> None:
         mean, std = draws.mean(0), draws.std(0)
         rel_err = float(np.linalg.norm(mean - TRUTH) / np.linalg.norm(TRUTH))
         to_mle = (mean - mle) / mle_std
-        curve = [(s, float(np.max(np.abs((np.array(m) - mle) / mle_std)))) for s, m in zip(result.history.step, result.history.param_mean)]
+        curve = [
+            (s, float(np.max(np.abs((np.array(m) - mle) / mle_std))))
+            for s, m in zip(result.history.step, result.history.param_mean)
+        ]
         results["modes"][mode] = {
-            "steps": settings.steps, "train_wall_s": wall, "train_cpu_s": cpu, "s_per_step": wall / settings.steps, "rel_l2_error": rel_err,
-            "mean": mean, "std": std, "mean_minus_mle_in_laplace_std": to_mle, "max_abs_laplace": float(np.abs(to_mle).max()),
-            "max_laplace_curve": curve[:: max(1, len(curve) // 20)], "settings": settings.as_dict(),
+            "steps": settings.steps,
+            "train_wall_s": wall,
+            "train_cpu_s": cpu,
+            "s_per_step": wall / settings.steps,
+            "rel_l2_error": rel_err,
+            "mean": mean,
+            "std": std,
+            "mean_minus_mle_in_laplace_std": to_mle,
+            "max_abs_laplace": float(np.abs(to_mle).max()),
+            "max_laplace_curve": curve[:: max(1, len(curve) // 20)],
+            "settings": settings.as_dict(),
         }
-        print(f"\n== {mode}: {settings.steps} steps in {wall:.1f} s wall, {cpu:.1f} s CPU ({cpu / settings.steps:.3f} CPU s/step, "
-              f"{args.threads} thread)")
-        print(f"relative L2 error of the mean to eta*: {rel_err:.4f} (MLE's own: {mle_err:.4f}); max |mean - MLE| / Laplace sd: "
-              f"{np.abs(to_mle).max():.2f}")
+        print(
+            f"\n== {mode}: {settings.steps} steps in {wall:.1f} s wall, {cpu:.1f} s CPU ({cpu / settings.steps:.3f} CPU s/step, "
+            f"{args.threads} thread)"
+        )
+        print(
+            f"relative L2 error of the mean to eta*: {rel_err:.4f} (MLE's own: {mle_err:.4f}); max |mean - MLE| / Laplace sd: "
+            f"{np.abs(to_mle).max():.2f}"
+        )
         print(f"{'param':6s} {'truth':>8s} {'MLE':>8s} {'laplace':>8s} {'mean':>8s} {'std':>8s} {'(mean-MLE)/laplace':>19s}")
         for i, p in enumerate(PARAM_NAMES):
             print(f"{p:6s} {TRUTH[i]:8.4f} {mle[i]:8.4f} {mle_std[i]:8.4f} {mean[i]:8.4f} {std[i]:8.4f} {to_mle[i]:19.2f}")
-        print("max |running mean - MLE| / Laplace sd: " + ", ".join(f"{s}:{e:.2f}" for s, e in curve[:: max(1, len(curve) // 10)]))
+        print(
+            "max |running mean - MLE| / Laplace sd: " + ", ".join(f"{s}:{e:.2f}" for s, e in curve[:: max(1, len(curve) // 10)])
+        )
     if args.out:
         write_json(args.out, results)
 

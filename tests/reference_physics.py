@@ -76,12 +76,17 @@ class DIS:
         b = hi if q_hi is None else min(hi, q_hi)
         if b <= a:
             return 0.0
+
         # integrate in log Q^2 for accuracy
-        f = lambda lq: self.xsec(x, np.exp(lq), eta, target) * np.exp(lq)
+        def f(lq):
+            return self.xsec(x, np.exp(lq), eta, target) * np.exp(lq)
+
         return integrate.quad(f, np.log(a), np.log(b), epsabs=0, epsrel=1e-12, limit=200)[0]
 
     def x_marginal_integral(self, eta: np.ndarray, target: str, x_a: float, x_b: float, **q2_kw) -> float:
-        f = lambda x: self.q2_integral(x, eta, target, **q2_kw)
+        def f(x):
+            return self.q2_integral(x, eta, target, **q2_kw)
+
         return integrate.quad(f, x_a, x_b, epsabs=0, epsrel=1e-11, limit=200)[0]
 
     def norm(self, eta: np.ndarray, target: str) -> float:

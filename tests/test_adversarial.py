@@ -36,7 +36,6 @@ from pdfinfer.theory import make_theory
 FAR = np.array([0.3, 0.7, 0.3, 0.7, 0.7, 0.3])
 
 
-
 @pytest.fixture(scope="module")
 def theory():
     return make_theory("proxy")
@@ -121,7 +120,10 @@ def test_adversarial_losses_closed_form():
 def test_gradient_penalty_of_a_linear_critic():
     """D(X) = c * sum(X): |grad| = |c| sqrt(N F) everywhere, penalty (|c| sqrt(N F) - 1)^2."""
     c, n, f = 0.3, 10, 2
-    critic = lambda events, norm: c * events.sum((1, 2))
+
+    def critic(events, norm):
+        return c * events.sum((1, 2))
+
     real, fake = SetBatch(torch.randn(5, n, f)), SetBatch(torch.randn(5, n, f))
     expected = (c * math.sqrt(n * f) - 1) ** 2
     assert GradientPenalty()(critic, real, fake).item() == pytest.approx(expected, rel=1e-5)
@@ -202,9 +204,22 @@ def test_reparam_gradient_reaches_the_generator_and_matches_finite_differences(t
 
 # ----------------------------------------------------------------------------- training loop
 TINY = {
-    "steps": 8, "batch_params": 2, "batch_events": 64, "noise_dim": 2, "generator_width": 8, "generator_depth": 1,
-    "discriminator_width": 8, "discriminator_depth": 1, "mmd_events": 16, "energy_events": 128, "surrogate_width": 8,
-    "surrogate_depth": 1, "surrogate_warmup": 3, "checkpoint_every": 3, "log_every": 2, "n_samples": 50,
+    "steps": 8,
+    "batch_params": 2,
+    "batch_events": 64,
+    "noise_dim": 2,
+    "generator_width": 8,
+    "generator_depth": 1,
+    "discriminator_width": 8,
+    "discriminator_depth": 1,
+    "mmd_events": 16,
+    "energy_events": 128,
+    "surrogate_width": 8,
+    "surrogate_depth": 1,
+    "surrogate_warmup": 3,
+    "checkpoint_every": 3,
+    "log_every": 2,
+    "n_samples": 50,
 }
 
 
@@ -252,7 +267,18 @@ def test_cli_stop_resume_write_and_pool(theory, observed, tmp_path, capsys):
     events, norm = observed
     obs_path = tmp_path / "observed.h5"
     write_events(obs_path, events, TRUTH, norm, theory.spec(), seed=1, norm_rel_unc=0.02)
-    common = ["--observed", str(obs_path), "--normalization", "on", "--settings", json.dumps(TINY), "--device", "cpu", "--threads", "1"]
+    common = [
+        "--observed",
+        str(obs_path),
+        "--normalization",
+        "on",
+        "--settings",
+        json.dumps(TINY),
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+    ]
     outs = []
     for replica in (0, 1):
         out, ckpt = tmp_path / f"seed{replica}.h5", tmp_path / f"ckpt{replica}.pt"
@@ -333,13 +359,35 @@ def test_workflow_schedules_one_job_per_replica_and_size(repo_root, tmp_path):
     if not _registry_importable():
         pytest.skip("a registered method's settings module is missing on this branch (main mid-integration)")
     out = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "-p", "--cores", "2", "--configfile", "config/tiny.yaml",
-         "--config", f"results={tmp_path}", "methods=[adversarial,adversarial_bootstrap]", "--",
-         *[f"{tmp_path}/{label}/n{n}/pooled.h5" for n in (64, 128) for label in ("adversarial", "adversarial_bootstrap")]],
-        check=False, cwd=repo_root, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "-p",
+            "--cores",
+            "2",
+            "--configfile",
+            "config/tiny.yaml",
+            "--config",
+            f"results={tmp_path}",
+            "methods=[adversarial,adversarial_bootstrap]",
+            "--",
+            *[f"{tmp_path}/{label}/n{n}/pooled.h5" for n in (64, 128) for label in ("adversarial", "adversarial_bootstrap")],
+        ],
+        check=False,
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     counts = dict(line.split()[:2] for line in out.stdout.splitlines() if line.startswith("adversarial"))
-    assert counts == {"adversarial": "4", "adversarial_ensemble": "2", "adversarial_bootstrap": "4", "adversarial_bootstrap_pool": "2"}
+    assert counts == {
+        "adversarial": "4",
+        "adversarial_ensemble": "2",
+        "adversarial_bootstrap": "4",
+        "adversarial_bootstrap_pool": "2",
+    }
     assert "gpu=0" in out.stdout  # the GPU resource is declared, from adversarial.gpus
     assert "--normalization off" in out.stdout and "--replica 1" in out.stdout and "--bootstrap-settings" in out.stdout

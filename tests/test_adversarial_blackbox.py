@@ -21,10 +21,26 @@ from pdfinfer.adversarial.settings import AdversarialSettings
 from pdfinfer.params import TRUTH
 from pdfinfer.theory import make_theory
 
-TINY = {"steps": 6, "batch_params": 2, "batch_events": 32, "noise_dim": 2, "generator_width": 8, "generator_depth": 1,
-        "discriminator_width": 8, "discriminator_depth": 1, "mmd_events": 16, "energy_events": 64, "log_every": 2, "n_samples": 20,
-        "surrogate_warmup": 2, "surrogate_points": 8, "surrogate_buffer": 32, "surrogate_width": 8, "surrogate_depth": 1,
-        "reinforce_batch": 4}
+TINY = {
+    "steps": 6,
+    "batch_params": 2,
+    "batch_events": 32,
+    "noise_dim": 2,
+    "generator_width": 8,
+    "generator_depth": 1,
+    "discriminator_width": 8,
+    "discriminator_depth": 1,
+    "mmd_events": 16,
+    "energy_events": 64,
+    "log_every": 2,
+    "n_samples": 20,
+    "surrogate_warmup": 2,
+    "surrogate_points": 8,
+    "surrogate_buffer": 32,
+    "surrogate_width": 8,
+    "surrogate_depth": 1,
+    "reinforce_batch": 4,
+}
 
 
 class SpyTheory:
@@ -60,14 +76,21 @@ def observation():
     theory = make_theory("proxy")
     g = torch.Generator().manual_seed(3)
     eta = torch.as_tensor(TRUTH)[None]
-    return Observation(theory.sample(eta, 128, generator=g)[0].numpy(), theory.sample_norm(eta, 0.02, generator=g)[0].numpy(), 0.02)
+    return Observation(
+        theory.sample(eta, 128, generator=g)[0].numpy(), theory.sample_norm(eta, 0.02, generator=g)[0].numpy(), 0.02
+    )
 
 
 @pytest.mark.parametrize(("mode", "model"), [("surrogate", "quadratic"), ("surrogate", "mlp"), ("reinforce", "quadratic")])
 def test_black_box_modes_never_differentiate_the_simulator(observation, mode, model):
     spy = SpyTheory(make_theory("proxy"))
-    result = train(spy, observation, AdversarialSettings.from_config({**TINY, "mode": mode, "surrogate_model": model}), seed=2,
-                   show_progress=False)
+    result = train(
+        spy,
+        observation,
+        AdversarialSettings.from_config({**TINY, "mode": mode, "surrogate_model": model}),
+        seed=2,
+        show_progress=False,
+    )
     assert result.complete and np.isfinite(result.history.loss_g[-1])
     assert len(spy.sampled) > 10
     assert not any(events for events, _ in spy.sampled), "simulated events carry a gradient"
@@ -93,7 +116,9 @@ def test_reinforce_gradient_is_unbiased_on_a_gaussian_toy():
         gen.loc.copy_(torch.tensor([0.3, -0.5, 1.0, 0.0, 0.2, -1.2]))
         gen.raw_scale.add_(0.2 * torch.randn(6, 6, dtype=torch.float64).tril())
     a = torch.tensor([1.0, 2.0, 0.5, 1.5, 1.0, 3.0], dtype=torch.float64)
-    exact = torch.autograd.grad((a * (gen.loc**2 + (gen.scale_tril() @ gen.scale_tril().T).diagonal())).sum(), list(gen.parameters()))
+    exact = torch.autograd.grad(
+        (a * (gen.loc**2 + (gen.scale_tril() @ gen.scale_tril().T).diagonal())).sum(), list(gen.parameters())
+    )
     exact = torch.cat([g.flatten() for g in exact])
     rng = torch.Generator().manual_seed(1)
     estimates = []
@@ -141,8 +166,12 @@ def test_disagreement_penalty_grows_away_from_the_data():
     buffer.add(eta, target)
     for member in ensemble.members:
         member.fit(buffer.eta, buffer.target, torch.bincount(torch.randint(100, (100,), generator=g), minlength=100))
-    near = surrogate_objective(ensemble, torch.full((1, 6), 0.5), 1.0) - surrogate_objective(ensemble, torch.full((1, 6), 0.5), 0.0)
-    far = surrogate_objective(ensemble, torch.full((1, 6), 0.7), 1.0) - surrogate_objective(ensemble, torch.full((1, 6), 0.7), 0.0)
+    near = surrogate_objective(ensemble, torch.full((1, 6), 0.5), 1.0) - surrogate_objective(
+        ensemble, torch.full((1, 6), 0.5), 0.0
+    )
+    far = surrogate_objective(ensemble, torch.full((1, 6), 0.7), 1.0) - surrogate_objective(
+        ensemble, torch.full((1, 6), 0.7), 0.0
+    )
     assert far > 20 * near > 0
 
 

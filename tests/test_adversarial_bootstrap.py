@@ -15,8 +15,20 @@ from pdfinfer.io import read_samples, write_events
 from pdfinfer.params import TRUTH
 from pdfinfer.theory import make_theory
 
-TINY = {"steps": 4, "batch_params": 2, "batch_events": 32, "noise_dim": 2, "generator_width": 8, "generator_depth": 1,
-        "discriminator_width": 8, "discriminator_depth": 1, "mmd_events": 16, "energy_events": 64, "log_every": 2, "n_samples": 30}
+TINY = {
+    "steps": 4,
+    "batch_params": 2,
+    "batch_events": 32,
+    "noise_dim": 2,
+    "generator_width": 8,
+    "generator_depth": 1,
+    "discriminator_width": 8,
+    "discriminator_depth": 1,
+    "mmd_events": 16,
+    "energy_events": 64,
+    "log_every": 2,
+    "n_samples": 30,
+}
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +69,20 @@ def test_replicas_reproducible_and_pooled_as_point_estimates(observed, tmp_path)
     theory, events, norm = observed
     obs_path = tmp_path / "observed.h5"
     write_events(obs_path, events, TRUTH, norm, theory.spec(), seed=1, norm_rel_unc=0.02)
-    common = ["--observed", str(obs_path), "--normalization", "on", "--settings", json.dumps(TINY), "--device", "cpu", "--threads", "1",
-              "--bootstrap-settings", "{}"]
+    common = [
+        "--observed",
+        str(obs_path),
+        "--normalization",
+        "on",
+        "--settings",
+        json.dumps(TINY),
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--bootstrap-settings",
+        "{}",
+    ]
     paths = {}
     for name, replica in (("r0", 0), ("r0_again", 0), ("r1", 1)):
         paths[name] = tmp_path / f"{name}.h5"
@@ -69,7 +93,12 @@ def test_replicas_reproducible_and_pooled_as_point_estimates(observed, tmp_path)
     np.testing.assert_array_equal(r0.extras["bootstrap_norm"], again.extras["bootstrap_norm"])
     assert not np.array_equal(r0.samples, r1.samples)
     out = tmp_path / "pooled.h5"
-    assert pool.main(["--runs", str(paths["r0"]), str(paths["r1"]), "--method", "adversarial_bootstrap", "--estimates", "--out", str(out)]) == 0
+    assert (
+        pool.main(
+            ["--runs", str(paths["r0"]), str(paths["r1"]), "--method", "adversarial_bootstrap", "--estimates", "--out", str(out)]
+        )
+        == 0
+    )
     pooled = read_samples(out)
     assert pooled.method == "adversarial_bootstrap" and pooled.samples.shape == (2, 6)
     np.testing.assert_allclose(pooled.samples, np.stack([r0.samples.mean(0), r1.samples.mean(0)]))

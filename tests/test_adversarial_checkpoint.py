@@ -18,8 +18,20 @@ from pdfinfer.adversarial.settings import AdversarialSettings
 from pdfinfer.params import TRUTH
 from pdfinfer.theory import make_theory
 
-TINY = {"steps": 8, "batch_params": 2, "batch_events": 32, "noise_dim": 2, "generator_width": 8, "generator_depth": 1,
-        "discriminator_width": 8, "discriminator_depth": 1, "mmd_events": 16, "energy_events": 64, "log_every": 2, "n_samples": 20}
+TINY = {
+    "steps": 8,
+    "batch_params": 2,
+    "batch_events": 32,
+    "noise_dim": 2,
+    "generator_width": 8,
+    "generator_depth": 1,
+    "discriminator_width": 8,
+    "discriminator_depth": 1,
+    "mmd_events": 16,
+    "energy_events": 64,
+    "log_every": 2,
+    "n_samples": 20,
+}
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +43,9 @@ def theory():
 def observation(theory):
     g = torch.Generator().manual_seed(3)
     eta = torch.as_tensor(TRUTH)[None]
-    return Observation(theory.sample(eta, 128, generator=g)[0].numpy(), theory.sample_norm(eta, 0.02, generator=g)[0].numpy(), 0.02)
+    return Observation(
+        theory.sample(eta, 128, generator=g)[0].numpy(), theory.sample_norm(eta, 0.02, generator=g)[0].numpy(), 0.02
+    )
 
 
 def _interrupted(theory, observation, path, changes=None):
@@ -40,8 +54,15 @@ def _interrupted(theory, observation, path, changes=None):
     settings = AdversarialSettings.from_config(TINY)
     assert train(theory, observation, settings, seed=5, checkpoint=path, stop_after=2, show_progress=False).step == 2
     new_settings = AdversarialSettings.from_config({**TINY, **changes.get("settings", {})})
-    result = train(changes.get("theory", theory), changes.get("observation", observation), new_settings, seed=changes.get("seed", 5),
-                   checkpoint=path, stop_after=1, show_progress=False)
+    result = train(
+        changes.get("theory", theory),
+        changes.get("observation", observation),
+        new_settings,
+        seed=changes.get("seed", 5),
+        checkpoint=path,
+        stop_after=1,
+        show_progress=False,
+    )
     return result.step
 
 
@@ -72,7 +93,9 @@ def test_corrupt_checkpoint_warns_once_and_starts_afresh(theory, observation, tm
     path = tmp_path / "c.pt"
     path.write_bytes(content)
     with caplog.at_level(logging.WARNING):
-        result = train(theory, observation, AdversarialSettings.from_config(TINY), seed=5, checkpoint=path, stop_after=1, show_progress=False)
+        result = train(
+            theory, observation, AdversarialSettings.from_config(TINY), seed=5, checkpoint=path, stop_after=1, show_progress=False
+        )
     assert result.step == 1
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and str(path) in warnings[0].getMessage() and "\n" not in warnings[0].getMessage()
@@ -97,5 +120,7 @@ def test_pickled_code_is_not_executed(theory, observation, tmp_path, caplog):
     path = tmp_path / "c.pt"
     torch.save({"fingerprint": "x", "state": {"payload": _Payload()}}, path)
     with caplog.at_level(logging.WARNING):
-        result = train(theory, observation, AdversarialSettings.from_config(TINY), seed=5, checkpoint=path, stop_after=1, show_progress=False)
+        result = train(
+            theory, observation, AdversarialSettings.from_config(TINY), seed=5, checkpoint=path, stop_after=1, show_progress=False
+        )
     assert result.step == 1 and EXECUTED == []

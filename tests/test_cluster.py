@@ -20,7 +20,6 @@ import h5py
 import numpy as np
 import pytest
 import yaml
-
 from workflow_helpers import ROOT
 
 SCRIPT = ROOT / "tests/cluster/local-slurm.sh"
@@ -91,12 +90,22 @@ def test_slurm_profile_lints():
 
 def test_dry_run_lists_the_sbatch_resources_per_rule(tmp_path):
     env = _env(
-        PDFINFER_SLURM_PARTITION="cpu-queue", PDFINFER_SLURM_GPU_PARTITION="gpu-queue",
-        PDFINFER_SLURM_ACCOUNT="nucphys", PDFINFER_SLURM_GPU_MODEL="a100",
+        PDFINFER_SLURM_PARTITION="cpu-queue",
+        PDFINFER_SLURM_GPU_PARTITION="gpu-queue",
+        PDFINFER_SLURM_ACCOUNT="nucphys",
+        PDFINFER_SLURM_GPU_MODEL="a100",
     )
     proc = run_snakemake(
-        "-n", "--workflow-profile", PROFILE, "--configfile", TINY, "--config", f"results={tmp_path / 'results'}",
-        "--directory", str(tmp_path), env=env,
+        "-n",
+        "--workflow-profile",
+        PROFILE,
+        "--configfile",
+        TINY,
+        "--config",
+        f"results={tmp_path / 'results'}",
+        "--directory",
+        str(tmp_path),
+        env=env,
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-5000:]
@@ -120,8 +129,16 @@ def test_dry_run_lists_the_sbatch_resources_per_rule(tmp_path):
     # a cluster without GPUs: PDFINFER_SLURM_GPUS=0 drops the GPU requests (and the GPU partition)
     env = _env(PDFINFER_SLURM_GPUS="0", PDFINFER_SLURM_GPU_PARTITION="gpu-queue", PDFINFER_SLURM_GPU_MODEL="a100")
     proc = run_snakemake(
-        "-n", "--workflow-profile", PROFILE, "--configfile", TINY, "--config", f"results={tmp_path / 'results'}",
-        "--directory", str(tmp_path), env=env,
+        "-n",
+        "--workflow-profile",
+        PROFILE,
+        "--configfile",
+        TINY,
+        "--config",
+        f"results={tmp_path / 'results'}",
+        "--directory",
+        str(tmp_path),
+        env=env,
     )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
     resources = rule_resources(proc.stdout + proc.stderr)
@@ -141,8 +158,15 @@ def test_paper_config_is_valid_and_plans_the_large_study(tmp_path):
     assert paper["observation"]["n_obs"] == paper["observation"]["n_truth"] == 102400
     assert max(paper["sweep"]["n_obs"]) == 102400 and len(paper["sweep"]["n_obs"]) >= 4
     proc = run_snakemake(
-        "-n", "--workflow-profile", PROFILE, "--configfile", "config/paper.yaml",
-        "--config", f"results={tmp_path / 'results'}", "--directory", str(tmp_path),
+        "-n",
+        "--workflow-profile",
+        PROFILE,
+        "--configfile",
+        "config/paper.yaml",
+        "--config",
+        f"results={tmp_path / 'results'}",
+        "--directory",
+        str(tmp_path),
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-5000:]
@@ -183,7 +207,10 @@ def squeue_jobs(run_id: str) -> dict[str, dict[str, str]]:
     fields = ["JobID", "State", "Comment", "Partition", "MinMemory", "TimeLimit", "tres-per-job"]
     proc = subprocess.run(
         ["squeue", "--states=all", "--noheader", "--name", run_id, "-O", ",".join(f"{f}:|" for f in fields)],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     rows = [line.split("|") for line in proc.stdout.splitlines() if line.strip()]
     return {row[0].strip(): {f: v.strip() for f, v in zip(fields, row)} for row in rows}
@@ -213,9 +240,18 @@ def test_tiny_pipeline_through_slurm_matches_a_local_run(slurm_cluster, tmp_path
     # The real profile; only the first status check comes sooner (tiny jobs take seconds).
     t0 = time.monotonic()
     proc = run_snakemake(
-        "--workflow-profile", PROFILE, *configs, "--config", f"results={cluster / 'results'}",
-        "--directory", str(cluster), "--slurm-init-seconds-before-status-checks", "2", "--slurm-keep-successful-logs",
-        limit_s=CLUSTER_LIMIT_S, env=_env(PDFINFER_SLURM_PARTITION="debug"),
+        "--workflow-profile",
+        PROFILE,
+        *configs,
+        "--config",
+        f"results={cluster / 'results'}",
+        "--directory",
+        str(cluster),
+        "--slurm-init-seconds-before-status-checks",
+        "2",
+        "--slurm-keep-successful-logs",
+        limit_s=CLUSTER_LIMIT_S,
+        env=_env(PDFINFER_SLURM_PARTITION="debug"),
     )
     out = proc.stdout + proc.stderr
     (tmp_path / "snakemake-slurm.log").write_text(out)
@@ -226,13 +262,23 @@ def test_tiny_pipeline_through_slurm_matches_a_local_run(slurm_cluster, tmp_path
     simulations = sorted(p.relative_to(cluster) for p in (cluster / "results/data").rglob("*.h5"))
     assert len(simulations) >= 1 + 1 + 2, simulations  # truth bank, observed set, 2 training shards
     proc = run_snakemake(
-        "--workflow-profile", "workflow/profiles/local", "--cores", "2", *configs,
-        "--config", f"results={local / 'results'}", "--directory", str(local),
-        *(str(local / rel) for rel in simulations), limit_s=LOCAL_LIMIT_S,
+        "--workflow-profile",
+        "workflow/profiles/local",
+        "--cores",
+        "2",
+        *configs,
+        "--config",
+        f"results={local / 'results'}",
+        "--directory",
+        str(local),
+        *(str(local / rel) for rel in simulations),
+        limit_s=LOCAL_LIMIT_S,
     )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
     what = "config/tiny.yaml" if FULL else "config/tiny.yaml + FAST"
-    print(f"\nSLURM run of rule all of {what} {t_cluster:.0f} s, local run of the simulations {time.monotonic() - t0 - t_cluster:.0f} s")
+    print(
+        f"\nSLURM run of rule all of {what} {t_cluster:.0f} s, local run of the simulations {time.monotonic() - t0 - t_cluster:.0f} s"
+    )
 
     # 1. Every job of the run was submitted with sbatch: its SLURM id is in Snakemake's log, and
     #    the scheduler knows it, finished, under this run's name, with the profile's requests.

@@ -19,7 +19,6 @@ from pdfinfer.reference.run import fisher_report
 from pdfinfer.theory import make_theory
 
 
-
 # ------------------------------------------------------------------ C2ST
 @pytest.mark.slow
 def test_c2st_same_distribution_is_chance_and_different_is_near_one():
@@ -103,23 +102,63 @@ def comparison(tmp_path_factory):
     shift = np.array([0.0, 0.25, 0.0, 0.0, 0.0, 0.0])  # a_u = 0 instead of -0.5: far fewer low-x events
     bad = np.clip(TRUTH + shift + 0.01 * rng.standard_normal((2000, 6)), 0, 1)
     write_samples(tmp / "bad.h5", bad, "adversarial", {}, 0, theory.spec())
-    for name, draws, seed in (("reference", reference, 1), ("good", good, 2), ("bad", bad, 3), ("truth", np.tile(TRUTH, (8, 1)), 4)):
+    for name, draws, seed in (
+        ("reference", reference, 1),
+        ("good", good, 2),
+        ("bad", bad, 3),
+        ("truth", np.tile(TRUTH, (8, 1)), 4),
+    ):
         write_replicates(tmp / f"pred_{name}.h5", theory, draws[:8], 256, seed)
     write_json(tmp / "fisher.json", fisher_report(theory, 256, None, 16))
     out = tmp / "metrics.json"
     settings = json.dumps({"c2st_max_samples": 300, "event_max_events": 256, "n_quantiles": 8})
-    args = ["--observed", str(tmp / "observed.h5"), "--reference", str(tmp / "reference.h5"), "--fisher", str(tmp / "fisher.json"),
-            "--samples", f"npe={tmp / 'good.h5'}", "--samples", f"adversarial={tmp / 'bad.h5'}",
-            "--predictive", f"reference={tmp / 'pred_reference.h5'}", "--predictive", f"npe={tmp / 'pred_good.h5'}",
-            "--predictive", f"adversarial={tmp / 'pred_bad.h5'}", "--truth-predictive", str(tmp / "pred_truth.h5"),
-            "--settings", settings, "--threads", "1", "--out", str(out)]
+    args = [
+        "--observed",
+        str(tmp / "observed.h5"),
+        "--reference",
+        str(tmp / "reference.h5"),
+        "--fisher",
+        str(tmp / "fisher.json"),
+        "--samples",
+        f"npe={tmp / 'good.h5'}",
+        "--samples",
+        f"adversarial={tmp / 'bad.h5'}",
+        "--predictive",
+        f"reference={tmp / 'pred_reference.h5'}",
+        "--predictive",
+        f"npe={tmp / 'pred_good.h5'}",
+        "--predictive",
+        f"adversarial={tmp / 'pred_bad.h5'}",
+        "--truth-predictive",
+        str(tmp / "pred_truth.h5"),
+        "--settings",
+        settings,
+        "--threads",
+        "1",
+        "--out",
+        str(out),
+    ]
     assert compare_run.main(args) == 0
     return json.loads(out.read_text())
 
 
 def test_compare_refuses_a_method_without_replicate_sets(tmp_path, capsys):
-    args = ["--observed", "o.h5", "--reference", "r.h5", "--fisher", "f.json", "--samples", "npe=n.h5",
-            "--predictive", "reference=p.h5", "--truth-predictive", "t.h5", "--out", str(tmp_path / "m.json")]
+    args = [
+        "--observed",
+        "o.h5",
+        "--reference",
+        "r.h5",
+        "--fisher",
+        "f.json",
+        "--samples",
+        "npe=n.h5",
+        "--predictive",
+        "reference=p.h5",
+        "--truth-predictive",
+        "t.h5",
+        "--out",
+        str(tmp_path / "m.json"),
+    ]
     assert compare_run.main(args) == 1
     assert "--predictive: no replicate sets for ['npe']" in capsys.readouterr().err
 
@@ -179,7 +218,10 @@ def test_sweep_recovers_the_inverse_sqrt_law(tmp_path):
 def test_sweep_rejects_repeated_sizes(tmp_path, capsys):
     for name in ("a", "b"):
         write_json(tmp_path / f"{name}.json", fake_report(256, 0.1))
-    assert compare_sweep.main(["--metrics", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--out", str(tmp_path / "s.json")]) == 1
+    assert (
+        compare_sweep.main(["--metrics", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--out", str(tmp_path / "s.json")])
+        == 1
+    )
     assert "repeat an n_obs" in capsys.readouterr().err
 
 

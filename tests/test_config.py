@@ -88,4 +88,6 @@ SHARED = [
 def test_no_method_label_is_a_literal_in_shared_code(path):
     text = path.read_text()
     for label in REGISTRY:
-        assert not re.search(rf"[\"']{re.escape(label)}[\"'_]", text), f"{path.relative_to(ROOT)} names method {label!r}; use the registry"
+        assert not re.search(rf"[\"']{re.escape(label)}[\"'_]", text), (
+            f"{path.relative_to(ROOT)} names method {label!r}; use the registry"
+        )

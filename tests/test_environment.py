@@ -1,10 +1,9 @@
 """The conda environment file for `--sdm conda` agrees with the package's requirements."""
 
 import re
+
 import tomllib
-
 import yaml
-
 from workflow_helpers import ROOT
 
 # The rules' environment runs the package; Snakemake and its executor plugin run outside it.
@@ -33,7 +32,9 @@ def test_conda_environment_matches_pyproject():
             continue
         conda_name = CONDA_NAMES.get(name, name)
         assert conda_name in listed, f"{name} is required by pyproject.toml but missing from envs/pdfinfer.yaml"
-        assert listed[conda_name] == bound, f"{name}: pyproject.toml says {bound!r}, envs/pdfinfer.yaml says {listed[conda_name]!r}"
+        assert listed[conda_name] == bound, (
+            f"{name}: pyproject.toml says {bound!r}, envs/pdfinfer.yaml says {listed[conda_name]!r}"
+        )
     assert "python" in listed and listed["python"] == project["requires-python"].replace(" ", "")
 
 

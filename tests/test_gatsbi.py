@@ -19,9 +19,20 @@ from pdfinfer.gatsbi.settings import GATSBISettings
 from pdfinfer.io import EventSet, read_json, read_samples, write_events
 
 PROXY = {"name": "proxy", "x_min": 0.1}
-TINY = {"embedding": {"event_hidden": 8, "event_features": 4, "hidden": 8, "output_dim": 4}, "generator_width": 8, "generator_depth": 1,
-        "discriminator_width": 8, "discriminator_depth": 1, "warm_start_epochs": 1, "warm_start_events": 8, "epochs": 4, "batch_size": 8,
-        "checkpoint_every": 1, "n_samples": 50, "diagnostics_samples": 20}
+TINY = {
+    "embedding": {"event_hidden": 8, "event_features": 4, "hidden": 8, "output_dim": 4},
+    "generator_width": 8,
+    "generator_depth": 1,
+    "discriminator_width": 8,
+    "discriminator_depth": 1,
+    "warm_start_epochs": 1,
+    "warm_start_events": 8,
+    "epochs": 4,
+    "batch_size": 8,
+    "checkpoint_every": 1,
+    "n_samples": 50,
+    "diagnostics_samples": 20,
+}
 
 
 def toy_sets(m: int, n: int, sigma: float, seed: int) -> EventSet:
@@ -65,9 +76,15 @@ def test_schema_and_config_defaults_equal_the_dataclass(repo_root: Path) -> None
     assert {k: v for k, v in config.items() if k not in workflow} == defaults
 
 
-@pytest.mark.parametrize(("values", "needle"), [({"ema": 1.0}, "gatsbi.ema"), ({"epochs": 0}, "gatsbi.epochs"),
-                                                 ({"embedding": {"output_dim": 0}}, "gatsbi.embedding.output_dim"),
-                                                 ({"epoch": 3}, "unknown key")])
+@pytest.mark.parametrize(
+    ("values", "needle"),
+    [
+        ({"ema": 1.0}, "gatsbi.ema"),
+        ({"epochs": 0}, "gatsbi.epochs"),
+        ({"embedding": {"output_dim": 0}}, "gatsbi.embedding.output_dim"),
+        ({"epoch": 3}, "unknown key"),
+    ],
+)
 def test_settings_refuse_bad_values(values: dict, needle: str) -> None:
     with pytest.raises(ConfigError, match=needle.replace(".", r"\.")):
         GATSBISettings.from_config(values)
@@ -78,7 +95,9 @@ def test_settings_module_is_torch_free(repo_root: Path) -> None:
     import sys
 
     code = "import sys, pdfinfer.gatsbi.settings, pdfinfer.methods; print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": str(repo_root / "src")}, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": str(repo_root / "src")}, check=True
+    )
     assert out.stdout.strip() == "False"
 
 
@@ -117,10 +136,22 @@ def test_calibration_of_exact_posterior_draws_is_nominal() -> None:
 @pytest.fixture(scope="module")
 def toy_fit() -> tuple:
     """GATSBI trained on 1000 toy pairs (about 30 s of CPU time; minutes on a loaded machine)."""
-    settings = GATSBISettings.from_config({"embedding": {"event_hidden": 16, "event_features": 8, "hidden": 16, "output_dim": 4},
-                                           "generator_width": 32, "discriminator_width": 32, "warm_start_epochs": 15, "warm_start_events": 0,
-                                           "epochs": 100, "batch_size": 100, "lr_generator": 0.001, "lr_discriminator": 0.001, "ema": 0.9,
-                                           "r1_weight": 0.01, "checkpoint_every": 1000})
+    settings = GATSBISettings.from_config(
+        {
+            "embedding": {"event_hidden": 16, "event_features": 8, "hidden": 16, "output_dim": 4},
+            "generator_width": 32,
+            "discriminator_width": 32,
+            "warm_start_epochs": 15,
+            "warm_start_events": 0,
+            "epochs": 100,
+            "batch_size": 100,
+            "lr_generator": 0.001,
+            "lr_discriminator": 0.001,
+            "ema": 0.9,
+            "r1_weight": 0.01,
+            "checkpoint_every": 1000,
+        }
+    )
     nets, meta, history, seconds, _ = fit(toy_sets(1000, 8, 0.3, 0), False, settings, 0, torch.device("cpu"))
     return nets, meta, history, seconds
 
@@ -211,17 +242,80 @@ def test_command_lines_train_sample_diagnose(tmp_path: Path) -> None:
         write_events(tmp_path / f"{name}.h5", events, eta.numpy(), norm, theory.spec(), 0, 0.02)
     model = tmp_path / "generator.pt"
     common = ["--device", "cpu", "--threads", "1", "--seed", "3"]
-    assert train.main(["--shards", str(tmp_path / "shard0.h5"), str(tmp_path / "shard1.h5"), "--normalization", "on",
-                       "--settings", json.dumps(TINY), "--checkpoint", str(tmp_path / "ck.pt"), "--out", str(model), *common]) == 0
+    assert (
+        train.main(
+            [
+                "--shards",
+                str(tmp_path / "shard0.h5"),
+                str(tmp_path / "shard1.h5"),
+                "--normalization",
+                "on",
+                "--settings",
+                json.dumps(TINY),
+                "--checkpoint",
+                str(tmp_path / "ck.pt"),
+                "--out",
+                str(model),
+                *common,
+            ]
+        )
+        == 0
+    )
     assert model.exists() and not (tmp_path / "ck.pt").exists()  # the checkpoint is discarded once the model is written
-    assert sample.main(["--model", str(model), "--observed", str(tmp_path / "observed.h5"), "--normalization", "on",
-                        "--out", str(tmp_path / "samples.h5"), *common]) == 0
+    assert (
+        sample.main(
+            [
+                "--model",
+                str(model),
+                "--observed",
+                str(tmp_path / "observed.h5"),
+                "--normalization",
+                "on",
+                "--out",
+                str(tmp_path / "samples.h5"),
+                *common,
+            ]
+        )
+        == 0
+    )
     samples = read_samples(tmp_path / "samples.h5")
-    assert samples.method == "gatsbi" and samples.samples.shape == (50, 6) and samples.attrs["wall_time_s"] > samples.attrs["train_seconds"] > 0
-    assert sample.main(["--model", str(model), "--observed", str(tmp_path / "observed.h5"), "--normalization", "off",
-                        "--out", str(tmp_path / "x.h5"), *common]) == 1  # one-line refusal, no traceback
-    assert diagnostics.main(["--model", str(model), "--holdout", str(tmp_path / "holdout.h5"), "--out-json", str(tmp_path / "d.json"),
-                             "--out-h5", str(tmp_path / "d.h5"), *common]) == 0
+    assert (
+        samples.method == "gatsbi"
+        and samples.samples.shape == (50, 6)
+        and samples.attrs["wall_time_s"] > samples.attrs["train_seconds"] > 0
+    )
+    assert (
+        sample.main(
+            [
+                "--model",
+                str(model),
+                "--observed",
+                str(tmp_path / "observed.h5"),
+                "--normalization",
+                "off",
+                "--out",
+                str(tmp_path / "x.h5"),
+                *common,
+            ]
+        )
+        == 1
+    )  # one-line refusal, no traceback
+    assert (
+        diagnostics.main(
+            [
+                "--model",
+                str(model),
+                "--holdout",
+                str(tmp_path / "holdout.h5"),
+                "--out-json",
+                str(tmp_path / "d.json"),
+                "--out-h5",
+                str(tmp_path / "d.h5"),
+                *common,
+            ]
+        )
+        == 0
+    )
     report = read_json(tmp_path / "d.json")
     assert report["method"] == "gatsbi" and report["n_sims"] == 12 and len(report["coverage_empirical"]) == 21
     assert np.asarray(report["sbc_ranks"]).shape == (12, 6)

@@ -42,7 +42,9 @@ def test_event_round_trip_with_provenance(tmp_path):
 
 def test_samples_round_trip_with_extras(tmp_path):
     samples = np.random.default_rng(0).uniform(size=(100, 6))
-    write_samples(tmp_path / "s.h5", samples, "npe", {"flow": "nsf"}, seed=3, theory=PROXY, extras={"history_loss": np.arange(5.0)})
+    write_samples(
+        tmp_path / "s.h5", samples, "npe", {"flow": "nsf"}, seed=3, theory=PROXY, extras={"history_loss": np.arange(5.0)}
+    )
     got = read_samples(tmp_path / "s.h5")
     np.testing.assert_array_equal(got.samples, samples)
     assert got.method == "npe" and got.settings == {"flow": "nsf"}
@@ -130,8 +132,21 @@ def test_cli_errors_are_one_line(tmp_path):
     bad = tmp_path / "bad.h5"
     bad.write_bytes(b"\x89HDF\r\n" + b"0" * 300)
     proc = subprocess.run(
-        [sys.executable, "-m", "pdfinfer.simulate", "observed", "--truth", str(bad), "--n-obs", "10", "--out", str(tmp_path / "o.h5")],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pdfinfer.simulate",
+            "observed",
+            "--truth",
+            str(bad),
+            "--n-obs",
+            "10",
+            "--out",
+            str(tmp_path / "o.h5"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
@@ -145,10 +160,14 @@ def test_events_outside_the_support_are_refused_naming_file_set_row_and_value(tm
     path, events, params, norm = _events(tmp_path)
     events[1, 7, 0] = 5.0
     write_events(path, events, params, norm, PROXY, seed=1, norm_rel_unc=0.02)
-    with pytest.raises(DataError, match=r"ev\.h5: set 1, event 7 \(x_p = 5\) lies outside the support of theory 'proxy' \(x in \[0\.1, 1\]\)"):
+    with pytest.raises(
+        DataError, match=r"ev\.h5: set 1, event 7 \(x_p = 5\) lies outside the support of theory 'proxy' \(x in \[0\.1, 1\]\)"
+    ):
         read_events(path)
     single = tmp_path / "single.h5"
-    write_events(single, np.array([[0.5, 0.5], [0.5, -0.3]], dtype=np.float32), TRUTH, np.ones(2), PROXY, seed=1, norm_rel_unc=0.02)
+    write_events(
+        single, np.array([[0.5, 0.5], [0.5, -0.3]], dtype=np.float32), TRUTH, np.ones(2), PROXY, seed=1, norm_rel_unc=0.02
+    )
     with pytest.raises(DataError, match=r"single\.h5: event 1 \(x_n = -0\.3\) lies outside the support"):
         read_events(single)
     good, *_ = _events(tmp_path, "good.h5")
@@ -157,7 +176,10 @@ def test_events_outside_the_support_are_refused_naming_file_set_row_and_value(tm
     dis = tmp_path / "dis.h5"
     q2_too_high = np.array([[0.3, 5.0, 0.3, 5.0], [0.3, 5.0, 0.3, 1e6]], dtype=np.float32)
     write_events(dis, q2_too_high, TRUTH, np.ones(2), {"name": "dis"}, seed=1, norm_rel_unc=0.02)
-    with pytest.raises(DataError, match=r"dis\.h5: event 1 \(x_n = 0\.3, Q2_n = 1e\+06\) lies outside the support of theory 'dis' \(x in .* <= Q2 <="):
+    with pytest.raises(
+        DataError,
+        match=r"dis\.h5: event 1 \(x_n = 0\.3, Q2_n = 1e\+06\) lies outside the support of theory 'dis' \(x in .* <= Q2 <=",
+    ):
         read_events(dis)
 
 
@@ -180,8 +202,23 @@ def test_unwritable_output_folder_is_one_line_naming_the_path(tmp_path):
     with pytest.raises(DataError, match=r"plain_file/sub/ev\.h5: cannot create the output folder"):
         _events(tmp_path, "plain_file/sub/ev.h5")
     proc = subprocess.run(
-        [sys.executable, "-m", "pdfinfer.simulate", "truth", "--theory", "proxy", "--n-events", "10", "--device", "cpu", "--out", str(blocker / "t.h5")],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pdfinfer.simulate",
+            "truth",
+            "--theory",
+            "proxy",
+            "--n-events",
+            "10",
+            "--device",
+            "cpu",
+            "--out",
+            str(blocker / "t.h5"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "plain_file/t.h5: cannot create the output folder" in proc.stderr.strip().splitlines()[-1]

@@ -26,9 +26,18 @@ from pdfinfer.theory import make_theory
 ROOT = Path(__file__).resolve().parents[1]
 quiet_library_warnings()
 
-TINY = {"hidden_features": 16, "num_transforms": 2, "num_bins": 6, "events_per_row": 16, "validation_events_per_row": 16,
-        "batch_size": 256, "max_epochs": 2, "norm": {"hidden": 8, "layers": 1, "max_epochs": 3},
-        "mcmc": {"n_chains": 2, "n_walkers": 8, "n_burn": 20, "n_steps": 40, "max_steps": 40, "rhat_max": 100.0}, "n_samples": 200}
+TINY = {
+    "hidden_features": 16,
+    "num_transforms": 2,
+    "num_bins": 6,
+    "events_per_row": 16,
+    "validation_events_per_row": 16,
+    "batch_size": 256,
+    "max_epochs": 2,
+    "norm": {"hidden": 8, "layers": 1, "max_epochs": 3},
+    "mcmc": {"n_chains": 2, "n_walkers": 8, "n_burn": 20, "n_steps": 40, "max_steps": 40, "rhat_max": 100.0},
+    "n_samples": 200,
+}
 
 
 def proxy_shards(rows: int, n_events: int, seed: int = 0) -> EventSet:
@@ -53,13 +62,16 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 
 def test_settings_schema_and_config_agree() -> None:
     """The schema's defaults, config.yaml's nle section and NLESettings' defaults are the same values."""
+
     def defaults(node: dict) -> dict:
         return {k: defaults(p) if p.get("type") == "object" else p["default"] for k, p in node["properties"].items()}
 
     schema = yaml.safe_load((ROOT / "config" / "config.schema.yaml").read_text())["properties"]["nle"]
     workflow_keys = set(NLESettings.WORKFLOW_KEYS)
     from_schema = {k: v for k, v in defaults(schema).items() if k not in workflow_keys}
-    shown = {k: v for k, v in yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["nle"].items() if k not in workflow_keys}
+    shown = {
+        k: v for k, v in yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["nle"].items() if k not in workflow_keys
+    }
     assert from_schema == NLESettings.defaults() == shown
 
 
@@ -98,8 +110,15 @@ def test_norm_density_integrates_to_one(tiny: tuple[Path, dict]) -> None:
     assert 0.9 < total <= 1.0 + 1e-3  # mass beyond +-2 in log z is small but not zero for an untrained scale
 
 
-TOY_SETTINGS = {"flow": "maf", "hidden_features": 16, "num_transforms": 1, "batch_size": 512, "learning_rate": 0.003,
-                "max_epochs": 8, "stop_after_epochs": 3}
+TOY_SETTINGS = {
+    "flow": "maf",
+    "hidden_features": 16,
+    "num_transforms": 1,
+    "batch_size": 512,
+    "learning_rate": 0.003,
+    "max_epochs": 8,
+    "stop_after_epochs": 3,
+}
 
 
 def test_toy_posterior_matches_grid() -> None:
@@ -122,12 +141,16 @@ def test_toy_posterior_matches_grid() -> None:
     model = build_model(settings.as_dict(), spec, eta0, x0)
     train_rows, val_rows = torch.arange(1792), torch.arange(1792, rows)
     val = subsample(events, eta, val_rows, per_row, gen)
-    fit_loop(model.events, lambda g: subsample(events, eta, train_rows, per_row, g), val, settings, gen, "toy", None, lambda s: None)
+    fit_loop(
+        model.events, lambda g: subsample(events, eta, train_rows, per_row, g), val, settings, gen, "toy", None, lambda s: None
+    )
 
     truth = 0.6
     obs = (2.0 * truth + torch.randn(20, 1, generator=gen)).numpy()
     posterior = NLELogPosterior(model, obs, names=("eta",))
-    result = run_mcmc(posterior, MCMCSettings(n_chains=2, n_walkers=8, n_burn=100, n_steps=400, max_steps=1600, n_samples=2000), seed=3)
+    result = run_mcmc(
+        posterior, MCMCSettings(n_chains=2, n_walkers=8, n_burn=100, n_steps=400, max_steps=1600, n_samples=2000), seed=3
+    )
     grid = np.linspace(0.0, 1.0, 20001)
     log_post = -0.5 * ((obs[:, 0][None] - 2.0 * grid[:, None]) ** 2).sum(1)
     cdf = np.cumsum(np.exp(log_post - log_post.max()))
@@ -161,11 +184,15 @@ def test_permuting_observed_events_leaves_draws_unchanged(tiny: tuple[Path, dict
 
 
 @pytest.mark.parametrize("theory", [{"name": "proxy", "x_min": 0.2}, "dis"], ids=["other-theory-settings", "other-feature-width"])
-def test_foreign_model_refused_with_one_line(tiny: tuple[Path, dict], tmp_path: Path, theory, capsys: pytest.CaptureFixture) -> None:
+def test_foreign_model_refused_with_one_line(
+    tiny: tuple[Path, dict], tmp_path: Path, theory, capsys: pytest.CaptureFixture
+) -> None:
     """A model trained on proxy (x_min 0.1, 2 features) is refused for another theory or feature width, naming the file."""
     observed = observed_proxy(tmp_path, 16, theory)
     out = tmp_path / "samples.h5"
-    status = nle_sample.main(["--model", str(tiny[0]), "--observed", str(observed), "--normalization", "on", "--out", str(out), "--device", "cpu"])
+    status = nle_sample.main(
+        ["--model", str(tiny[0]), "--observed", str(observed), "--normalization", "on", "--out", str(out), "--device", "cpu"]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 1 and not out.exists()
     assert err[-1].startswith("error: ") and str(tiny[0]) in err[-1] and "retrain" in err[-1]
@@ -189,7 +216,9 @@ def test_nan_log_likelihood_names_the_parameter_point(tiny: tuple[Path, dict]) -
     with pytest.raises(TrainingError) as err:
         posterior(point)
     message = str(err.value)
-    assert "\n" not in message and "N_u=0.5" in message and "b_d=0.5" in message and "N_u=1.5" in message  # normalized and physical
+    assert (
+        "\n" not in message and "N_u=0.5" in message and "b_d=0.5" in message and "N_u=1.5" in message
+    )  # normalized and physical
     with pytest.raises(TrainingError, match="NaN at eta"):
         nle_sample.sample_posterior(model, events, np.array([3.3, 1.9]), NLESettings.from_config(TINY), seed=0)
 
@@ -220,12 +249,46 @@ def test_cli_train_then_sample_writes_the_common_layout(tmp_path: Path) -> None:
     write_events(shard, data.events, data.params, data.norm, data.theory, seed=3, norm_rel_unc=0.02)
     model, ckpt, out = tmp_path / "likelihood.pt", tmp_path / "ckpt.pt", tmp_path / "samples.h5"
     settings = json.dumps({**TINY, "max_epochs": 1})
-    assert nle_train.main(["--shards", str(shard), "--normalization", "off", "--settings", settings, "--checkpoint", str(ckpt),
-                           "--out", str(model), "--device", "cpu"]) == 0
+    assert (
+        nle_train.main(
+            [
+                "--shards",
+                str(shard),
+                "--normalization",
+                "off",
+                "--settings",
+                settings,
+                "--checkpoint",
+                str(ckpt),
+                "--out",
+                str(model),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     assert model.exists() and not ckpt.exists()
     observed = observed_proxy(tmp_path, 32)
-    assert nle_sample.main(["--model", str(model), "--observed", str(observed), "--normalization", "off", "--settings", settings,
-                            "--out", str(out), "--device", "cpu"]) == 0
+    assert (
+        nle_sample.main(
+            [
+                "--model",
+                str(model),
+                "--observed",
+                str(observed),
+                "--normalization",
+                "off",
+                "--settings",
+                settings,
+                "--out",
+                str(out),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     result = read_samples(out)
     assert result.method == "nle" and result.samples.shape == (200, 6)
     assert result.attrs["model"] == str(model) and result.attrs["wall_time_s"] >= result.attrs["train_seconds"] > 0

@@ -32,10 +32,13 @@ from pdfinfer.theory import make_theory
 
 N_EVENTS = 32
 TINY = {
-    "hidden_features": 16, "num_transforms": 2, "num_bins": 4,
+    "hidden_features": 16,
+    "num_transforms": 2,
+    "num_bins": 4,
     "embedding": {"event_hidden": 8, "event_layers": 1, "event_features": 4, "hidden": 16, "output_dim": 8},
     "training": {"batch_size": 16, "max_epochs": 2, "stop_after_epochs": 5},
-    "n_samples": 300, "diagnostics": {"n_sims": 20, "n_posterior_samples": 40},
+    "n_samples": 300,
+    "diagnostics": {"n_sims": 20, "n_posterior_samples": 40},
 }
 CPU = torch.device("cpu")
 
@@ -68,7 +71,12 @@ def data(tmp_path_factory):
         write_sets(path, "proxy", 24, N_EVENTS, seed=100 + i)
     write_sets(root / "holdout.h5", "proxy", 24, N_EVENTS, seed=300)
     write_observed(root / "observed.h5")
-    return {"root": root, "shards": [str(p) for p in shards], "observed": str(root / "observed.h5"), "holdout": str(root / "holdout.h5")}
+    return {
+        "root": root,
+        "shards": [str(p) for p in shards],
+        "observed": str(root / "observed.h5"),
+        "holdout": str(root / "holdout.h5"),
+    }
 
 
 def shards(data):
@@ -100,12 +108,15 @@ def test_schema_defaults_equal_the_settings_defaults(repo_root):
     assert NPESettings.from_config(config) == NPESettings()
 
 
-@pytest.mark.parametrize("values, message", [
-    ({"flow": "realnvp"}, "npe.flow"),
-    ({"embedding": {"pooling": "max"}}, "npe.embedding.pooling"),
-    ({"training": {"validation_fraction": 1.0}}, "npe.training.validation_fraction"),
-    ({"training": {"learning_rat": 0.1}}, "learning_rat"),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"flow": "realnvp"}, "npe.flow"),
+        ({"embedding": {"pooling": "max"}}, "npe.embedding.pooling"),
+        ({"training": {"validation_fraction": 1.0}}, "npe.training.validation_fraction"),
+        ({"training": {"learning_rat": 0.1}}, "learning_rat"),
+    ],
+)
 def test_bad_settings_give_one_line_errors(values, message):
     with pytest.raises(ConfigError, match=message) as err:
         NPESettings.from_config(values)
@@ -153,11 +164,15 @@ def test_saved_model_reloads_with_the_same_log_prob(trained, data):
     x = observation_tensor(observed, payload["data"])
     theta = torch.rand(5, 6)
     original = make_posterior(trained["estimator"])
-    torch.testing.assert_close(posterior.log_prob(theta, x=x, norm_posterior=False), original.log_prob(theta, x=x, norm_posterior=False))
+    torch.testing.assert_close(
+        posterior.log_prob(theta, x=x, norm_posterior=False), original.log_prob(theta, x=x, norm_posterior=False)
+    )
     assert payload["wall_time_s"] == 1.0 and payload["settings"] == trained["settings"].as_dict()
 
 
-@pytest.mark.parametrize("theory_name, n_events, message", [("dis", N_EVENTS, "theory"), ("proxy", N_EVENTS + 1, "sets of 32 events")])
+@pytest.mark.parametrize(
+    "theory_name, n_events, message", [("dis", N_EVENTS, "theory"), ("proxy", N_EVENTS + 1, "sets of 32 events")]
+)
 def test_model_of_another_theory_or_size_is_refused_naming_the_file(trained, tmp_path, theory_name, n_events, message):
     path = tmp_path / "other.h5"
     write_observed(path, theory_name, n_events)
@@ -261,7 +276,22 @@ def test_train_sample_diagnostics_end_to_end(data, tmp_path):
     settings = json.dumps(TINY)
     model, samples, h5, js = (str(tmp_path / n) for n in ("posterior.pt", "samples.h5", "diag.h5", "diag.json"))
     common = ["--threads", "1", "--device", "cpu", "--normalization", "off", "--settings", settings]
-    assert npe_train.main(["--shards", *data["shards"], "--n-obs", str(N_EVENTS), "--out", model, "--checkpoint", str(tmp_path / "c.pt"), *common]) == 0
+    assert (
+        npe_train.main(
+            [
+                "--shards",
+                *data["shards"],
+                "--n-obs",
+                str(N_EVENTS),
+                "--out",
+                model,
+                "--checkpoint",
+                str(tmp_path / "c.pt"),
+                *common,
+            ]
+        )
+        == 0
+    )
     assert not (tmp_path / "c.pt").exists()  # discarded once the model is written
     assert npe_sample.main(["--model", model, "--observed", data["observed"], "--out", samples, *common]) == 0
     result = read_samples(samples)
@@ -274,8 +304,24 @@ def test_train_sample_diagnostics_end_to_end(data, tmp_path):
 
 def test_diagnostics_refuses_a_too_small_holdout_file(trained, data, tmp_path, capsys):
     settings = '{"diagnostics": {"n_sims": 25}}'
-    status = npe_diagnostics.main(["--model", str(trained["path"]), "--holdout", data["holdout"], "--normalization", "off", "--settings", settings,
-                                   "--out-h5", str(tmp_path / "d.h5"), "--out-json", str(tmp_path / "d.json"), "--device", "cpu"])
+    status = npe_diagnostics.main(
+        [
+            "--model",
+            str(trained["path"]),
+            "--holdout",
+            data["holdout"],
+            "--normalization",
+            "off",
+            "--settings",
+            settings,
+            "--out-h5",
+            str(tmp_path / "d.h5"),
+            "--out-json",
+            str(tmp_path / "d.json"),
+            "--device",
+            "cpu",
+        ]
+    )
     assert status == 1 and "24 held-out sets, but npe.diagnostics.n_sims = 25" in capsys.readouterr().err
 
 

@@ -30,7 +30,10 @@ def theory():
 def draws() -> dict[str, np.ndarray]:
     """Normalized draws (K, 6) of three methods around the truth."""
     rng = np.random.default_rng(1)
-    return {m: np.clip(TRUTH + s * rng.standard_normal((400, 6)), 0, 1) for m, s in [("reference", 0.03), ("npe", 0.04), ("adversarial", 0.02)]}
+    return {
+        m: np.clip(TRUTH + s * rng.standard_normal((400, 6)), 0, 1)
+        for m, s in [("reference", 0.03), ("npe", 0.04), ("adversarial", 0.02)]
+    }
 
 
 def check_written(fig, tmp_path, name: str, style: PlotStyle = STYLE) -> np.ndarray:
@@ -51,7 +54,9 @@ def test_event_marginals_figure(theory, draws, tmp_path):
     gen = torch.Generator().manual_seed(5)
     predictive = {m: theory.sample(torch.as_tensor(d[:8]), 256, generator=gen).numpy() for m, d in draws.items()}
     assert predictive["npe"].shape == (8, 256, 2)
-    fig = events.plot_event_marginals(observed, predictive, theory.feature_names, theory.log_features, STYLE, bins=10, title="test")
+    fig = events.plot_event_marginals(
+        observed, predictive, theory.feature_names, theory.log_features, STYLE, bins=10, title="test"
+    )
     assert len(fig.axes) == 4  # (histogram + ratio) per feature
     assert all(ax.get_legend() is not None for ax in fig.axes[::2])
     check_written(fig, tmp_path, "events")
@@ -61,8 +66,12 @@ def test_event_marginals_dis_layout_two_features_per_row(tmp_path):
     """Four features (dis: x and Q^2 per target) are laid out as two rows of two, Q^2 on log axes."""
     rng = np.random.default_rng(0)
     observed = np.column_stack([rng.uniform(0.1, 0.9, 300), rng.lognormal(2, 1, 300)] * 2)
-    predictive = {"npe": np.stack([np.column_stack([rng.uniform(0.1, 0.9, 300), rng.lognormal(2, 1, 300)] * 2) for _ in range(3)])}
-    fig = events.plot_event_marginals(observed, predictive, ("x_p", "Q2_p", "x_n", "Q2_n"), (False, True, False, True), STYLE, bins=8)
+    predictive = {
+        "npe": np.stack([np.column_stack([rng.uniform(0.1, 0.9, 300), rng.lognormal(2, 1, 300)] * 2) for _ in range(3)])
+    }
+    fig = events.plot_event_marginals(
+        observed, predictive, ("x_p", "Q2_p", "x_n", "Q2_n"), (False, True, False, True), STYLE, bins=8
+    )
     assert len(fig.axes) == 8
     assert fig.axes[2].get_yscale() == "log" and fig.axes[0].get_yscale() == "linear"
     assert fig.axes[3].get_xlabel() == "$Q^2_{p}$ [GeV$^2$]"
@@ -71,7 +80,9 @@ def test_event_marginals_dis_layout_two_features_per_row(tmp_path):
 
 def test_event_marginals_refuses_wrong_width(theory):
     with pytest.raises(DataError, match=r"shape \(D, n, 2\)"):
-        events.plot_event_marginals(np.zeros((10, 2)), {"npe": np.zeros((2, 10, 3))}, theory.feature_names, theory.log_features, STYLE)
+        events.plot_event_marginals(
+            np.zeros((10, 2)), {"npe": np.zeros((2, 10, 3))}, theory.feature_names, theory.log_features, STYLE
+        )
 
 
 def test_replicate_chi2_is_about_one_for_the_right_model(theory):
@@ -87,7 +98,9 @@ def test_replicate_chi2_is_about_one_for_the_right_model(theory):
     obs = counts / (1024 * np.diff(edges))
     chi2 = events.chi2_per_bin(obs, events.replicate_densities(reps, edges, 0))
     assert abs(chi2 - 1.0) < 3 * np.sqrt(2 / 20)
-    far = theory.sample(torch.tensor([[0.3, 0.5, 0.3, 0.6, 0.7, 0.5]], dtype=torch.float64).expand(200, 6), 1024, generator=gen).numpy()
+    far = theory.sample(
+        torch.tensor([[0.3, 0.5, 0.3, 0.6, 0.7, 0.5]], dtype=torch.float64).expand(200, 6), 1024, generator=gen
+    ).numpy()
     assert events.chi2_per_bin(obs, events.replicate_densities(far, edges, 0)) > 5
 
 
@@ -137,8 +150,11 @@ def test_adversarial_training_figure(tmp_path):
     rng = np.random.default_rng(2)
     runs = {
         f"seed {s}": training.AdversarialHistory(
-            steps, {"discriminator": rng.random(50), "generator": rng.random(50), "surrogate": rng.random(50)},
-            TRUTH_PHYSICAL + rng.standard_normal((50, 6)), np.full((50, 6), 0.1))
+            steps,
+            {"discriminator": rng.random(50), "generator": rng.random(50), "surrogate": rng.random(50)},
+            TRUTH_PHYSICAL + rng.standard_normal((50, 6)),
+            np.full((50, 6), 0.1),
+        )
         for s in range(2)
     }
     fig = training.plot_adversarial_training(runs, TRUTH_PHYSICAL, STYLE)
@@ -165,7 +181,9 @@ def test_calibration_figures(tmp_path):
     fig = calibration.plot_sbc_ranks(rng.integers(0, 101, (50, 6)), 100, STYLE, bins=10, ks_pvalues=rng.random(6), method="npe")
     assert len(fig.axes) == 6
     check_written(fig, tmp_path, "sbc")
-    check_written(calibration.plot_tarp(levels, levels**1.2, STYLE, atc=0.01, ks_pvalue=0.5, n_sims=50, method="npe"), tmp_path, "tarp")
+    check_written(
+        calibration.plot_tarp(levels, levels**1.2, STYLE, atc=0.01, ks_pvalue=0.5, n_sims=50, method="npe"), tmp_path, "tarp"
+    )
     with pytest.raises(DataError, match="ranks must have shape"):
         calibration.plot_sbc_ranks(np.zeros((5, 4)), 10, STYLE, method="npe")
 
@@ -189,7 +207,9 @@ def test_sweep_figure(tmp_path):
 
 
 def test_tables_image_and_html(tmp_path):
-    t = table.Table("Summary", ["method", "C2ST"], [["NPE (sbi)", "0.61"], ["<b>x</b>", "0.9"]], note="0.5 = indistinguishable", highlight=[1])
+    t = table.Table(
+        "Summary", ["method", "C2ST"], [["NPE (sbi)", "0.61"], ["<b>x</b>", "0.9"]], note="0.5 = indistinguishable", highlight=[1]
+    )
     check_written(table.plot_tables([t], STYLE), tmp_path, "table")
     page = table.html_tables([t], "Comparison")
     assert "<td>NPE (sbi)</td>" in page and "&lt;b&gt;x&lt;/b&gt;" in page and "<tr class='hl'>" in page

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from test_plotting_cli import write_fake_comparison, write_fake_outputs
 from workflow_helpers import ROOT, snakemake
 
@@ -51,6 +50,7 @@ def scheduled_rules(output: str) -> dict[str, list[str]]:
 def test_plot_settings_rerun_only_plotting_rules(tmp_path):
     results = tmp_path / "results"
     tiny = yaml.safe_load((ROOT / "config/tiny.yaml").read_text())
+
     def config(*extra_files: str) -> list[str]:
         return ["--configfile", "config/tiny.yaml", *extra_files, "--config", f"results={results}"]
 
@@ -97,7 +97,18 @@ def test_plot_settings_leave_every_other_command_unchanged(tmp_path):
     plot_cfg.write_text(yaml.safe_dump({"plots": {"dpi": 61, "formats": ["png", "svg"], "predictive_draws": 9}}))
     commands = []
     for extra in ([], [str(plot_cfg)]):
-        proc = snakemake("-n", "--forceall", "--printshellcmds", "--cores", "1", "--configfile", "config/tiny.yaml", *extra, "--config", f"results={tmp_path}/r")
+        proc = snakemake(
+            "-n",
+            "--forceall",
+            "--printshellcmds",
+            "--cores",
+            "1",
+            "--configfile",
+            "config/tiny.yaml",
+            *extra,
+            "--config",
+            f"results={tmp_path}/r",
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
         commands.append(shell_commands(proc.stdout + proc.stderr))
     before, after = commands
@@ -116,5 +127,5 @@ def shell_commands(output: str) -> dict[str, list[str]]:
         if match:
             current = match.group(1)
         elif current and "python -m " in line:  # "Shell command: python -m pdfinfer...."
-            commands.setdefault(current, []).append(line[line.index("python -m "):].strip())
+            commands.setdefault(current, []).append(line[line.index("python -m ") :].strip())
     return {rule: sorted(cmds) for rule, cmds in commands.items()}

@@ -48,7 +48,10 @@ def test_replicates_are_reproducible_and_follow_their_draws(samples_file, tmp_pa
 def test_truth_replicates_and_errors(tmp_path, capsys):
     out = tmp_path / "truth.h5"
     spec = json.dumps(make_theory("proxy").spec())
-    assert predictive.main(["--truth", "--theory", spec, "--draws", "3", "--n-events", "50", "--device", "cpu", "--out", str(out)]) == 0
+    assert (
+        predictive.main(["--truth", "--theory", spec, "--draws", "3", "--n-events", "50", "--device", "cpu", "--out", str(out)])
+        == 0
+    )
     sets = read_events(out, batched=True)
     np.testing.assert_allclose(sets.params, np.tile(TRUTH, (3, 1)))
     assert predictive.main(["--truth", "--draws", "3", "--n-events", "50", "--out", str(out)]) == 1

@@ -55,7 +55,13 @@ class GaussianBoxPosterior:
 
 
 def toy_settings(**overrides) -> ReferenceSettings:
-    values = {"sampler": "nuts", "n_chains": 3, "ess_target": 300, "n_samples": 1500, "nuts": {"warmup": 150, "draws": 500, "max_draws": 2000}}
+    values = {
+        "sampler": "nuts",
+        "n_chains": 3,
+        "ess_target": 300,
+        "n_samples": 1500,
+        "nuts": {"warmup": 150, "draws": 500, "max_draws": 2000},
+    }
     values.update(overrides)
     return ReferenceSettings.from_config(values)
 
@@ -116,8 +122,11 @@ def test_nuts_matches_grid_posterior_of_a_correlated_pair():
 def test_exhausted_budget_names_the_parameter():
     post = GaussianBoxPosterior([0.5, 0.5], [[0.01, 0.0], [0.0, 0.01]])
     settings = toy_settings(ess_target=10**6, n_samples=40, nuts={"warmup": 20, "draws": 20, "max_draws": 20})
-    with pytest.raises(ConvergenceError, match=r"NUTS not converged: x[01] has R-hat \d\.\d{4} \(max 1\.01\), bulk ESS \d+, tail ESS \d+ "
-                       r"\(target 1e\+06\) after 20 draws x 3 chains \(reference\.nuts\.max_draws = 20; raise it\)"):
+    with pytest.raises(
+        ConvergenceError,
+        match=r"NUTS not converged: x[01] has R-hat \d\.\d{4} \(max 1\.01\), bulk ESS \d+, tail ESS \d+ "
+        r"\(target 1e\+06\) after 20 draws x 3 chains \(reference\.nuts\.max_draws = 20; raise it\)",
+    ):
         run_nuts(post, settings, seed=3)
 
 

@@ -26,7 +26,9 @@ CONFIG = Path(__file__).resolve().parents[1] / "config"
 
 # Known failure (issue 16, open): dis with the normalization on misses R-hat for N_d even after
 # 12800 emcee steps (R-hat 1.0215 at bulk ESS 955: the ensembles disagree, not too few draws).
-DIS_NORM_ON = pytest.mark.xfail(reason="dis + normalization: N_d R-hat 1.02 after 12800 emcee steps (issue 16)", raises=ConvergenceError, strict=False)
+DIS_NORM_ON = pytest.mark.xfail(
+    reason="dis + normalization: N_d R-hat 1.02 after 12800 emcee steps (issue 16)", raises=ConvergenceError, strict=False
+)
 
 
 @pytest.mark.slow
@@ -45,7 +47,9 @@ def test_tiny_reference_converges(theory_name, normalization, tmp_path):
     norm = theory.sample_norm(truth, 0.02, generator=generator)[0].numpy()
     observed = tmp_path / "observed.h5"
     write_events(observed, events, TRUTH, norm, theory.spec(), seed=0, norm_rel_unc=0.02)
-    result = reference(settings, observed, normalization, tmp_path / "samples.h5", tmp_path / "fisher.json", seed=20241107, device="cpu")
+    result = reference(
+        settings, observed, normalization, tmp_path / "samples.h5", tmp_path / "fisher.json", seed=20241107, device="cpu"
+    )
     assert np.all(result.rhat <= settings.rhat_max)
     assert np.all(np.minimum(result.ess_bulk, result.ess_tail) >= settings.ess_target)
     written = read_samples(tmp_path / "samples.h5")

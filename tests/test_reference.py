@@ -110,7 +110,9 @@ def test_unconverged_run_fails_naming_the_parameter(proxy):
     events = observed_events(proxy, 64, seed=6)
     post = SubspacePosterior(LogPosterior(proxy, events), [1, 2], TRUTH)
     settings = MCMCSettings(n_chains=2, n_walkers=8, n_burn=0, n_steps=8, max_steps=16, n_samples=16, rhat_max=1.000001)
-    with pytest.raises(ConvergenceError, match=r"emcee not converged: (a_u|b_u) has R-hat 1\.\d{4} \(max 1\.000001\).* after 16 steps"):
+    with pytest.raises(
+        ConvergenceError, match=r"emcee not converged: (a_u|b_u) has R-hat 1\.\d{4} \(max 1\.000001\).* after 16 steps"
+    ):
         run_mcmc(post, settings, seed=7)
 
 
@@ -190,11 +192,31 @@ def test_reference_cli_writes_samples_and_fisher(proxy, tmp_path):
     write_events(observed, events, TRUTH, norm, proxy.spec(), seed=8, norm_rel_unc=0.02)
     samples, fisher = tmp_path / "samples.h5", tmp_path / "fisher.json"
     settings = ReferenceSettings.from_config(
-        {"sampler": "emcee", "n_chains": 2, "rhat_max": 1.5, "ess_target": 10, "n_samples": 500,
-         "emcee": {"n_walkers": 8, "n_burn": 100, "n_steps": 200, "max_steps": 400}}
+        {
+            "sampler": "emcee",
+            "n_chains": 2,
+            "rhat_max": 1.5,
+            "ess_target": 10,
+            "n_samples": 500,
+            "emcee": {"n_walkers": 8, "n_burn": 100, "n_steps": 200, "max_steps": 400},
+        }
     )
-    args = ["--observed", str(observed), "--normalization", "on", "--settings", settings.to_json(), "--device", "cpu", "--threads", "1",
-            "--out-samples", str(samples), "--out-fisher", str(fisher)]
+    args = [
+        "--observed",
+        str(observed),
+        "--normalization",
+        "on",
+        "--settings",
+        settings.to_json(),
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--out-samples",
+        str(samples),
+        "--out-fisher",
+        str(fisher),
+    ]
     assert reference_run.main(args) == 0
     result = read_samples(samples)
     assert result.method == "reference" and result.samples.shape == (500, 6)
@@ -208,8 +230,18 @@ def test_reference_cli_writes_samples_and_fisher(proxy, tmp_path):
 
 
 def test_reference_cli_rejects_missing_file(tmp_path, capsys):
-    status = reference_run.main(["--observed", str(tmp_path / "nope.h5"), "--normalization", "off",
-                                 "--out-samples", str(tmp_path / "s.h5"), "--out-fisher", str(tmp_path / "f.json")])
+    status = reference_run.main(
+        [
+            "--observed",
+            str(tmp_path / "nope.h5"),
+            "--normalization",
+            "off",
+            "--out-samples",
+            str(tmp_path / "s.h5"),
+            "--out-fisher",
+            str(tmp_path / "f.json"),
+        ]
+    )
     assert status == 1
     assert "nope.h5: file not found" in capsys.readouterr().err
 

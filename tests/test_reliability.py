@@ -15,22 +15,30 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
 from workflow_helpers import ROOT, snakemake
 
 pytestmark = pytest.mark.slow
 
 #: A small DAG (truth, observed set, referee, replicate sets, comparison, plots) of about 15 jobs.
-CONFIG = ["--configfile", "config/tiny.yaml", "--config", "methods=[]", "sweep={n_obs: [64]}", "observation={n_truth: 4096, n_obs: 64}"]
+CONFIG = [
+    "--configfile",
+    "config/tiny.yaml",
+    "--config",
+    "methods=[]",
+    "sweep={n_obs: [64]}",
+    "observation={n_truth: 4096, n_obs: 64}",
+]
 #: Keys whose values are clock readings, not results.
-TIMING = ("wall_time", "wall_time_s", "train_wall_time", "history_wall_time", "seconds", "elapsed")
+TIMING = ("created", "wall_time", "wall_time_s", "train_wall_time", "history_wall_time", "seconds", "elapsed")
 
 
 def run_killed(results: Path, seed: int) -> int:
     """Start the pipeline, SIGKILL it (and its jobs) when a seeded random number of jobs has started."""
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     command = [sys.executable, "-m", "snakemake", "--cores", "1", *CONFIG, f"results={results}"]
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     kill_at = random.Random(seed).randint(2, 10)
     deadline = time.monotonic() + 600
     while proc.poll() is None and time.monotonic() < deadline:
@@ -50,9 +58,11 @@ def h5_content(path: Path) -> dict:
         for key, value in h5.attrs.items():
             if key not in TIMING:
                 out[f"@{key}"] = value
+
         def visit(name, obj):
             if isinstance(obj, h5py.Dataset) and name.split("/")[-1] not in TIMING:
                 out[name] = obj[()]
+
         h5.visititems(visit)
     return out
 

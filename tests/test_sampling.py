@@ -47,7 +47,9 @@ class DISMarginals:
         w = {"p": (4 / 9, 1 / 9), "n": (1 / 9, 4 / 9)}[target]
         self.pdf = lambda x: w[0] * t[0] * x ** t[1] * (1 - x) ** t[2] + w[1] * t[3] * x ** t[4] * (1 - x) ** t[5]
         self.x_max = self.oracle.x_max()
-        self.norm = integrate.quad(lambda x: self.joint_q2_below(x, np.inf), 0.1, self.x_max, epsabs=0, epsrel=1e-12, limit=400)[0]
+        self.norm = integrate.quad(lambda x: self.joint_q2_below(x, np.inf), 0.1, self.x_max, epsabs=0, epsrel=1e-12, limit=400)[
+            0
+        ]
 
     def joint_q2_below(self, x, q):
         """pdf(x) times the Q^2 integral of the cross-section shape up to q (unnormalized)."""
@@ -61,17 +63,27 @@ class DISMarginals:
     def x_cdf(self, x_sorted):
         dist = np.concatenate([np.linspace(0, self.x_max - 0.1, 1500), (self.x_max - 0.1) * np.logspace(-9, 0, 200)])
         knots = np.unique(np.clip(self.x_max - dist, 0.1, self.x_max))
-        pieces = [integrate.quad(lambda x: self.joint_q2_below(x, np.inf), a, b, epsabs=0, epsrel=1e-12)[0] for a, b in itertools.pairwise(knots)]
+        pieces = [
+            integrate.quad(lambda x: self.joint_q2_below(x, np.inf), a, b, epsabs=0, epsrel=1e-12)[0]
+            for a, b in itertools.pairwise(knots)
+        ]
         cdf = np.concatenate([[0.0], np.cumsum(pieces)]) / self.norm
         return interpolate.PchipInterpolator(knots, cdf)(x_sorted)
 
     def q2_cdf(self, q_sorted):
         log_q = np.linspace(np.log(1.0), np.log(self.oracle.y_max * self.oracle.s_eff * self.x_max), 400)
-        values = [integrate.quad(lambda x, lq=lq: self.joint_q2_below(x, np.exp(lq)), 0.1, self.x_max, epsabs=0, epsrel=1e-10, limit=200)[0] for lq in log_q]
+        values = [
+            integrate.quad(
+                lambda x, lq=lq: self.joint_q2_below(x, np.exp(lq)), 0.1, self.x_max, epsabs=0, epsrel=1e-10, limit=200
+            )[0]
+            for lq in log_q
+        ]
         return interpolate.CubicSpline(log_q, np.array(values) / self.norm)(np.log(q_sorted))
 
     def bin_probability(self, x_a, x_b, q_a, q_b):
-        f = lambda x: self.joint_q2_below(x, q_b) - self.joint_q2_below(x, q_a)
+        def f(x):
+            return self.joint_q2_below(x, q_b) - self.joint_q2_below(x, q_a)
+
         return integrate.quad(f, x_a, min(x_b, self.x_max), epsabs=1e-13, epsrel=1e-9, limit=200)[0] / self.norm
 
 
@@ -97,7 +109,9 @@ def test_proxy_marginals_pass_ks(eta):
 def test_dis_marginals_pass_ks_and_the_2d_density_passes_chi_square(eta):
     th = make_theory("dis")
     events = draw(th, eta).double()
-    assert torch.isfinite(th.log_prob(events[None], torch.as_tensor(eta)[None])).all(), "float32 events must stay inside the phase space"
+    assert torch.isfinite(th.log_prob(events[None], torch.as_tensor(eta)[None])).all(), (
+        "float32 events must stay inside the phase space"
+    )
     for t, target in enumerate(("p", "n")):
         exact = DISMarginals(eta, target)
         x, q2 = events[:, 2 * t].numpy(), events[:, 2 * t + 1].numpy()
@@ -110,7 +124,12 @@ def test_dis_marginals_pass_ks_and_the_2d_density_passes_chi_square(eta):
         x_edges = np.array([0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.75, exact.x_max])
         q_edges = np.array([1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 1e5])
         observed, _, _ = np.histogram2d(x, q2, bins=[x_edges, q_edges])
-        expected = np.array([[exact.bin_probability(xa, xb, qa, qb) for qa, qb in itertools.pairwise(q_edges)] for xa, xb in itertools.pairwise(x_edges)]) * len(x)
+        expected = np.array(
+            [
+                [exact.bin_probability(xa, xb, qa, qb) for qa, qb in itertools.pairwise(q_edges)]
+                for xa, xb in itertools.pairwise(x_edges)
+            ]
+        ) * len(x)
         assert expected.sum() == pytest.approx(len(x), rel=1e-6)
         big = expected >= 20
         obs = np.append(observed[big], observed[~big].sum())
@@ -158,7 +177,10 @@ def test_batched_rows_are_sampled_from_their_own_parameters():
     eta = torch.as_tensor(PARAM_SETS)
     x = th.sample(eta, 20000, generator=torch.Generator().manual_seed(1)).double()[..., 0].numpy()
     for row, e in zip(x, PARAM_SETS):
-        pdf = lambda t, e=e: ref.proxy_density(t, e, "p")
+
+        def pdf(t, e=e):
+            return ref.proxy_density(t, e, "p")
+
         z = integrate.quad(pdf, 0.1, 1)[0]
         mean = integrate.quad(lambda t, pdf=pdf: t * pdf(t), 0.1, 1)[0] / z
         sd = np.sqrt(integrate.quad(lambda t, pdf=pdf: t * t * pdf(t), 0.1, 1)[0] / z - mean**2)

@@ -20,7 +20,23 @@ def test_truth_observed_and_training_files(tmp_path):
     theory = '{"name": "dis", "targets": ["p"]}'
     run("truth", "--theory", theory, "--n-events", 500, "--seed", 3, "--out", tmp_path / "truth.h5", "--device", "cpu")
     run("observed", "--truth", tmp_path / "truth.h5", "--n-obs", 100, "--out", tmp_path / "obs.h5")
-    run("training", "--theory", theory, "--n-sims", 7, "--n-obs", 100, "--shard", 1, "--seed", 3, "--out", tmp_path / "s1.h5", "--device", "cpu")
+    run(
+        "training",
+        "--theory",
+        theory,
+        "--n-sims",
+        7,
+        "--n-obs",
+        100,
+        "--shard",
+        1,
+        "--seed",
+        3,
+        "--out",
+        tmp_path / "s1.h5",
+        "--device",
+        "cpu",
+    )
     truth = read_events(tmp_path / "truth.h5", batched=False, n_events=500, n_features=2)
     obs = read_events(tmp_path / "obs.h5", batched=False, n_events=100)
     shard = read_events(tmp_path / "s1.h5", batched=True, n_events=100, n_features=2)
@@ -37,8 +53,40 @@ def test_truth_observed_and_training_files(tmp_path):
 
 def test_same_seed_gives_bit_identical_datasets_and_shards_differ(tmp_path):
     for name in ("a", "b"):
-        run("training", "--theory", "proxy", "--n-sims", 5, "--n-obs", 64, "--shard", 0, "--seed", 11, "--out", tmp_path / f"{name}.h5", "--device", "cpu")
-    run("training", "--theory", "proxy", "--n-sims", 5, "--n-obs", 64, "--shard", 1, "--seed", 11, "--out", tmp_path / "c.h5", "--device", "cpu")
+        run(
+            "training",
+            "--theory",
+            "proxy",
+            "--n-sims",
+            5,
+            "--n-obs",
+            64,
+            "--shard",
+            0,
+            "--seed",
+            11,
+            "--out",
+            tmp_path / f"{name}.h5",
+            "--device",
+            "cpu",
+        )
+    run(
+        "training",
+        "--theory",
+        "proxy",
+        "--n-sims",
+        5,
+        "--n-obs",
+        64,
+        "--shard",
+        1,
+        "--seed",
+        11,
+        "--out",
+        tmp_path / "c.h5",
+        "--device",
+        "cpu",
+    )
     a, b, c = (read_events(tmp_path / f"{n}.h5") for n in "abc")
     for key in ("events", "params", "norm"):
         assert getattr(a, key).tobytes() == getattr(b, key).tobytes()
@@ -57,7 +105,10 @@ def test_observed_set_larger_than_truth_bank_is_refused(tmp_path, capsys):
         (["truth", "--theory", "qcd", "--out", "x.h5"], "unknown theory 'qcd'; allowed: ['dis', 'proxy']"),
         (["truth", "--theory", '{"name": "dis", "sqrt_s": -1}', "--out", "x.h5"], "dis theory: inconsistent kinematics"),
         (["training", "--theory", "proxy", "--n-sims", "0", "--n-obs", "5", "--out", "x.h5"], "--n-sims must be at least 1"),
-        (["truth", "--theory", "proxy", "--device", "cuda:7", "--out", "x.h5"], "device 'cuda:7' requested but CUDA is not available"),
+        (
+            ["truth", "--theory", "proxy", "--device", "cuda:7", "--out", "x.h5"],
+            "device 'cuda:7' requested but CUDA is not available",
+        ),
     ],
 )
 def test_bad_arguments_give_one_line_errors(tmp_path, args, message):
@@ -65,7 +116,9 @@ def test_bad_arguments_give_one_line_errors(tmp_path, args, message):
 
     if "cuda" in message and torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    proc = subprocess.run([sys.executable, "-m", "pdfinfer.simulate", *args], capture_output=True, text=True, cwd=tmp_path, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pdfinfer.simulate", *args], capture_output=True, text=True, cwd=tmp_path, check=False
+    )
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert message in proc.stderr.strip().splitlines()[-1]
 
@@ -86,7 +139,9 @@ def test_sample_refuses_requests_above_the_memory_bound_with_the_bytes_needed(mo
 
     monkeypatch.setenv("PDFINFER_MAX_BYTES", str(10**9))
     th = make_theory("proxy")
-    with pytest.raises(ConfigError, match=r"sampling 1 x 1000000000 events would need about 88\.0 GB \(88000000000 bytes\), more than the cap"):
+    with pytest.raises(
+        ConfigError, match=r"sampling 1 x 1000000000 events would need about 88\.0 GB \(88000000000 bytes\), more than the cap"
+    ):
         th.sample(__import__("torch").as_tensor(TRUTH)[None], 10**9)
 
 
@@ -94,12 +149,30 @@ def test_a_billion_event_truth_bank_ends_in_one_line(tmp_path):
     # issue 15.7: a numpy MemoryError traceback before; the cap makes the test independent of the machine
     env = {**__import__("os").environ, "PDFINFER_MAX_BYTES": str(4 * 10**9)}
     proc = subprocess.run(
-        [sys.executable, "-m", "pdfinfer.simulate", "truth", "--theory", "proxy", "--n-events", "1000000000", "--device", "cpu", "--out", str(tmp_path / "t.h5")],
-        capture_output=True, text=True, env=env, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pdfinfer.simulate",
+            "truth",
+            "--theory",
+            "proxy",
+            "--n-events",
+            "1000000000",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "t.h5"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     last = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert last.startswith("error: pdfinfer.simulate: simulating 1 x 1000000000 proxy events would need about") and "bytes" in last
+    assert (
+        last.startswith("error: pdfinfer.simulate: simulating 1 x 1000000000 proxy events would need about") and "bytes" in last
+    )
     assert not list(tmp_path.iterdir())
 
 

@@ -13,7 +13,9 @@ from pdfinfer.theory import make_theory
 def test_log_posterior_refuses_events_outside_the_support_naming_the_event(bad, message):
     events = np.full((10, 2), 0.5)
     events[4, 0] = bad
-    with pytest.raises(DataError, match=r"^obs\.h5: event 4 \(" + message + r" lies outside the support of theory 'proxy' \(x in \[0\.1, 1\]\)$"):
+    with pytest.raises(
+        DataError, match=r"^obs\.h5: event 4 \(" + message + r" lies outside the support of theory 'proxy' \(x in \[0\.1, 1\]\)$"
+    ):
         LogPosterior(make_theory("proxy"), events, where="obs.h5")
 
 

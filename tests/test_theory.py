@@ -43,7 +43,9 @@ def test_proxy_normalizers_match_closed_form_and_quadrature(eta):
     th = make_theory("proxy")
     z = th.normalizers(torch.as_tensor(eta)[None])[0].numpy()
     for t, target in enumerate(("p", "n")):
-        quad = integrate.quad(lambda x, target=target: ref.proxy_density(x, eta, target), 0.1, 1.0, epsabs=0, epsrel=1e-12, limit=500)[0]
+        quad = integrate.quad(
+            lambda x, target=target: ref.proxy_density(x, eta, target), 0.1, 1.0, epsabs=0, epsrel=1e-12, limit=500
+        )[0]
         assert z[t] == pytest.approx(quad, rel=1e-8)
         if min(eta[1], eta[4]) > 0:  # the closed form needs a > -1
             assert z[t] == pytest.approx(ref.proxy_norm(eta, target), rel=1e-8)
@@ -67,7 +69,9 @@ def test_dis_normalizer_with_a_q2_min_kink_inside_the_x_range():
     switch = 20.0 / (10.0 - 0.938**2 + 20.0)
     assert th.x_lo < switch < th.x_hi
     z = th.normalizers(ETA_STAR)[0].numpy()
-    expected = oracle.x_marginal_integral(TRUTH, "p", 0.1, switch) + oracle.x_marginal_integral(TRUTH, "p", switch, oracle.x_max())
+    expected = oracle.x_marginal_integral(TRUTH, "p", 0.1, switch) + oracle.x_marginal_integral(
+        TRUTH, "p", switch, oracle.x_max()
+    )
     assert z[0] == pytest.approx(expected, rel=1e-8)
 
 

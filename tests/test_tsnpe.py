@@ -30,9 +30,15 @@ from pdfinfer.tsnpe.settings import TSNPESettings
 
 N_EVENTS = 16
 TINY = {
-    "rounds": 2, "simulations_per_round": 32, "support_samples": 2000, "hidden_features": 16, "num_transforms": 2, "num_bins": 4,
+    "rounds": 2,
+    "simulations_per_round": 32,
+    "support_samples": 2000,
+    "hidden_features": 16,
+    "num_transforms": 2,
+    "num_bins": 4,
     "embedding": {"event_hidden": 8, "event_features": 4, "hidden": 16, "output_dim": 8},
-    "training": {"batch_size": 16, "max_epochs": 2}, "n_samples": 200,
+    "training": {"batch_size": 16, "max_epochs": 2},
+    "n_samples": 200,
 }
 
 
@@ -80,7 +86,9 @@ def test_permuting_observed_events_leaves_the_draws_unchanged(observed):
     data.events = data.events[np.random.default_rng(1).permutation(N_EVENTS)]
     b = run_rounds(settings, data, False, 4)
     xa, xb = observation_tensor(data, a.spec), observation_tensor(data, b.spec)
-    torch.testing.assert_close(draw(make_posterior(a.estimator), xa, 100, 3), draw(make_posterior(b.estimator), xb, 100, 3), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(
+        draw(make_posterior(a.estimator), xa, 100, 3), draw(make_posterior(b.estimator), xb, 100, 3), atol=1e-4, rtol=1e-4
+    )
 
 
 def test_corrupt_checkpoint_warns_once_and_starts_afresh(observed, result, tmp_path, caplog):
@@ -101,8 +109,22 @@ def test_cli_writes_the_common_samples_layout(observed, tmp_path):
     import json
 
     out, ckpt = tmp_path / "samples.h5", tmp_path / "rounds.pt"
-    args = ["--observed", str(observed), "--normalization", "off", "--settings", json.dumps({**TINY, "rounds": 1}), "--out", str(out),
-            "--checkpoint", str(ckpt), "--threads", "1", "--device", "cpu"]
+    args = [
+        "--observed",
+        str(observed),
+        "--normalization",
+        "off",
+        "--settings",
+        json.dumps({**TINY, "rounds": 1}),
+        "--out",
+        str(out),
+        "--checkpoint",
+        str(ckpt),
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+    ]
     assert tsnpe_run.main(args) == 0
     samples = read_samples(out)
     assert samples.samples.shape == (200, 6) and samples.method == "tsnpe" and samples.attrs["wall_time_s"] > 0

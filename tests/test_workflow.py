@@ -5,9 +5,9 @@ import shlex
 
 import pytest
 import yaml
+from workflow_helpers import ROOT, snakemake
 
 from pdfinfer.io import read_events
-from workflow_helpers import ROOT, snakemake
 
 
 def test_dry_run_of_the_default_config_is_clean():
@@ -29,7 +29,10 @@ def test_lint_is_clean():
         ({"theory": {"name": "qcd"}}, ["config: theory.name = 'qcd' is not allowed; allowed values: 'proxy', 'dis'"]),
         ({"thoery": {"name": "dis"}}, ["config: unknown key thoery; allowed keys: "]),
         ({"observation": {"n_obs": 0}}, ["config: observation.n_obs = 0: 0 is less than the minimum of 1"]),
-        ({"theory": {"name": "dis", "dis": {"targets": ["p", "e"]}}}, ["config: theory.dis.targets.1 = 'e' is not allowed; allowed values: 'p', 'n'"]),
+        (
+            {"theory": {"name": "dis", "dis": {"targets": ["p", "e"]}}},
+            ["config: theory.dis.targets.1 = 'e' is not allowed; allowed values: 'p', 'n'"],
+        ),
         ({"observation": {"n_obs": 5000, "n_truth": 4096}}, ["observed-set size 5000", "exceeds observation.n_truth = 4096"]),
         ({"methods": ["nple"]}, ["config: methods: unknown method(s) ['nple']; registered methods: "]),
         ({"device": "cuda"}, ["config: device = 'cuda' but CUDA is not available here"]),
@@ -52,7 +55,17 @@ def test_bad_config_is_refused_before_any_job(tmp_path, config, messages):
 def test_config_values_reach_the_shell_quoted(tmp_path, results):
     """Paths with spaces or shell syntax are single arguments in every planned command."""
     target = tmp_path / results
-    proc = snakemake("-n", "--forceall", "--printshellcmds", "--cores", "1", "--configfile", "config/tiny.yaml", "--config", f"results={target}")
+    proc = snakemake(
+        "-n",
+        "--forceall",
+        "--printshellcmds",
+        "--cores",
+        "1",
+        "--configfile",
+        "config/tiny.yaml",
+        "--config",
+        f"results={target}",
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     commands = [line.strip() for line in out.splitlines() if "python -m pdfinfer" in line]
@@ -75,7 +88,10 @@ def test_tiny_config_runs_end_to_end(tmp_path):
         assert observed.events.shape == (n_obs, 2)
         shards = sorted((results / f"data/n{n_obs}/train").glob("shard*.h5"))
         assert len(shards) == tiny["training_data"]["n_shards"]
-        assert sum(read_events(s, batched=True, n_events=n_obs).events.shape[0] for s in shards) == tiny["training_data"]["n_simulations"]
+        assert (
+            sum(read_events(s, batched=True, n_events=n_obs).events.shape[0] for s in shards)
+            == tiny["training_data"]["n_simulations"]
+        )
     # every job wrote a log and a benchmark
     logs = list((results / "logs").rglob("*.log"))
     benchmarks = list((results / "benchmarks").rglob("*.tsv"))

@@ -108,8 +108,14 @@ def tarp(samples: torch.Tensor, theta: torch.Tensor, seed: int) -> tuple[np.ndar
     return alpha.numpy().astype(np.float64), ecp.numpy().astype(np.float64), float(atc), float(ks)
 
 
-def calibrate_samples(samples: torch.Tensor, theta: torch.Tensor, f: tuple[torch.Tensor, torch.Tensor] | None = None,
-                      seed: int = 0, c2st: bool = False, prior_samples: torch.Tensor | None = None) -> dict[str, Any]:
+def calibrate_samples(
+    samples: torch.Tensor,
+    theta: torch.Tensor,
+    f: tuple[torch.Tensor, torch.Tensor] | None = None,
+    seed: int = 0,
+    c2st: bool = False,
+    prior_samples: torch.Tensor | None = None,
+) -> dict[str, Any]:
     """Every check on draws ``samples`` ``(M, L, 6)`` for truths ``theta`` ``(M, 6)``.
 
     ``f``: the coverage statistic ``(f_samples (M, L), f_truth (M,))`` (e.g. log densities);
@@ -152,8 +158,17 @@ def calibrate_samples(samples: torch.Tensor, theta: torch.Tensor, f: tuple[torch
     return result
 
 
-def calibrate(draw: Draw, theta: torch.Tensor, xs: torch.Tensor, n_samples: int, log_density: LogDensity | None = None,
-              seed: int = 0, c2st: bool = False, prior_samples: torch.Tensor | None = None, batch: int = 32) -> dict[str, Any]:
+def calibrate(
+    draw: Draw,
+    theta: torch.Tensor,
+    xs: torch.Tensor,
+    n_samples: int,
+    log_density: LogDensity | None = None,
+    seed: int = 0,
+    c2st: bool = False,
+    prior_samples: torch.Tensor | None = None,
+    batch: int = 32,
+) -> dict[str, Any]:
     """Draw for every held-out ``xs`` ``(M, D)`` and run :func:`calibrate_samples` (adds ``seconds``)."""
     tic = time.perf_counter()
     torch.manual_seed(seed)

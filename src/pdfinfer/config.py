@@ -81,10 +81,14 @@ def check_sizes(config: Mapping[str, Any]) -> None:
     obs = config["observation"]
     for n in sorted(set(config["sweep"]["n_obs"]) | {obs["n_obs"]}):
         if n > obs["n_truth"]:
-            raise ConfigError(f"config: observed-set size {n} (observation.n_obs / sweep.n_obs) exceeds observation.n_truth = {obs['n_truth']}")
+            raise ConfigError(
+                f"config: observed-set size {n} (observation.n_obs / sweep.n_obs) exceeds observation.n_truth = {obs['n_truth']}"
+            )
     data = config["training_data"]
     if data["n_shards"] > data["n_simulations"]:
-        raise ConfigError(f"config: training_data.n_shards = {data['n_shards']} exceeds training_data.n_simulations = {data['n_simulations']}")
+        raise ConfigError(
+            f"config: training_data.n_shards = {data['n_shards']} exceeds training_data.n_simulations = {data['n_simulations']}"
+        )
     results = str(config["results"]).strip()
     if not results or Path(results).resolve() == Path("/"):
         raise ConfigError(f"config: results = {config['results']!r} must name a directory other than the filesystem root")

@@ -135,13 +135,18 @@ def write_h5(
         "package_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    reserved = sorted(set(base) & set(attrs or {}))
+    if reserved:
+        raise DataError(f"{path}: attribute(s) {reserved} are reserved for the file's own provenance; use other names")
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
         for key, value in {**base, **(attrs or {})}.items():
             h5.attrs[key] = _attr_value(value)
         for name, data in datasets.items():
             data = np.asarray(data)
             if name in compress and data.size > 0:
-                h5.create_dataset(name, data=data, chunks=_chunks(data.shape), compression="gzip", compression_opts=4, shuffle=True)
+                h5.create_dataset(
+                    name, data=data, chunks=_chunks(data.shape), compression="gzip", compression_opts=4, shuffle=True
+                )
             else:
                 h5.create_dataset(name, data=data)
 
@@ -184,7 +189,9 @@ def read_h5(
         if "format_version" not in attrs:
             raise DataError(f"{path}: no 'format_version' attribute; not written by pdfinfer")
         if attrs["format_version"] != FORMAT_VERSION:
-            raise DataError(f"{path}: format version {attrs['format_version']} is not supported (this pdfinfer reads version {FORMAT_VERSION})")
+            raise DataError(
+                f"{path}: format version {attrs['format_version']} is not supported (this pdfinfer reads version {FORMAT_VERSION})"
+            )
         if kind is not None and attrs.get("kind") != kind:
             raise DataError(f"{path}: holds {attrs.get('kind')!r} data, expected {kind!r}")
         for name in required_attrs:
@@ -279,12 +286,18 @@ def _check_event_shapes(where: str, events: np.ndarray, params: np.ndarray, norm
 
     th = make_theory(dict(theory))
     if events.ndim not in (2, 3) or events.shape[-1] != th.n_features:
-        raise DataError(f"{where}: 'events' must have shape (N, {th.n_features}) or (B, N, {th.n_features}) for theory {th.name!r}, got {events.shape}")
+        raise DataError(
+            f"{where}: 'events' must have shape (N, {th.n_features}) or (B, N, {th.n_features}) for theory {th.name!r}, got {events.shape}"
+        )
     lead = events.shape[:-2]
     if params.shape != (*lead, N_PARAMS):
-        raise DataError(f"{where}: 'params' must have shape {(*lead, N_PARAMS)} to match events {events.shape}, got {params.shape}")
+        raise DataError(
+            f"{where}: 'params' must have shape {(*lead, N_PARAMS)} to match events {events.shape}, got {params.shape}"
+        )
     if norm.shape != (*lead, th.n_targets):
-        raise DataError(f"{where}: 'norm' must have shape {(*lead, th.n_targets)} to match events {events.shape}, got {norm.shape}")
+        raise DataError(
+            f"{where}: 'norm' must have shape {(*lead, th.n_targets)} to match events {events.shape}, got {norm.shape}"
+        )
     if not np.all(np.isfinite(events)):
         raise DataError(f"{where}: 'events' contains NaN or inf")
     check_params(params, f"{where}: 'params'")
@@ -320,7 +333,9 @@ def read_events(
     if n_events is not None and events.shape[-2] != n_events:
         raise DataError(f"{where}: expected {n_events} events per set, got {events.shape[-2]} (events shape {events.shape})")
     if n_features is not None and events.shape[-1] != n_features:
-        raise DataError(f"{where}: expected {n_features} features per event, got {events.shape[-1]} (events shape {events.shape})")
+        raise DataError(
+            f"{where}: expected {n_features} features per event, got {events.shape[-1]} (events shape {events.shape})"
+        )
     return EventSet(events, params, norm, attrs["theory"], attrs, where)
 
 
@@ -390,7 +405,14 @@ def write_samples(
         path,
         "samples",
         datasets,
-        {"method": method, "settings": dict(settings), "seed": int(seed), "theory": dict(theory), "config_hash": config_hash, **(attrs or {})},
+        {
+            "method": method,
+            "settings": dict(settings),
+            "seed": int(seed),
+            "theory": dict(theory),
+            "config_hash": config_hash,
+            **(attrs or {}),
+        },
     )
 
 

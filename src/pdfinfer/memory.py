@@ -50,4 +50,6 @@ def check_memory(needed: int, what: str) -> None:
     bound = available_bytes()
     if bound is not None and needed > bound:
         source = f"the cap {ENV_VAR}" if os.environ.get(ENV_VAR, "").strip() else "the available memory"
-        raise ConfigError(f"{what} would need about {human(needed)} ({needed} bytes), more than {source} ({human(bound)}, {bound} bytes)")
+        raise ConfigError(
+            f"{what} would need about {human(needed)} ({needed} bytes), more than {source} ({human(bound)}, {bound} bytes)"
+        )

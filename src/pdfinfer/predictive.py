@@ -48,7 +48,11 @@ def choose_draws(samples: np.ndarray, n_draws: int, seed: int) -> np.ndarray:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pdfinfer.predictive", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m pdfinfer.predictive",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--samples", help="a method's samples file (pdfinfer.io samples layout)")
     source.add_argument("--truth", action="store_true", help="simulate at the reference truth eta* (needs --theory)")

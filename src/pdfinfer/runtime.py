@@ -14,9 +14,7 @@ import logging
 import os
 import sys
 import time
-from typing import Any, Callable, Iterable, Sequence
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from pdfinfer import __version__
 from pdfinfer.errors import ConfigError, PdfinferError
@@ -81,7 +79,9 @@ class _LineStream(io.TextIOBase):
         self._stream.flush()
 
 
-def progress(iterable: Iterable[Any] | None = None, total: int | None = None, desc: str = "", unit: str = "it", **kwargs: Any) -> tqdm:
+def progress(
+    iterable: Iterable[Any] | None = None, total: int | None = None, desc: str = "", unit: str = "it", **kwargs: Any
+) -> tqdm:
     """A tqdm progress bar with rate and ETA; in a log file (not a TTY) it prints a line every 15 s."""
     from tqdm import tqdm
 
@@ -119,7 +119,9 @@ def setup(args: argparse.Namespace) -> None:
     import torch
     from threadpoolctl import threadpool_limits
 
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True
+    )
     if getattr(args, "threads", 0):
         torch.set_num_threads(int(args.threads))
         _THREAD_LIMITS.append(threadpool_limits(int(args.threads)))  # kept alive for the process

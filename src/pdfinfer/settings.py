@@ -40,7 +40,11 @@ class Settings:
     def nested_types(cls) -> dict[str, type[Settings]]:
         """Fields whose type is itself a :class:`Settings` dataclass (nested config sections)."""
         hints = typing.get_type_hints(cls)
-        return {f.name: hints[f.name] for f in dataclasses.fields(cls) if isinstance(hints[f.name], type) and issubclass(hints[f.name], Settings)}
+        return {
+            f.name: hints[f.name]
+            for f in dataclasses.fields(cls)
+            if isinstance(hints[f.name], type) and issubclass(hints[f.name], Settings)
+        }
 
     @classmethod
     def from_config(cls: type[S], section: Mapping[str, Any] | None, where: str | None = None) -> S:
@@ -99,10 +103,14 @@ class Settings:
     def require_range(self, key: str, low: float | None = None, high: float | None = None, strict: bool = False) -> None:
         """``low <= self.<key> <= high`` (``<`` when ``strict``); ``None`` leaves a side open."""
         value = getattr(self, key)
-        bad = (low is not None and (value <= low if strict else value < low)) or (high is not None and (value >= high if strict else value > high))
+        bad = (low is not None and (value <= low if strict else value < low)) or (
+            high is not None and (value >= high if strict else value > high)
+        )
         if bad:
             lo, hi = ("(" if strict else "["), (")" if strict else "]")
-            raise ConfigError(f"{self.SECTION}.{key} = {value!r} must lie in {lo}{low if low is not None else '-inf'}, {high if high is not None else 'inf'}{hi}")
+            raise ConfigError(
+                f"{self.SECTION}.{key} = {value!r} must lie in {lo}{low if low is not None else '-inf'}, {high if high is not None else 'inf'}{hi}"
+            )
 
     # ------------------------------------------------------------------ output
     def as_dict(self) -> dict[str, Any]:

@@ -76,7 +76,10 @@ def simulate_sets(
     from pdfinfer.memory import check_memory
     from pdfinfer.runtime import progress
 
-    check_memory(simulation_bytes(theory, eta.shape[0], n_events, batch_size), f"simulating {eta.shape[0]} x {n_events} {theory.name} events")
+    check_memory(
+        simulation_bytes(theory, eta.shape[0], n_events, batch_size),
+        f"simulating {eta.shape[0]} x {n_events} {theory.name} events",
+    )
     device = generator.device
     events = np.empty((eta.shape[0], n_events, theory.n_features), dtype=np.float32)
     norms = np.empty((eta.shape[0], theory.n_targets), dtype=np.float64)
@@ -116,8 +119,25 @@ def run_truth(args: argparse.Namespace) -> None:
     eta = torch.as_tensor(TRUTH, dtype=torch.float64)[None]
     start = time.perf_counter()
     events, norm = simulate_sets(theory, eta, args.n_events, args.norm_rel_unc, generator, desc="truth bank")
-    log.info("%d events at eta* in %.2f s on %s; normalization %s (%s)", args.n_events, time.perf_counter() - start, device, norm[0], theory.norm_unit)
-    write_events(args.out, events[0], TRUTH, norm[0], theory.spec(), seed, args.norm_rel_unc, args.config_hash, {"device": str(device), "stream": "truth"})
+    log.info(
+        "%d events at eta* in %.2f s on %s; normalization %s (%s)",
+        args.n_events,
+        time.perf_counter() - start,
+        device,
+        norm[0],
+        theory.norm_unit,
+    )
+    write_events(
+        args.out,
+        events[0],
+        TRUTH,
+        norm[0],
+        theory.spec(),
+        seed,
+        args.norm_rel_unc,
+        args.config_hash,
+        {"device": str(device), "stream": "truth"},
+    )
 
 
 def run_observed(args: argparse.Namespace) -> None:
@@ -129,8 +149,15 @@ def run_observed(args: argparse.Namespace) -> None:
     check_writable(args.out)
     attrs = {k: v for k, v in bank.attrs.items() if k in ("device", "stream")}
     write_events(
-        args.out, bank.events[: args.n_obs], bank.params, bank.norm, bank.theory, bank.attrs["seed"], bank.norm_rel_unc,
-        args.config_hash, {**attrs, "truth_bank": str(args.truth)},
+        args.out,
+        bank.events[: args.n_obs],
+        bank.params,
+        bank.norm,
+        bank.theory,
+        bank.attrs["seed"],
+        bank.norm_rel_unc,
+        args.config_hash,
+        {**attrs, "truth_bank": str(args.truth)},
     )
     log.info("observed set: first %d of %d events of %s", args.n_obs, bank.n_events, args.truth)
 
@@ -152,9 +179,23 @@ def simulate_prior_sets(args: argparse.Namespace, stream: tuple[Any, ...], desc:
     start = time.perf_counter()
     events, norm = simulate_sets(theory, eta, args.n_obs, args.norm_rel_unc, generator, desc=desc)
     elapsed = time.perf_counter() - start
-    log.info("%d sets x %d events in %.2f s (%.3g events/s) on %s", args.n_sims, args.n_obs, elapsed, args.n_sims * args.n_obs / max(elapsed, 1e-9), device)
+    log.info(
+        "%d sets x %d events in %.2f s (%.3g events/s) on %s",
+        args.n_sims,
+        args.n_obs,
+        elapsed,
+        args.n_sims * args.n_obs / max(elapsed, 1e-9),
+        device,
+    )
     write_events(
-        args.out, events, eta.cpu().numpy(), norm, theory.spec(), seed, args.norm_rel_unc, args.config_hash,
+        args.out,
+        events,
+        eta.cpu().numpy(),
+        norm,
+        theory.spec(),
+        seed,
+        args.norm_rel_unc,
+        args.config_hash,
         {"device": str(device), "stream": stream[0], **attrs},
     )
 
@@ -168,7 +209,11 @@ def run_holdout(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pdfinfer.simulate", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m pdfinfer.simulate",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     truth = sub.add_parser("truth", help="simulate the truth bank at eta*")
@@ -190,7 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     holdout = sub.add_parser("holdout", help="simulate held-out prior-predictive sets (own seed stream) for calibration")
     _prior_set_arguments(holdout)
-    holdout.add_argument("--normalization", choices=["on", "off"], default="on", help="whether consumers use the normalization observable (recorded)")
+    holdout.add_argument(
+        "--normalization",
+        choices=["on", "off"],
+        default="on",
+        help="whether consumers use the normalization observable (recorded)",
+    )
     return parser
 
 
@@ -198,7 +248,14 @@ def _prior_set_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--theory", required=True)
     parser.add_argument("--n-sims", type=int, required=True, help="parameter vectors (sets) in this file")
     parser.add_argument("--n-obs", "--n-events", dest="n_obs", type=int, required=True, help="events per set")
-    parser.add_argument("--norm-rel-unc", "--rel-unc", dest="norm_rel_unc", type=float, default=0.02, help="relative uncertainty of the normalization observable")
+    parser.add_argument(
+        "--norm-rel-unc",
+        "--rel-unc",
+        dest="norm_rel_unc",
+        type=float,
+        default=0.02,
+        help="relative uncertainty of the normalization observable",
+    )
     parser.add_argument("--out", required=True)
     add_common_arguments(parser)
 

@@ -18,6 +18,17 @@ rule adversarial:
         benchmark_path("adversarial", "n{n_obs}/seed{replica}")
     wildcard_constraints:
         replica=r"\d+",
+    conda:
+        CONDA_ENV
+    threads: ADV.get("threads", 1)
+    resources:
+        mem_mb=lambda wc: 1500
+        + ADV.get("batch_params", 8)
+        * min(ADV.get("batch_events", 1024), int(wc.n_obs))
+        * 4096
+        // 2**20,
+        runtime=ADV.get("runtime_minutes", 30),
+        gpu=ADV.get("gpus", 0),
     params:
         checkpoint=f"{RESULTS}/checkpoints/adversarial/n{{n_obs}}/seed{{replica}}.pt",
         norm=NORM_FLAG,
@@ -25,13 +36,6 @@ rule adversarial:
         seed=config["seed"],
         device=config["device"],
         hash=config_hash("theory", "observation", "adversarial", "seed"),
-    threads: ADV.get("threads", 1)
-    resources:
-        mem_mb=lambda wc: 1500 + ADV.get("batch_params", 8) * min(ADV.get("batch_events", 1024), int(wc.n_obs)) * 4096 // 2**20,
-        runtime=ADV.get("runtime_minutes", 30),
-        gpu=ADV.get("gpus", 0),
-    conda:
-        CONDA_ENV
     shell:
         "python -m pdfinfer.adversarial.train --observed {input.observed:q} --replica {wildcards.replica:q}"
         " --normalization {params.norm:q} --settings {params.settings:q} --checkpoint {params.checkpoint:q}"
@@ -41,24 +45,26 @@ rule adversarial:
 
 rule adversarial_ensemble:
     input:
-        expand(method_path("adversarial", "replica_samples", n_obs="{{n_obs}}"), replica=range(ADV.get("seeds", 2))),
+        expand(
+            method_path("adversarial", "replica_samples", n_obs="{{n_obs}}"),
+            replica=range(ADV.get("seeds", 2)),
+        ),
     output:
         method_path("adversarial", "samples"),
     log:
         log_path("adversarial_ensemble", "n{n_obs}"),
     benchmark:
         benchmark_path("adversarial_ensemble", "n{n_obs}")
-    params:
-        hash=config_hash("theory", "observation", "adversarial", "seed"),
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        CONDA_ENV
+    params:
+        hash=config_hash("theory", "observation", "adversarial", "seed"),
     shell:
         "python -m pdfinfer.adversarial.pool --runs {input:q} --config-hash {params.hash:q} --out {output:q} > {log:q} 2>&1"
-
 
 
 # Bootstrap ensemble (docs/methods.md): `adversarial_bootstrap.replicas` runs with the adversarial
@@ -77,6 +83,17 @@ rule adversarial_bootstrap:
         benchmark_path("adversarial_bootstrap", "n{n_obs}/replica{replica}")
     wildcard_constraints:
         replica=r"\d+",
+    conda:
+        CONDA_ENV
+    threads: BOOT.get("threads", 1)
+    resources:
+        mem_mb=lambda wc: 1500
+        + ADV.get("batch_params", 8)
+        * min(ADV.get("batch_events", 1024), int(wc.n_obs))
+        * 4096
+        // 2**20,
+        runtime=BOOT.get("runtime_minutes", 30),
+        gpu=BOOT.get("gpus", 0),
     params:
         checkpoint=f"{RESULTS}/checkpoints/adversarial_bootstrap/n{{n_obs}}/replica{{replica}}.pt",
         norm=NORM_FLAG,
@@ -84,14 +101,9 @@ rule adversarial_bootstrap:
         bootstrap=settings_json("adversarial_bootstrap"),
         seed=config["seed"],
         device=config["device"],
-        hash=config_hash("theory", "observation", "adversarial", "adversarial_bootstrap", "seed"),
-    threads: BOOT.get("threads", 1)
-    resources:
-        mem_mb=lambda wc: 1500 + ADV.get("batch_params", 8) * min(ADV.get("batch_events", 1024), int(wc.n_obs)) * 4096 // 2**20,
-        runtime=BOOT.get("runtime_minutes", 30),
-        gpu=BOOT.get("gpus", 0),
-    conda:
-        CONDA_ENV
+        hash=config_hash(
+            "theory", "observation", "adversarial", "adversarial_bootstrap", "seed"
+        ),
     shell:
         "python -m pdfinfer.adversarial.bootstrap --observed {input.observed:q} --replica {wildcards.replica:q}"
         " --normalization {params.norm:q} --settings {params.settings:q} --bootstrap-settings {params.bootstrap:q}"
@@ -101,22 +113,26 @@ rule adversarial_bootstrap:
 
 rule adversarial_bootstrap_pool:
     input:
-        expand(method_path("adversarial_bootstrap", "replica_samples", n_obs="{{n_obs}}"), replica=range(BOOT.get("replicas", 8))),
+        expand(
+            method_path("adversarial_bootstrap", "replica_samples", n_obs="{{n_obs}}"),
+            replica=range(BOOT.get("replicas", 8)),
+        ),
     output:
         method_path("adversarial_bootstrap", "samples"),
     log:
         log_path("adversarial_bootstrap_pool", "n{n_obs}"),
     benchmark:
         benchmark_path("adversarial_bootstrap_pool", "n{n_obs}")
-    params:
-        hash=config_hash("theory", "observation", "adversarial", "adversarial_bootstrap", "seed"),
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        CONDA_ENV
+    params:
+        hash=config_hash(
+            "theory", "observation", "adversarial", "adversarial_bootstrap", "seed"
+        ),
     shell:
         "python -m pdfinfer.adversarial.pool --runs {input:q} --method adversarial_bootstrap --estimates"
         " --config-hash {params.hash:q} --out {output:q} > {log:q} 2>&1"
-

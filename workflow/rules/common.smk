@@ -15,7 +15,12 @@ from snakemake.utils import validate
 PACKAGE_SRC = os.path.join(workflow.basedir, "src")
 sys.path.insert(0, PACKAGE_SRC)
 
-from pdfinfer.config import check_config, load_schema, section_settings, validate_schema  # noqa: E402
+from pdfinfer.config import (
+    check_config,
+    load_schema,
+    section_settings,
+    validate_schema,
+)  # noqa: E402
 from pdfinfer.errors import ConfigError  # noqa: E402
 from pdfinfer.methods import REFERENCE, REGISTRY, rule_files  # noqa: E402
 
@@ -31,15 +36,23 @@ LEARNED = [m for m in METHODS if m.label != REFERENCE]
 METHOD_RULE_FILES = rule_files()
 AMORTIZED = [m for m in METHODS if m.amortized]
 
-if str(config["device"]).startswith("cuda") and workflow.local_exec and workflow.is_main_process:
+if (
+    str(config["device"]).startswith("cuda")
+    and workflow.local_exec
+    and workflow.is_main_process
+):
     # Local jobs would each fail on their first tensor; a cluster's login node may lack the GPUs its nodes have.
     import torch
 
     if not torch.cuda.is_available():
-        raise ConfigError(f"config: device = {config['device']!r} but CUDA is not available here; use device: auto or cpu")
+        raise ConfigError(
+            f"config: device = {config['device']!r} but CUDA is not available here; use device: auto or cpu"
+        )
 
 RESULTS = config["results"]
-shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(PACKAGE_SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
+shell.prefix(
+    f"set -euo pipefail; export PYTHONPATH={shlex.quote(PACKAGE_SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+)
 CONDA_ENV = "../../envs/pdfinfer.yaml"
 N_OBS = config["observation"]["n_obs"]
 SWEEP = sorted(set(config["sweep"]["n_obs"]) | {N_OBS})
@@ -84,18 +97,26 @@ def method_samples(wildcards):
 
 def replica_paths(m, n_obs="{n_obs}"):
     """Per-replica samples files of a method (empty for a method without replicas)."""
-    return [m.path("replica_samples", RESULTS, n_obs, r) for r in range(m.n_replicas(config))]
+    return [
+        m.path("replica_samples", RESULTS, n_obs, r)
+        for r in range(m.n_replicas(config))
+    ]
 
 
 def config_hash(*sections):
     """Short hash of the named config sections, recorded in outputs for provenance."""
-    payload = json.dumps({s: config.get(s) for s in sections}, sort_keys=True, default=str)
+    payload = json.dumps(
+        {s: config.get(s) for s in sections}, sort_keys=True, default=str
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
 def shard_sizes():
     """Simulations per shard: as even as possible, summing to n_simulations."""
-    total, shards = config["training_data"]["n_simulations"], config["training_data"]["n_shards"]
+    total, shards = (
+        config["training_data"]["n_simulations"],
+        config["training_data"]["n_shards"],
+    )
     return [total // shards + (i < total % shards) for i in range(shards)]
 
 
@@ -110,12 +131,20 @@ def training_shards(wildcards):
 
 def log_path(rule_name, pattern=""):
     """results/logs/<rule>[/<pattern>].log"""
-    return f"{RESULTS}/logs/{rule_name}/{pattern}.log" if pattern else f"{RESULTS}/logs/{rule_name}.log"
+    return (
+        f"{RESULTS}/logs/{rule_name}/{pattern}.log"
+        if pattern
+        else f"{RESULTS}/logs/{rule_name}.log"
+    )
 
 
 def benchmark_path(rule_name, pattern=""):
     """results/benchmarks/<rule>[/<pattern>].tsv"""
-    return f"{RESULTS}/benchmarks/{rule_name}/{pattern}.tsv" if pattern else f"{RESULTS}/benchmarks/{rule_name}.tsv"
+    return (
+        f"{RESULTS}/benchmarks/{rule_name}/{pattern}.tsv"
+        if pattern
+        else f"{RESULTS}/benchmarks/{rule_name}.tsv"
+    )
 
 
 # Rule files append the final outputs of their stage here; `rule all` requests them together
@@ -125,5 +154,10 @@ TARGETS = []
 
 def all_targets():
     methods = [m.path("samples", RESULTS, n) for m in METHODS for n in SWEEP]
-    diagnostics = [m.path(kind, RESULTS, n) for m in AMORTIZED for n in SWEEP for kind in ("diagnostics", "diagnostics_h5")]
+    diagnostics = [
+        m.path(kind, RESULTS, n)
+        for m in AMORTIZED
+        for n in SWEEP
+        for kind in ("diagnostics", "diagnostics_h5")
+    ]
     return methods + diagnostics + TARGETS

@@ -21,8 +21,13 @@ def compare_inputs(wildcards):
 
 def compare_arguments(wildcards, input):
     """--samples LABEL=PATH and --predictive LABEL=PATH for every method (shell-quoted)."""
-    samples = ["--samples " + shlex.quote(f"{m.label}={input[m.label]}") for m in LEARNED]
-    predictive = ["--predictive " + shlex.quote(f"{m.label}=" + input["predictive_" + m.label]) for m in METHODS]
+    samples = [
+        "--samples " + shlex.quote(f"{m.label}={input[m.label]}") for m in LEARNED
+    ]
+    predictive = [
+        "--predictive " + shlex.quote(f"{m.label}=" + input["predictive_" + m.label])
+        for m in METHODS
+    ]
     return " ".join(samples + predictive)
 
 
@@ -35,17 +40,17 @@ rule compare:
         log_path("compare", "n{n_obs}"),
     benchmark:
         benchmark_path("compare", "n{n_obs}")
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
     params:
         methods=compare_arguments,
         settings=settings_json("compare"),
         seed=config["seed"],
         hash=config_hash("compare", "seed"),
-    threads: 1
-    resources:
-        mem_mb=3000,
-        runtime=30,
-    conda:
-        CONDA_ENV
     shell:
         "python -m pdfinfer.compare.run --observed {input.observed:q} --reference {input.referee:q}"
         " --fisher {input.fisher:q} --truth-predictive {input.truth_predictive:q} {params.methods}"
@@ -62,12 +67,12 @@ rule compare_sweep:
         log_path("compare_sweep"),
     benchmark:
         benchmark_path("compare_sweep")
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        CONDA_ENV
     shell:
         "python -m pdfinfer.compare.sweep --metrics {input:q} --out {output:q} > {log:q} 2>&1"
 

@@ -28,6 +28,12 @@ rule replica_fit:
         log_path("replica_fit", "n{n_obs}/{method}/{kind}{index}"),
     benchmark:
         benchmark_path("replica_fit", "n{n_obs}/{method}/{kind}{index}")
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
     params:
         settings=lambda wc: settings_json(REGISTRY[wc.method].section),
         model=lambda wc, input: f"--model {shlex.quote(input[0])}" if input else "",
@@ -36,13 +42,9 @@ rule replica_fit:
         norm=NORM_FLAG,
         seed=config["seed"],
         device=config["device"],
-        hash=lambda wc: config_hash("theory", "observation", REGISTRY[wc.method].section, "coverage", "seed"),
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=60,
-    conda:
-        CONDA_ENV
+        hash=lambda wc: config_hash(
+            "theory", "observation", REGISTRY[wc.method].section, "coverage", "seed"
+        ),
     shell:
         "python -m pdfinfer.compare.replica --method {wildcards.method} --kind {wildcards.kind} --index {wildcards.index}"
         " --n-obs {wildcards.n_obs} --theory {params.theory:q} --rel-unc {params.rel_unc} --normalization {params.norm}"
@@ -53,7 +55,11 @@ rule replica_fit:
 def replica_files(n_obs):
     """label -> the replicate samples files of every refitted method."""
     return {
-        m.label: [REPLICA.format(n_obs=n_obs, method=m.label, kind=k, index=i) for k in ("truth", "prior") for i in range(COVERAGE.sets)]
+        m.label: [
+            REPLICA.format(n_obs=n_obs, method=m.label, kind=k, index=i)
+            for k in ("truth", "prior")
+            for i in range(COVERAGE.sets)
+        ]
         for m in REFITTED
     }
 
@@ -67,14 +73,18 @@ rule coverage:
         log_path("coverage", "n{n_obs}"),
     benchmark:
         benchmark_path("coverage", "n{n_obs}")
-    params:
-        replicas=lambda wc: " ".join(shlex.quote(f"{label}={p}") for label, paths in replica_files(wc.n_obs).items() for p in paths),
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        CONDA_ENV
+    params:
+        replicas=lambda wc: " ".join(
+            shlex.quote(f"{label}={p}")
+            for label, paths in replica_files(wc.n_obs).items()
+            for p in paths
+        ),
     shell:
         "python -m pdfinfer.compare.coverage --replicas {params.replicas} --out {output:q} > {log:q} 2>&1"
 
@@ -88,21 +98,28 @@ rule plot_coverage:
             caption="../report/coverage.rst",
             category="Calibration",
             subcategory="n_obs = {n_obs}",
-            labels={"figure": "coverage over replicated observed sets", "methods": ", ".join(m.title for m in REFITTED), "n_obs": "{n_obs}"},
+            labels={
+                "figure": "coverage over replicated observed sets",
+                "methods": ", ".join(m.title for m in REFITTED),
+                "n_obs": "{n_obs}",
+            },
         ),
-        other=expand(f"{RESULTS}/plots/n{{{{n_obs}}}}/coverage.{{fmt}}", fmt=[f for f in config["plots"]["formats"] if f != "png"]),
+        other=expand(
+            f"{RESULTS}/plots/n{{{{n_obs}}}}/coverage.{{fmt}}",
+            fmt=[f for f in config["plots"]["formats"] if f != "png"],
+        ),
     log:
         log_path("plot_coverage", "n{n_obs}"),
     benchmark:
         benchmark_path("plot_coverage", "n{n_obs}")
-    params:
-        style=PLOT_STYLE,
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        CONDA_ENV
+    params:
+        style=PLOT_STYLE,
     shell:
         "python -m pdfinfer.plotting.cli coverage --coverage {input:q} --n-obs {wildcards.n_obs} {params.style}"
         " --threads {threads} --out {output.figure:q} > {log:q} 2>&1"

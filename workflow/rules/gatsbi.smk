@@ -14,6 +14,14 @@ rule gatsbi_train:
         log_path("gatsbi_train", "n{n_obs}"),
     benchmark:
         benchmark_path("gatsbi_train", "n{n_obs}")
+    conda:
+        CONDA_ENV
+    threads: GATSBI.get("threads", 1)
+    resources:
+        mem_mb=lambda wc: 2000
+        + config["training_data"]["n_simulations"] * int(wc.n_obs) * 24 // 2**20,
+        runtime=GATSBI.get("runtime_minutes", 60),
+        gpu=GATSBI.get("gpus", 0),
     params:
         settings=settings_json("gatsbi"),
         norm=NORM_FLAG,
@@ -21,13 +29,6 @@ rule gatsbi_train:
         seed=config["seed"],
         device=config["device"],
         hash=config_hash("theory", "observation", "training_data", "gatsbi", "seed"),
-    threads: GATSBI.get("threads", 1)
-    resources:
-        mem_mb=lambda wc: 2000 + config["training_data"]["n_simulations"] * int(wc.n_obs) * 24 // 2**20,
-        runtime=GATSBI.get("runtime_minutes", 60),
-        gpu=GATSBI.get("gpus", 0),
-    conda:
-        CONDA_ENV
     shell:
         "python -m pdfinfer.gatsbi.train --shards {input:q} --normalization {params.norm:q}"
         " --settings {params.settings:q} --checkpoint {params.checkpoint:q} --seed {params.seed:q}"
@@ -44,17 +45,17 @@ rule gatsbi_sample:
         log_path("gatsbi_sample", "n{n_obs}"),
     benchmark:
         benchmark_path("gatsbi_sample", "n{n_obs}")
+    conda:
+        CONDA_ENV
+    threads: GATSBI.get("threads", 1)
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         norm=NORM_FLAG,
         seed=config["seed"],
         device=config["device"],
         hash=config_hash("theory", "observation", "training_data", "gatsbi", "seed"),
-    threads: GATSBI.get("threads", 1)
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        CONDA_ENV
     shell:
         "python -m pdfinfer.gatsbi.sample --model {input.model:q} --observed {input.observed:q}"
         " --normalization {params.norm:q} --seed {params.seed:q} --device {params.device:q} --threads {threads}"
@@ -72,17 +73,17 @@ rule gatsbi_diagnostics:
         log_path("gatsbi_diagnostics", "n{n_obs}"),
     benchmark:
         benchmark_path("gatsbi_diagnostics", "n{n_obs}")
+    conda:
+        CONDA_ENV
+    threads: GATSBI.get("threads", 1)
+    resources:
+        mem_mb=lambda wc: 2000 + 1000 * int(wc.n_obs) * 24 // 2**20,
+        runtime=20,
     params:
         norm=NORM_FLAG,
         seed=config["seed"],
         device=config["device"],
         hash=config_hash("theory", "observation", "training_data", "gatsbi", "seed"),
-    threads: GATSBI.get("threads", 1)
-    resources:
-        mem_mb=lambda wc: 2000 + 1000 * int(wc.n_obs) * 24 // 2**20,
-        runtime=20,
-    conda:
-        CONDA_ENV
     shell:
         "python -m pdfinfer.gatsbi.diagnostics --model {input.model:q} --holdout {input.holdout:q}"
         " --normalization {params.norm:q} --seed {params.seed:q} --device {params.device:q} --threads {threads}"

@@ -16,6 +16,14 @@ rule nle_train:
         log_path("nle_train", "n{n_obs}"),
     benchmark:
         benchmark_path("nle_train", "n{n_obs}")
+    conda:
+        CONDA_ENV
+    threads: NLE["threads"]
+    resources:
+        mem_mb=lambda wc: 2000
+        + config["training_data"]["n_simulations"] * int(wc.n_obs) * 24 // 2**20,
+        runtime=NLE["runtime_minutes"],
+        gpu=NLE["gpus"],
     params:
         settings=settings_json("nle"),
         norm=NORM_FLAG,
@@ -23,13 +31,6 @@ rule nle_train:
         seed=config["seed"],
         device=config["device"],
         hash=config_hash("theory", "observation", "training_data", "nle", "seed"),
-    threads: NLE["threads"]
-    resources:
-        mem_mb=lambda wc: 2000 + config["training_data"]["n_simulations"] * int(wc.n_obs) * 24 // 2**20,
-        runtime=NLE["runtime_minutes"],
-        gpu=NLE["gpus"],
-    conda:
-        CONDA_ENV
     shell:
         "python -m pdfinfer.nle.train --shards {input:q} --normalization {params.norm:q} --settings {params.settings:q}"
         " --checkpoint {params.checkpoint:q} --seed {params.seed:q} --device {params.device:q} --threads {threads:q}"
@@ -46,19 +47,19 @@ rule nle_sample:
         log_path("nle_sample", "n{n_obs}"),
     benchmark:
         benchmark_path("nle_sample", "n{n_obs}")
+    conda:
+        CONDA_ENV
+    threads: NLE["threads"]
+    resources:
+        mem_mb=lambda wc: 1500 + int(wc.n_obs) * 64 * 64 // 2**20,
+        runtime=NLE["runtime_minutes"],
+        gpu=NLE["gpus"],
     params:
         settings=settings_json("nle"),
         norm=NORM_FLAG,
         seed=config["seed"],
         device=config["device"],
         hash=config_hash("theory", "observation", "training_data", "nle", "seed"),
-    threads: NLE["threads"]
-    resources:
-        mem_mb=lambda wc: 1500 + int(wc.n_obs) * 64 * 64 // 2**20,
-        runtime=NLE["runtime_minutes"],
-        gpu=NLE["gpus"],
-    conda:
-        CONDA_ENV
     shell:
         "python -m pdfinfer.nle.sample --model {input.model:q} --observed {input.observed:q} --normalization {params.norm:q}"
         " --settings {params.settings:q} --seed {params.seed:q} --device {params.device:q} --threads {threads:q}"

@@ -16,6 +16,14 @@ rule npe_train:
         log_path("npe_train", "n{n_obs}"),
     benchmark:
         benchmark_path("npe_train", "n{n_obs}")
+    conda:
+        CONDA_ENV
+    threads: NPE["threads"]
+    resources:
+        mem_mb=lambda wc: 2000
+        + config["training_data"]["n_simulations"] * int(wc.n_obs) * 32 // 2**20,
+        runtime=NPE["runtime_minutes"],
+        gpu=NPE["gpus"],
     params:
         settings=settings_json("npe"),
         checkpoint=f"{RESULTS}/checkpoints/npe/n{{n_obs}}/train.pt",
@@ -23,13 +31,6 @@ rule npe_train:
         seed=config["seed"],
         device=config["device"],
         hash=NPE_HASH,
-    threads: NPE["threads"]
-    resources:
-        mem_mb=lambda wc: 2000 + config["training_data"]["n_simulations"] * int(wc.n_obs) * 32 // 2**20,
-        runtime=NPE["runtime_minutes"],
-        gpu=NPE["gpus"],
-    conda:
-        CONDA_ENV
     shell:
         "python -m pdfinfer.npe.train --shards {input:q} --n-obs {wildcards.n_obs:q} --normalization {params.norm:q}"
         " --settings {params.settings:q} --checkpoint {params.checkpoint:q} --seed {params.seed:q} --device {params.device:q}"
@@ -46,18 +47,18 @@ rule npe_sample:
         log_path("npe_sample", "n{n_obs}"),
     benchmark:
         benchmark_path("npe_sample", "n{n_obs}")
+    conda:
+        CONDA_ENV
+    threads: NPE["threads"]
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         settings=settings_json("npe"),
         norm=NORM_FLAG,
         seed=config["seed"],
         device=config["device"],
         hash=NPE_HASH,
-    threads: NPE["threads"]
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        CONDA_ENV
     shell:
         "python -m pdfinfer.npe.sample --model {input.model:q} --observed {input.observed:q} --normalization {params.norm:q}"
         " --settings {params.settings:q} --seed {params.seed:q} --device {params.device:q} --threads {threads:q}"
@@ -75,18 +76,19 @@ rule npe_diagnostics:
         log_path("npe_diagnostics", "n{n_obs}"),
     benchmark:
         benchmark_path("npe_diagnostics", "n{n_obs}")
+    conda:
+        CONDA_ENV
+    threads: NPE["threads"]
+    resources:
+        mem_mb=lambda wc: 2000
+        + NPE["diagnostics"]["n_sims"] * int(wc.n_obs) * 64 // 2**20,
+        runtime=20,
     params:
         settings=settings_json("npe"),
         norm=NORM_FLAG,
         seed=config["seed"],
         device=config["device"],
         hash=NPE_HASH,
-    threads: NPE["threads"]
-    resources:
-        mem_mb=lambda wc: 2000 + NPE["diagnostics"]["n_sims"] * int(wc.n_obs) * 64 // 2**20,
-        runtime=20,
-    conda:
-        CONDA_ENV
     shell:
         "python -m pdfinfer.npe.diagnostics --model {input.model:q} --holdout {input.holdout:q} --normalization {params.norm:q}"
         " --settings {params.settings:q} --seed {params.seed:q} --device {params.device:q} --threads {threads:q}"

@@ -32,7 +32,9 @@ def figure_report(name, caption, category, figure, methods=PLOTTED, **labels):
 
 def other_formats(*names):
     """The non-PNG copies of figures plots/n{n_obs}/<name>.png."""
-    return expand(f"{PLOT_DIR}/n{{{{n_obs}}}}/{{name}}.{{fmt}}", name=names, fmt=OTHER_FORMATS)
+    return expand(
+        f"{PLOT_DIR}/n{{{{n_obs}}}}/{{name}}.{{fmt}}", name=names, fmt=OTHER_FORMATS
+    )
 
 
 rule plot_parameters:
@@ -40,25 +42,33 @@ rule plot_parameters:
         observed=OBSERVED,
         samples=[method_path(m.label) for m in METHODS],
     output:
-        corner=figure_report("posterior_corner", "posterior_corner", "Parameters", "corner plot"),
-        marginals=figure_report("posterior_marginals", "posterior_marginals", "Parameters", "1-D marginals"),
-        pdfs=figure_report("pdf_bands", "pdf_bands", "PDFs", "u, d and target x-densities"),
+        corner=figure_report(
+            "posterior_corner", "posterior_corner", "Parameters", "corner plot"
+        ),
+        marginals=figure_report(
+            "posterior_marginals", "posterior_marginals", "Parameters", "1-D marginals"
+        ),
+        pdfs=figure_report(
+            "pdf_bands", "pdf_bands", "PDFs", "u, d and target x-densities"
+        ),
         other=other_formats("posterior_corner", "posterior_marginals", "pdf_bands"),
     log:
         log_path("plot_parameters", "n{n_obs}"),
     benchmark:
         benchmark_path("plot_parameters", "n{n_obs}")
-    params:
-        samples=lambda wc, input: labelled({m.label: path for m, path in zip(METHODS, input.samples)}),
-        style=PLOT_STYLE,
-        max_draws=PLOTS["pdf_draws"],
-        seed=config["seed"],
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        CONDA_ENV
+    params:
+        samples=lambda wc, input: labelled(
+            {m.label: path for m, path in zip(METHODS, input.samples)}
+        ),
+        style=PLOT_STYLE,
+        max_draws=PLOTS["pdf_draws"],
+        seed=config["seed"],
     shell:
         "python -m pdfinfer.plotting.cli posteriors --observed {input.observed:q} --samples {params.samples}"
         " --max-draws {params.max_draws} --seed {params.seed} {params.style} --threads {threads}"
@@ -70,22 +80,27 @@ rule plot_events:
         observed=OBSERVED,
         predictive=[PREDICTIVE.replace("{method}", m.label) for m in METHODS],
     output:
-        events=figure_report("events", "events", "Events", "observed vs posterior-predictive events"),
+        events=figure_report(
+            "events", "events", "Events", "observed vs posterior-predictive events"
+        ),
         other=other_formats("events"),
     log:
         log_path("plot_events", "n{n_obs}"),
     benchmark:
         benchmark_path("plot_events", "n{n_obs}")
-    params:
-        predictive=lambda wc, input: labelled({m.label: path for m, path in zip(METHODS, input.predictive)}),
-        style=PLOT_STYLE,
-        bins=PLOTS["event_bins"],
-    threads: 1
-    resources:
-        mem_mb=lambda wc: 2000 + config["predictive"]["draws"] * int(wc.n_obs) * len(METHODS) * 40 // 2**20,
-        runtime=10,
     conda:
         CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=lambda wc: 2000
+        + config["predictive"]["draws"] * int(wc.n_obs) * len(METHODS) * 40 // 2**20,
+        runtime=10,
+    params:
+        predictive=lambda wc, input: labelled(
+            {m.label: path for m, path in zip(METHODS, input.predictive)}
+        ),
+        style=PLOT_STYLE,
+        bins=PLOTS["event_bins"],
     shell:
         "python -m pdfinfer.plotting.cli events --observed {input.observed:q} --predictive {params.predictive}"
         " --bins {params.bins} {params.style} --threads {threads} --out {output.events:q} > {log:q} 2>&1"
@@ -94,7 +109,9 @@ rule plot_events:
 def history_files(wildcards):
     """The files carrying a method's training history: one per replica, else its samples file."""
     m = REGISTRY[wildcards.method]
-    return replica_paths(m, wildcards.n_obs) or [m.path("samples", RESULTS, wildcards.n_obs)]
+    return replica_paths(m, wildcards.n_obs) or [
+        m.path("samples", RESULTS, wildcards.n_obs)
+    ]
 
 
 rule plot_training:
@@ -106,21 +123,28 @@ rule plot_training:
             caption="../report/training.rst",
             category="Training",
             subcategory="n_obs = {n_obs}",
-            labels={"figure": "training history", "methods": "{method}", "n_obs": "{n_obs}"},
+            labels={
+                "figure": "training history",
+                "methods": "{method}",
+                "n_obs": "{n_obs}",
+            },
         ),
-        other=expand(f"{PLOT_DIR}/n{{{{n_obs}}}}/training_{{{{method}}}}.{{fmt}}", fmt=OTHER_FORMATS),
+        other=expand(
+            f"{PLOT_DIR}/n{{{{n_obs}}}}/training_{{{{method}}}}.{{fmt}}",
+            fmt=OTHER_FORMATS,
+        ),
     log:
         log_path("plot_training", "n{n_obs}/{method}"),
     benchmark:
         benchmark_path("plot_training", "n{n_obs}/{method}")
-    params:
-        style=PLOT_STYLE,
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=1500,
         runtime=5,
-    conda:
-        CONDA_ENV
+    params:
+        style=PLOT_STYLE,
     shell:
         "python -m pdfinfer.plotting.cli training --method {wildcards.method} --files {input:q}"
         " --n-obs {wildcards.n_obs} {params.style} --threads {threads} --out {output.figure:q} > {log:q} 2>&1"
@@ -143,20 +167,24 @@ rule plot_calibration:
         coverage=calibration_output("coverage", "expected coverage"),
         sbc=calibration_output("sbc", "SBC rank histograms"),
         tarp=calibration_output("tarp", "TARP"),
-        other=expand(f"{PLOT_DIR}/n{{{{n_obs}}}}/calibration_{{{{method}}}}_{{kind}}.{{fmt}}", kind=["coverage", "sbc", "tarp"], fmt=OTHER_FORMATS),
+        other=expand(
+            f"{PLOT_DIR}/n{{{{n_obs}}}}/calibration_{{{{method}}}}_{{kind}}.{{fmt}}",
+            kind=["coverage", "sbc", "tarp"],
+            fmt=OTHER_FORMATS,
+        ),
     log:
         log_path("plot_calibration", "n{n_obs}/{method}"),
     benchmark:
         benchmark_path("plot_calibration", "n{n_obs}/{method}")
-    params:
-        style=PLOT_STYLE,
-        bins=PLOTS["sbc_bins"],
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=1500,
         runtime=5,
-    conda:
-        CONDA_ENV
+    params:
+        style=PLOT_STYLE,
+        bins=PLOTS["sbc_bins"],
     shell:
         "python -m pdfinfer.plotting.cli calibration --method {wildcards.method} --diagnostics {input:q} --bins {params.bins}"
         " --n-obs {wildcards.n_obs} {params.style} --threads {threads}"
@@ -167,27 +195,37 @@ rule plot_summary:
     input:
         f"{RESULTS}/compare/n{{n_obs}}/metrics.json",
     output:
-        png=figure_report("summary_table", "summary_table", "Parameters", "comparison table (image)", methods="all vs reference"),
+        png=figure_report(
+            "summary_table",
+            "summary_table",
+            "Parameters",
+            "comparison table (image)",
+            methods="all vs reference",
+        ),
         html=report(
             f"{PLOT_DIR}/n{{n_obs}}/summary_table.html",
             caption="../report/summary_table.rst",
             category="Parameters",
             subcategory="n_obs = {n_obs}",
-            labels={"figure": "comparison table (HTML)", "methods": "all vs reference", "n_obs": "{n_obs}"},
+            labels={
+                "figure": "comparison table (HTML)",
+                "methods": "all vs reference",
+                "n_obs": "{n_obs}",
+            },
         ),
         other=other_formats("summary_table"),
     log:
         log_path("plot_summary", "n{n_obs}"),
     benchmark:
         benchmark_path("plot_summary", "n{n_obs}")
-    params:
-        style=PLOT_STYLE,
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        CONDA_ENV
+    params:
+        style=PLOT_STYLE,
     shell:
         "python -m pdfinfer.plotting.cli table --metrics {input:q} --n-obs {wildcards.n_obs} {params.style}"
         " --threads {threads} --out-png {output.png:q} --out-html {output.html:q} > {log:q} 2>&1"
@@ -201,21 +239,25 @@ rule plot_sweep:
             f"{PLOT_DIR}/sweep.png",
             caption="../report/sweep.rst",
             category="Sweep",
-            labels={"figure": "posterior width and C2ST vs n_obs", "methods": "all", "n_obs": ", ".join(map(str, SWEEP))},
+            labels={
+                "figure": "posterior width and C2ST vs n_obs",
+                "methods": "all",
+                "n_obs": ", ".join(map(str, SWEEP)),
+            },
         ),
         other=expand(f"{PLOT_DIR}/sweep.{{fmt}}", fmt=OTHER_FORMATS),
     log:
         log_path("plot_sweep"),
     benchmark:
         benchmark_path("plot_sweep")
-    params:
-        style=PLOT_STYLE,
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        CONDA_ENV
+    params:
+        style=PLOT_STYLE,
     shell:
         "python -m pdfinfer.plotting.cli sweep --sweep {input:q} {params.style} --threads {threads}"
         " --out {output.sweep:q} > {log:q} 2>&1"
@@ -225,10 +267,22 @@ TARGETS.extend(
     expand(
         f"{PLOT_DIR}/n{{n_obs}}/{{name}}.png",
         n_obs=SWEEP,
-        name=["posterior_corner", "posterior_marginals", "pdf_bands", "events", "summary_table"],
+        name=[
+            "posterior_corner",
+            "posterior_marginals",
+            "pdf_bands",
+            "events",
+            "summary_table",
+        ],
     )
 )
-TARGETS.extend(expand(f"{PLOT_DIR}/n{{n_obs}}/training_{{method}}.png", n_obs=SWEEP, method=[m.label for m in TRAINED]))
+TARGETS.extend(
+    expand(
+        f"{PLOT_DIR}/n{{n_obs}}/training_{{method}}.png",
+        n_obs=SWEEP,
+        method=[m.label for m in TRAINED],
+    )
+)
 TARGETS.extend(
     expand(
         f"{PLOT_DIR}/n{{n_obs}}/calibration_{{method}}_{{kind}}.png",
@@ -244,24 +298,37 @@ rule plot_levels:
     input:
         f"{RESULTS}/compare/n{{n_obs}}/metrics.json",
     output:
-        levels=figure_report("levels", "levels", "Events", "event level vs parameter level"),
-        amplification=figure_report("amplification", "amplification", "Events", "amplification factor (GANplifying)"),
+        levels=figure_report(
+            "levels", "levels", "Events", "event level vs parameter level"
+        ),
+        amplification=figure_report(
+            "amplification",
+            "amplification",
+            "Events",
+            "amplification factor (GANplifying)",
+        ),
         other=other_formats("levels", "amplification"),
     log:
         log_path("plot_levels", "n{n_obs}"),
     benchmark:
         benchmark_path("plot_levels", "n{n_obs}")
-    params:
-        style=PLOT_STYLE,
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        CONDA_ENV
+    params:
+        style=PLOT_STYLE,
     shell:
         "python -m pdfinfer.plotting.cli levels --metrics {input:q} --n-obs {wildcards.n_obs} {params.style}"
         " --threads {threads} --out-levels {output.levels:q} --out-amplification {output.amplification:q} > {log:q} 2>&1"
 
 
-TARGETS.extend(expand(f"{PLOT_DIR}/n{{n_obs}}/{{name}}.png", n_obs=SWEEP, name=["levels", "amplification"]))
+TARGETS.extend(
+    expand(
+        f"{PLOT_DIR}/n{{n_obs}}/{{name}}.png",
+        n_obs=SWEEP,
+        name=["levels", "amplification"],
+    )
+)

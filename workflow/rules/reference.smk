@@ -13,18 +13,19 @@ rule reference:
         log_path("reference", "n{n_obs}"),
     benchmark:
         benchmark_path("reference", "n{n_obs}")
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=lambda wc: 1000
+        + int(wc.n_obs) * config["reference"].get("n_chains", 4) * 16 * 64 // 2**20,
+        runtime=config["reference"].get("runtime_minutes", 30),
     params:
         norm=NORM_FLAG,
         settings=settings_json("reference"),
         seed=config["seed"],
         device=config["device"],
         hash=config_hash("theory", "observation", "reference", "seed"),
-    threads: 1
-    resources:
-        mem_mb=lambda wc: 1000 + int(wc.n_obs) * config["reference"].get("n_chains", 4) * 16 * 64 // 2**20,
-        runtime=config["reference"].get("runtime_minutes", 30),
-    conda:
-        CONDA_ENV
     shell:
         "python -m pdfinfer.reference.run --observed {input.observed:q} --normalization {params.norm:q}"
         " --settings {params.settings:q} --seed {params.seed:q} --device {params.device:q} --threads {threads:q}"

@@ -12,6 +12,17 @@ rule tsnpe:
         log_path("tsnpe", "n{n_obs}"),
     benchmark:
         benchmark_path("tsnpe", "n{n_obs}")
+    conda:
+        CONDA_ENV
+    threads: config["tsnpe"]["threads"]
+    resources:
+        mem_mb=lambda wc: 2000
+        + config["tsnpe"]["rounds"]
+        * config["tsnpe"]["simulations_per_round"]
+        * int(wc.n_obs)
+        * 32
+        // 2**20,
+        runtime=config["tsnpe"]["runtime_minutes"],
     params:
         settings=settings_json("tsnpe"),
         checkpoint=f"{RESULTS}/checkpoints/tsnpe/n{{n_obs}}/rounds.pt",
@@ -19,12 +30,6 @@ rule tsnpe:
         seed=config["seed"],
         device=config["device"],
         hash=config_hash("theory", "observation", "tsnpe", "seed"),
-    threads: config["tsnpe"]["threads"]
-    resources:
-        mem_mb=lambda wc: 2000 + config["tsnpe"]["rounds"] * config["tsnpe"]["simulations_per_round"] * int(wc.n_obs) * 32 // 2**20,
-        runtime=config["tsnpe"]["runtime_minutes"],
-    conda:
-        CONDA_ENV
     shell:
         "python -m pdfinfer.tsnpe.run --observed {input.observed:q} --normalization {params.norm:q} --settings {params.settings:q}"
         " --checkpoint {params.checkpoint:q} --seed {params.seed:q} --device {params.device:q} --threads {threads:q}"

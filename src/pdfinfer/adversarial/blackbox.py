@@ -50,8 +50,8 @@ class ReplayBuffer:
 
     def add(self, eta: torch.Tensor, target: torch.Tensor) -> None:
         """Append points ``(P, 6)`` and targets ``(P,)``, dropping the oldest beyond the capacity."""
-        self.eta = torch.cat([self.eta, eta.detach().double()])[-self.capacity:]
-        self.target = torch.cat([self.target, target.detach().double()])[-self.capacity:]
+        self.eta = torch.cat([self.eta, eta.detach().double()])[-self.capacity :]
+        self.target = torch.cat([self.target, target.detach().double()])[-self.capacity :]
 
     def state(self) -> dict[str, torch.Tensor]:
         return {"eta": self.eta, "target": self.target}
@@ -60,8 +60,9 @@ class ReplayBuffer:
         self.eta, self.target = state["eta"].to(self.eta.device), state["target"].to(self.eta.device)
 
 
-def fit_surrogates(ensemble: SurrogateEnsemble, buffer: ReplayBuffer, rng: torch.Generator,
-                   optimizer: torch.optim.Optimizer | None, batch: int) -> float:
+def fit_surrogates(
+    ensemble: SurrogateEnsemble, buffer: ReplayBuffer, rng: torch.Generator, optimizer: torch.optim.Optimizer | None, batch: int
+) -> float:
     """Refit every member on a bootstrap resample of ``buffer``; the mean squared residual of the ensemble mean."""
     n = len(buffer)
     if ensemble.kind == "quadratic":

@@ -59,7 +59,9 @@ def resample(observation: Observation, settings: AdversarialBootstrapSettings, s
     norm = observation.norm
     if norm is not None and settings.resample_norm:
         norm = np.asarray(norm, dtype=np.float64)
-        norm = np.abs(norm + observation.rel_unc * norm * rng.standard_normal(norm.shape))  # |.|: a 50-sigma guard, never hit at r <= 2 %
+        norm = np.abs(
+            norm + observation.rel_unc * norm * rng.standard_normal(norm.shape)
+        )  # |.|: a 50-sigma guard, never hit at r <= 2 %
     return Observation(events[rows], norm, observation.rel_unc)
 
 
@@ -87,9 +89,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     theory, observation = read_observation(args.observed, args.normalization == "on")
     seed = derive_seed(args.seed, LABEL, len(observation.events), args.replica)
     resampled = resample(observation, boot, derive_seed(seed, "resample"))
-    log.info("replica %d: %d events resampled (%s), normalization %s", args.replica, len(resampled.events),
-             "with replacement" if boot.resample_events else "as observed",
-             "none" if resampled.norm is None else np.array2string(resampled.norm, precision=4))
+    log.info(
+        "replica %d: %d events resampled (%s), normalization %s",
+        args.replica,
+        len(resampled.events),
+        "with replacement" if boot.resample_events else "as observed",
+        "none" if resampled.norm is None else np.array2string(resampled.norm, precision=4),
+    )
     extras = {"bootstrap_norm": resampled.norm} if resampled.norm is not None else {}
     return run_and_write(args, settings, theory, resampled, seed, LABEL, {"bootstrap": boot.to_json()}, extras)
 

@@ -12,8 +12,14 @@ from pdfinfer.adversarial.settings import AdversarialSettings
 from pdfinfer.io import EventSet
 
 
-def fit(settings: AdversarialSettings, observed: EventSet, normalization: bool, seed: int, device: str = "cpu",
-        model: str | None = None) -> np.ndarray:
+def fit(
+    settings: AdversarialSettings,
+    observed: EventSet,
+    normalization: bool,
+    seed: int,
+    device: str = "cpu",
+    model: str | None = None,
+) -> np.ndarray:
     """Draws ``(n_samples, 6)`` of one adversarial run trained on ``observed`` (one set ``(N, F)``)."""
     from pdfinfer.adversarial.loop import train
     from pdfinfer.adversarial.observation import Observation

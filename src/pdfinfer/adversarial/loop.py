@@ -141,8 +141,13 @@ def build_run(settings: AdversarialSettings, theory: Theory, observation: Observ
     else:
         generator = Generator(settings.noise_dim, settings.generator_width, settings.generator_depth).to(device)
     critic = build_discriminator(
-        settings.discriminator, theory.n_features, encoder.n_norm, width=settings.discriminator_width,
-        depth=settings.discriminator_depth, pooling=settings.pooling, heads=settings.attention_heads,
+        settings.discriminator,
+        theory.n_features,
+        encoder.n_norm,
+        width=settings.discriminator_width,
+        depth=settings.discriminator_depth,
+        pooling=settings.pooling,
+        heads=settings.attention_heads,
         n_inducing=settings.attention_inducing,
     ).to(device)
     models = nn.ModuleDict({"generator": generator, "ema": copy.deepcopy(generator).requires_grad_(False), "critic": critic})
@@ -153,15 +158,29 @@ def build_run(settings: AdversarialSettings, theory: Theory, observation: Observ
     }
     buffer = None
     if settings.mode == "surrogate":
-        ensemble = SurrogateEnsemble(settings.surrogate_model, settings.surrogate_members, settings.surrogate_width, settings.surrogate_depth)
+        ensemble = SurrogateEnsemble(
+            settings.surrogate_model, settings.surrogate_members, settings.surrogate_width, settings.surrogate_depth
+        )
         models["surrogate"] = ensemble.to(device)
         if settings.surrogate_model == "mlp":
             optimizers["surrogate"] = torch.optim.Adam(ensemble.parameters(), lr=settings.lr_surrogate, betas=betas)
         buffer = ReplayBuffer(settings.surrogate_buffer, device)
     set_loss = SetLoss(settings, critic, real.events, n_events)
     n_fake = n_events if set_loss.energy is None else max(n_events, min(settings.energy_events, real.n_obs))
-    return Run(settings, theory, encoder, real, models, set_loss, DiscriminatorLoss(settings, critic), optimizers,
-               make_generator(derive_seed(seed, "train"), device), n_events, n_fake, buffer)
+    return Run(
+        settings,
+        theory,
+        encoder,
+        real,
+        models,
+        set_loss,
+        DiscriminatorLoss(settings, critic),
+        optimizers,
+        make_generator(derive_seed(seed, "train"), device),
+        n_events,
+        n_fake,
+        buffer,
+    )
 
 
 def generator_lr(settings: AdversarialSettings) -> float:
@@ -204,7 +223,9 @@ def surrogate_step(run: Run) -> float:
         eta = (eta + s.surrogate_noise * jitter).clamp(1e-4, 1 - 1e-4)
         n_prior = round(s.surrogate_prior_fraction * s.surrogate_points)
         if n_prior:  # some prior draws keep S honest away from the generator's support
-            eta[:n_prior] = torch.rand((n_prior, eta.shape[1]), generator=run.rng, device=eta.device, dtype=eta.dtype).clamp(1e-4, 1 - 1e-4)
+            eta[:n_prior] = torch.rand((n_prior, eta.shape[1]), generator=run.rng, device=eta.device, dtype=eta.dtype).clamp(
+                1e-4, 1 - 1e-4
+            )
         fake = simulate_sets(run.theory, run.encoder, eta, run.n_fake, run.rng)
         real = run.real.draw(s.surrogate_points, run.n_events, run.rng)
         run.buffer.add(eta, torch.asinh(run.set_loss(fake, real)))
@@ -260,21 +281,32 @@ def check_finite(step: int, **losses: float) -> None:
     """Stop with a message naming the step and the loss when a loss is NaN or infinite."""
     for name, value in losses.items():
         if not math.isfinite(value):
-            raise TrainingError(f"training diverged at step {step}: {name} = {value}; lower the learning rates or change the loss")
+            raise TrainingError(
+                f"training diverged at step {step}: {name} = {value}; lower the learning rates or change the loss"
+            )
 
 
 # ------------------------------------------------------------------------------ checkpoints
 def run_fingerprint(settings: AdversarialSettings, theory: Theory, observation: Observation, seed: int) -> str:
     """Everything the result depends on: settings (steps included), seed, theory, data content, format."""
     data = content_hash(observation.events, observation.norm, np.asarray([observation.rel_unc]))
-    return fingerprint(method="adversarial", state_version=STATE_VERSION, settings=settings.as_dict(), seed=int(seed),
-                       theory=theory.spec(), data=data)
+    return fingerprint(
+        method="adversarial",
+        state_version=STATE_VERSION,
+        settings=settings.as_dict(),
+        seed=int(seed),
+        theory=theory.spec(),
+        data=data,
+    )
 
 
 def state_of(run: Run, step: int, history: History, wall_time: float) -> dict:
     """The full training state as tensors, numbers and containers (weights-only loadable)."""
     return {
-        "step": step, "wall_time": wall_time, "history": dataclasses.asdict(history), "rng": run.rng.get_state(),
+        "step": step,
+        "wall_time": wall_time,
+        "history": dataclasses.asdict(history),
+        "rng": run.rng.get_state(),
         "models": {name: m.state_dict() for name, m in run.models.items()},
         "optimizers": {name: opt.state_dict() for name, opt in run.optimizers.items()},
         "buffer": run.buffer.state() if run.buffer is not None else {},
@@ -330,8 +362,9 @@ def chi2_edges(events: torch.Tensor, bins: int = CHI2_BINS) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------------------ the loop
-def log_entry(run: Run, history: History, step: int, wall: float, losses: tuple[float, float, float], noise: torch.Tensor,
-              chi2: float) -> list[float]:
+def log_entry(
+    run: Run, history: History, step: int, wall: float, losses: tuple[float, float, float], noise: torch.Tensor, chi2: float
+) -> list[float]:
     """Append one history entry (losses, mean and std of EMA draws, predictive chi2/bins); the mean ``(6,)``."""
     with torch.no_grad():
         draws = run.models["ema"](noise).double()
@@ -367,7 +400,9 @@ def train(
     device = torch.device(device)
     run = build_run(settings, theory, observation, seed, device)
     store = Checkpoint(checkpoint, run_fingerprint(settings, theory, observation, seed))
-    noise = torch.randn((MONITOR_DRAWS, run.generator.noise_dim), generator=make_generator(derive_seed(seed, "monitor"), device), device=device)
+    noise = torch.randn(
+        (MONITOR_DRAWS, run.generator.noise_dim), generator=make_generator(derive_seed(seed, "monitor"), device), device=device
+    )
     edges = chi2_edges(run.real.events)
     step, history, wall_before = 0, History(), 0.0
     state = store.load(device)
@@ -377,7 +412,9 @@ def train(
     surrogate = settings.mode == "surrogate"
     last = settings.steps if stop_after is None else min(settings.steps, step + stop_after)
     start, loss_s = time.perf_counter(), float("nan")
-    with progress(total=settings.steps, initial=step, desc=f"adversarial {settings.mode}", unit="step", disable=not show_progress) as bar:
+    with progress(
+        total=settings.steps, initial=step, desc=f"adversarial {settings.mode}", unit="step", disable=not show_progress
+    ) as bar:
         while step < last:
             step += 1
             for _ in range(settings.d_steps):
@@ -388,13 +425,23 @@ def train(
             if not warming_up:
                 set_learning_rate(run, step)
             loss_g = float("nan") if warming_up else generator_step(run)
-            check_finite(step, discriminator_loss=loss_d, **({} if warming_up else {"generator_loss": loss_g}),
-                         **({"surrogate_loss": loss_s} if surrogate else {}))
+            check_finite(
+                step,
+                discriminator_loss=loss_d,
+                **({} if warming_up else {"generator_loss": loss_g}),
+                **({"surrogate_loss": loss_s} if surrogate else {}),
+            )
             bar.update(1)
             if step % settings.log_every == 0 or step == settings.steps:
                 chi2 = predictive_chi2(run, edges, derive_seed(seed, "chi2", step))
-                mean = log_entry(run, history, step, wall_before + time.perf_counter() - start, (loss_d, loss_g, loss_s), noise, chi2)
-                bar.set_postfix({"D": f"{loss_d:.3f}", "G": f"{loss_g:.3f}", "chi2/bin": f"{chi2:.2f}"}, eta="(" + ", ".join(f"{m:.3f}" for m in mean) + ")", refresh=False)
+                mean = log_entry(
+                    run, history, step, wall_before + time.perf_counter() - start, (loss_d, loss_g, loss_s), noise, chi2
+                )
+                bar.set_postfix(
+                    {"D": f"{loss_d:.3f}", "G": f"{loss_g:.3f}", "chi2/bin": f"{chi2:.2f}"},
+                    eta="(" + ", ".join(f"{m:.3f}" for m in mean) + ")",
+                    refresh=False,
+                )
             if step % settings.checkpoint_every == 0 or step == last:
                 store.save(state_of(run, step, history, wall_before + time.perf_counter() - start))
     return Result(run.models["ema"], history, step, step >= settings.steps, wall_before + time.perf_counter() - start)

@@ -88,7 +88,9 @@ class GradientPenalty(nn.Module):
     normalization feature ``(T,)``.
     """
 
-    def forward(self, critic: nn.Module, real: SetBatch, fake: SetBatch, generator: torch.Generator | None = None) -> torch.Tensor:
+    def forward(
+        self, critic: nn.Module, real: SetBatch, fake: SetBatch, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Penalty (a scalar) for ``real`` and ``fake`` sets of equal shape ``(B, N, F)``."""
         batch = real.events.shape[0]
         alpha = torch.rand((batch, 1, 1), generator=generator, device=real.events.device, dtype=real.events.dtype)
@@ -117,7 +119,9 @@ def _input_gradient_sq(critic: nn.Module, sets: SetBatch) -> tuple[torch.Tensor,
 class JSGradientPenalty(nn.Module):
     """Roth et al.'s regularizer ``Omega`` (a scalar): ``mean_r (1 - D)^2 |grad psi|^2 + mean_f D^2 |grad psi|^2``."""
 
-    def forward(self, critic: nn.Module, real: SetBatch, fake: SetBatch, generator: torch.Generator | None = None) -> torch.Tensor:
+    def forward(
+        self, critic: nn.Module, real: SetBatch, fake: SetBatch, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         score_r, sq_r = _input_gradient_sq(critic, real)
         score_f, sq_f = _input_gradient_sq(critic, fake)
         return ((1 - torch.sigmoid(score_r)).pow(2) * sq_r).mean() + (torch.sigmoid(score_f).pow(2) * sq_f).mean()

@@ -182,7 +182,9 @@ class SetAttentionDiscriminator(nn.Module):
     also sees the normalization features.
     """
 
-    def __init__(self, n_features: int, n_norm: int = 0, width: int = 64, depth: int = 2, heads: int = 4, n_inducing: int = 16) -> None:
+    def __init__(
+        self, n_features: int, n_norm: int = 0, width: int = 64, depth: int = 2, heads: int = 4, n_inducing: int = 16
+    ) -> None:
         super().__init__()
         if width % heads:
             raise ConfigError(f"attention discriminator: width {width} must be divisible by heads {heads}")
@@ -246,7 +248,9 @@ class QuadraticSurrogate(nn.Module):
         self.spread = ((w[:, None] * (eta - self.centre) ** 2).sum(0) / w.sum()).sqrt().clamp_min(1e-6)
         phi = self.features(eta)
         gram = phi.T @ (w[:, None] * phi)
-        gram = gram + self.ridge * w.sum() * torch.diag(torch.cat([torch.zeros(1, dtype=gram.dtype), torch.ones(phi.shape[1] - 1, dtype=gram.dtype)]))
+        gram = gram + self.ridge * w.sum() * torch.diag(
+            torch.cat([torch.zeros(1, dtype=gram.dtype), torch.ones(phi.shape[1] - 1, dtype=gram.dtype)])
+        )
         self.weight = torch.linalg.solve(gram, phi.T @ (w * target))
 
     def forward(self, eta: torch.Tensor) -> torch.Tensor:
@@ -259,7 +263,9 @@ class SurrogateEnsemble(nn.Module):
     def __init__(self, kind: str, members: int, width: int = 64, depth: int = 3) -> None:
         super().__init__()
         self.kind = kind
-        self.members = nn.ModuleList(QuadraticSurrogate() if kind == "quadratic" else Surrogate(width, depth) for _ in range(members))
+        self.members = nn.ModuleList(
+            QuadraticSurrogate() if kind == "quadratic" else Surrogate(width, depth) for _ in range(members)
+        )
 
     def forward(self, eta: torch.Tensor) -> torch.Tensor:
         return torch.stack([member(eta) for member in self.members])
@@ -270,5 +276,7 @@ def build_discriminator(kind: str, n_features: int, n_norm: int, **kwargs: Any) 
     if kind == "deepsets":
         return DeepSetsDiscriminator(n_features, n_norm, kwargs["width"], kwargs["depth"], kwargs["pooling"])
     if kind == "attention":
-        return SetAttentionDiscriminator(n_features, n_norm, kwargs["width"], kwargs["depth"], kwargs["heads"], kwargs["n_inducing"])
+        return SetAttentionDiscriminator(
+            n_features, n_norm, kwargs["width"], kwargs["depth"], kwargs["heads"], kwargs["n_inducing"]
+        )
     raise ConfigError(f"unknown discriminator {kind!r}; allowed: {list(DISCRIMINATORS)}")

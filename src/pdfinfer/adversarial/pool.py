@@ -47,7 +47,9 @@ def check_runs(runs: Sequence[SampleSet], method: str) -> None:
                 raise DataError(f"{run.path}: {key} {run.attrs.get(key)!r} differs from {first.path} ({first.attrs.get(key)!r})")
         for key in ("n_obs", "normalization"):
             if run.settings.get(key) != first.settings.get(key):
-                raise DataError(f"{run.path}: setting {key} = {run.settings.get(key)!r} differs from {first.path} ({first.settings.get(key)!r})")
+                raise DataError(
+                    f"{run.path}: setting {key} = {run.settings.get(key)!r} differs from {first.path} ({first.settings.get(key)!r})"
+                )
 
 
 def pool_runs(runs: Sequence[SampleSet], method: str = "adversarial") -> tuple[np.ndarray, np.ndarray]:
@@ -59,10 +61,16 @@ def pool_runs(runs: Sequence[SampleSet], method: str = "adversarial") -> tuple[n
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pdfinfer.adversarial.pool", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m pdfinfer.adversarial.pool",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--runs", nargs="+", required=True, help="samples files of the single runs")
     parser.add_argument("--method", default="adversarial", help="method label of the runs and of the pooled file")
-    parser.add_argument("--estimates", action="store_true", help="pool the runs' point estimates (generator means), not their draws")
+    parser.add_argument(
+        "--estimates", action="store_true", help="pool the runs' point estimates (generator means), not their draws"
+    )
     parser.add_argument("--out", required=True, help="pooled samples file to write")
     add_common_arguments(parser, seed=False, device=False)
     return parser
@@ -83,9 +91,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     first = runs[0]
     settings = {**first.settings, "runs": [run.path for run in runs], "seeds": [int(run.attrs.get("seed", -1)) for run in runs]}
     write_samples(
-        args.out, samples, args.method, settings, int(first.attrs.get("seed", 0)), first.attrs["theory"],
-        args.config_hash, {"replica": replica, "run_mean": run_mean, "run_std": run_std},
-        {"n_runs": len(runs), "estimates": bool(args.estimates), "wall_time_s": float(sum(float(run.attrs.get("wall_time_s", 0.0)) for run in runs))},
+        args.out,
+        samples,
+        args.method,
+        settings,
+        int(first.attrs.get("seed", 0)),
+        first.attrs["theory"],
+        args.config_hash,
+        {"replica": replica, "run_mean": run_mean, "run_std": run_std},
+        {
+            "n_runs": len(runs),
+            "estimates": bool(args.estimates),
+            "wall_time_s": float(sum(float(run.attrs.get("wall_time_s", 0.0)) for run in runs)),
+        },
     )
     log.info("pooled %d draws of %d runs into %s", len(samples), len(runs), args.out)
     return 0

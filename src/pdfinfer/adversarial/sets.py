@@ -37,7 +37,9 @@ class SetEncoder(nn.Module):
         self.dtype = torch.float32
         observed = np.asarray(observed, dtype=np.float64)
         if observed.ndim != 2 or observed.shape[1] != theory.n_features:
-            raise DataError(f"observed set: expected events (N, {theory.n_features}) for theory {theory.name!r}, got {observed.shape}")
+            raise DataError(
+                f"observed set: expected events (N, {theory.n_features}) for theory {theory.name!r}, got {observed.shape}"
+            )
         if observed.shape[0] < 2:
             raise DataError(f"observed set: need at least 2 events to standardize features, got {observed.shape[0]}")
         log_mask = np.array(theory.log_features, dtype=bool)
@@ -49,7 +51,9 @@ class SetEncoder(nn.Module):
         self.n_norm = 0 if observed_norm is None else theory.n_targets
         if observed_norm is not None:
             if rel_unc <= 0:
-                raise DataError(f"observed set: the normalization observable needs a positive relative uncertainty, got {rel_unc}")
+                raise DataError(
+                    f"observed set: the normalization observable needs a positive relative uncertainty, got {rel_unc}"
+                )
             self.register_buffer("log_z_obs", torch.log(torch.as_tensor(np.asarray(observed_norm, dtype=np.float64))))
             self.rel_unc = float(rel_unc)
 
@@ -80,7 +84,9 @@ class RealSets:
 
     def draw(self, batch: int, n_events: int, generator: torch.Generator) -> SetBatch:
         """``batch`` subsets of ``n_events`` rows: events ``(batch, n_events, F)``."""
-        rows = torch.stack([torch.randperm(self.n_obs, generator=generator, device=self.events.device)[:n_events] for _ in range(batch)])
+        rows = torch.stack(
+            [torch.randperm(self.n_obs, generator=generator, device=self.events.device)[:n_events] for _ in range(batch)]
+        )
         norm = None if self.norm is None else self.norm.expand(batch, -1)
         return SetBatch(self.events[rows], norm)
 

@@ -88,17 +88,56 @@ class AdversarialSettings(Settings):
 
     def check(self) -> None:
         """Refuse values the training cannot use, naming the key."""
-        for key, allowed in (("mode", MODES), ("loss", LOSSES), ("discriminator", DISCRIMINATORS), ("pooling", POOLINGS),
-                             ("surrogate_model", SURROGATE_MODELS), ("lr_schedule", SCHEDULES), ("reinforce_shaping", SHAPINGS)):
+        for key, allowed in (
+            ("mode", MODES),
+            ("loss", LOSSES),
+            ("discriminator", DISCRIMINATORS),
+            ("pooling", POOLINGS),
+            ("surrogate_model", SURROGATE_MODELS),
+            ("lr_schedule", SCHEDULES),
+            ("reinforce_shaping", SHAPINGS),
+        ):
             self.require_choice(key, allowed)
-        positive = ("steps", "batch_params", "batch_events", "noise_dim", "generator_width", "discriminator_width",
-                    "attention_heads", "mmd_events", "energy_events", "lr_generator", "lr_discriminator", "lr_surrogate", "d_steps",
-                    "surrogate_steps", "surrogate_width", "checkpoint_every", "log_every", "n_samples", "surrogate_members",
-                    "surrogate_points", "reinforce_init_scale", "lr_final_fraction", "lr_reinforce")
+        positive = (
+            "steps",
+            "batch_params",
+            "batch_events",
+            "noise_dim",
+            "generator_width",
+            "discriminator_width",
+            "attention_heads",
+            "mmd_events",
+            "energy_events",
+            "lr_generator",
+            "lr_discriminator",
+            "lr_surrogate",
+            "d_steps",
+            "surrogate_steps",
+            "surrogate_width",
+            "checkpoint_every",
+            "log_every",
+            "n_samples",
+            "surrogate_members",
+            "surrogate_points",
+            "reinforce_init_scale",
+            "lr_final_fraction",
+            "lr_reinforce",
+        )
         for key in positive:
             self.require_range(key, 0, None, strict=True)
-        for key in ("gp_weight", "mmd_weight", "energy_weight", "surrogate_noise", "surrogate_warmup", "generator_depth",
-                    "discriminator_depth", "surrogate_depth", "attention_inducing", "surrogate_disagreement", "reinforce_min_scale"):
+        for key in (
+            "gp_weight",
+            "mmd_weight",
+            "energy_weight",
+            "surrogate_noise",
+            "surrogate_warmup",
+            "generator_depth",
+            "discriminator_depth",
+            "surrogate_depth",
+            "attention_inducing",
+            "surrogate_disagreement",
+            "reinforce_min_scale",
+        ):
             self.require_range(key, 0, None)
         for key in ("beta1", "beta2", "ema", "surrogate_prior_fraction"):
             value = getattr(self, key)
@@ -108,13 +147,19 @@ class AdversarialSettings(Settings):
         self.require_range("reinforce_batch", 2, None)  # the leave-one-out baseline needs two draws
         self.require_range("surrogate_buffer", self.surrogate_points, None)
         if self.reinforce_init_scale <= self.reinforce_min_scale:
-            raise ConfigError(f"{self.SECTION}.reinforce_init_scale = {self.reinforce_init_scale} must exceed "
-                              f"{self.SECTION}.reinforce_min_scale = {self.reinforce_min_scale}")
+            raise ConfigError(
+                f"{self.SECTION}.reinforce_init_scale = {self.reinforce_init_scale} must exceed "
+                f"{self.SECTION}.reinforce_min_scale = {self.reinforce_min_scale}"
+            )
         if not self.mmd_bandwidths or any(not h > 0 for h in self.mmd_bandwidths):
-            raise ConfigError(f"{self.SECTION}.mmd_bandwidths must be a non-empty list of positive numbers, got {self.mmd_bandwidths!r}")
+            raise ConfigError(
+                f"{self.SECTION}.mmd_bandwidths must be a non-empty list of positive numbers, got {self.mmd_bandwidths!r}"
+            )
         if self.discriminator == "attention" and self.discriminator_width % self.attention_heads:
-            raise ConfigError(f"{self.SECTION}.attention_heads = {self.attention_heads} must divide "
-                              f"{self.SECTION}.discriminator_width = {self.discriminator_width}")
+            raise ConfigError(
+                f"{self.SECTION}.attention_heads = {self.attention_heads} must divide "
+                f"{self.SECTION}.discriminator_width = {self.discriminator_width}"
+            )
 
     @property
     def black_box(self) -> bool:

@@ -33,21 +33,39 @@ log = logging.getLogger("pdfinfer.adversarial")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pdfinfer.adversarial.train", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m pdfinfer.adversarial.train",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--observed", required=True, help="observed set (HDF5 event file, one set (N, F))")
     parser.add_argument("--out", required=True, help="samples file to write")
     parser.add_argument("--checkpoint", default=None, help="checkpoint file (resumed from when it exists and matches)")
     parser.add_argument("--replica", type=int, default=0, help="index of this independent run (the rule's replica wildcard)")
-    parser.add_argument("--normalization", required=True, choices=["on", "off"], help="whether the discriminator also sees the normalization observable")
+    parser.add_argument(
+        "--normalization",
+        required=True,
+        choices=["on", "off"],
+        help="whether the discriminator also sees the normalization observable",
+    )
     parser.add_argument("--settings", default="{}", help="JSON object of training settings (the config section 'adversarial')")
-    parser.add_argument("--stop-after", type=int, default=None, help="stop this call after that many steps (checkpointed; rerun to continue)")
+    parser.add_argument(
+        "--stop-after", type=int, default=None, help="stop this call after that many steps (checkpointed; rerun to continue)"
+    )
     add_common_arguments(parser)
     return parser
 
 
-def run_and_write(args: argparse.Namespace, settings: AdversarialSettings, theory: Theory, observation: Observation, seed: int,
-                  method: str, attrs: dict[str, Any], extras: dict[str, Any] | None = None) -> int:
+def run_and_write(
+    args: argparse.Namespace,
+    settings: AdversarialSettings,
+    theory: Theory,
+    observation: Observation,
+    seed: int,
+    method: str,
+    attrs: dict[str, Any],
+    extras: dict[str, Any] | None = None,
+) -> int:
     """Train (resuming from ``args.checkpoint``), write the samples file, discard the checkpoint; the exit code."""
     from pdfinfer.adversarial.loop import train
     from pdfinfer.adversarial.weights import draw_parameters, generator_weights
@@ -58,21 +76,47 @@ def run_and_write(args: argparse.Namespace, settings: AdversarialSettings, theor
 
     device = resolve_device(args.device)
     n_obs = len(observation.events)
-    log.info("%s mode, %d steps, %d observed events, normalization %s, device %s", settings.mode, settings.steps, n_obs, args.normalization, device)
+    log.info(
+        "%s mode, %d steps, %d observed events, normalization %s, device %s",
+        settings.mode,
+        settings.steps,
+        n_obs,
+        args.normalization,
+        device,
+    )
     result = train(theory, observation, settings, seed, device, args.checkpoint, args.stop_after)
     if not result.complete:
         log.warning("stopped at step %d of %d (checkpoint %s); rerun to continue", result.step, settings.steps, args.checkpoint)
         return 3
     samples = draw_parameters(result.generator, settings.n_samples, derive_seed(seed, "draws"))
     mean, std = samples.mean(0), samples.std(0)
-    log.info("trained %d steps in %.1f s; generated parameters: %s", result.step, result.wall_time,
-             ", ".join(f"{n} {m:.4f}+-{s:.4f}" for n, m, s in zip(PARAM_NAMES, mean, std)))
+    log.info(
+        "trained %d steps in %.1f s; generated parameters: %s",
+        result.step,
+        result.wall_time,
+        ", ".join(f"{n} {m:.4f}+-{s:.4f}" for n, m, s in zip(PARAM_NAMES, mean, std)),
+    )
     write_samples(
-        args.out, samples, method, {**settings.as_dict(), "normalization": observation.norm is not None, "n_obs": n_obs},
-        seed, theory.spec(), args.config_hash,
-        {**result.history.arrays(settings.mode == "surrogate"), "generator_weights": generator_weights(result.generator), **(extras or {})},
-        {"replica": args.replica, "steps_done": result.step, "wall_time_s": result.wall_time, "device": str(device),
-         "observed": str(args.observed), **attrs},
+        args.out,
+        samples,
+        method,
+        {**settings.as_dict(), "normalization": observation.norm is not None, "n_obs": n_obs},
+        seed,
+        theory.spec(),
+        args.config_hash,
+        {
+            **result.history.arrays(settings.mode == "surrogate"),
+            "generator_weights": generator_weights(result.generator),
+            **(extras or {}),
+        },
+        {
+            "replica": args.replica,
+            "steps_done": result.step,
+            "wall_time_s": result.wall_time,
+            "device": str(device),
+            "observed": str(args.observed),
+            **attrs,
+        },
     )
     Checkpoint(args.checkpoint, "").discard()
     return 0

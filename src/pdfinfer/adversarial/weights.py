@@ -42,6 +42,8 @@ def load_generator(sample_set: Any) -> nn.Module:
     weights = torch.as_tensor(sample_set.extras["generator_weights"])
     n_params = sum(p.numel() for p in generator.parameters())
     if weights.numel() != n_params:
-        raise DataError(f"{sample_set.path}: generator_weights has {weights.numel()} values, the generator in its settings needs {n_params}")
+        raise DataError(
+            f"{sample_set.path}: generator_weights has {weights.numel()} values, the generator in its settings needs {n_params}"
+        )
     torch.nn.utils.vector_to_parameters(weights, generator.parameters())
     return generator

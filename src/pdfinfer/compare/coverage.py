@@ -24,8 +24,14 @@ log = logging.getLogger("pdfinfer.compare.coverage")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pdfinfer.compare.coverage", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--replicas", nargs="+", required=True, metavar="LABEL=PATH", help="a method's samples on one replicate set (repeat)")
+    parser = argparse.ArgumentParser(
+        prog="python -m pdfinfer.compare.coverage",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--replicas", nargs="+", required=True, metavar="LABEL=PATH", help="a method's samples on one replicate set (repeat)"
+    )
     parser.add_argument("--out", required=True)
     add_common_arguments(parser, seed=False, device=False)
     return parser
@@ -48,7 +54,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ConfigError(f"--replicas expects LABEL=PATH, got {item!r}")
         sample_set = read_samples(path)
         truth = np.asarray(sample_set.attrs["truth"], dtype=float)
-        record = {"kind": sample_set.attrs["kind"], "index": int(sample_set.attrs["index"]), "path": path, **coverage_of(sample_set.samples, truth)}
+        record = {
+            "kind": sample_set.attrs["replicate_kind"],
+            "index": int(sample_set.attrs["replicate_index"]),
+            "path": path,
+            **coverage_of(sample_set.samples, truth),
+        }
         records.setdefault(label, []).append(record)
     payload = {label: {"summary": summarize(records[label]), "records": records[label]} for label in order(list(records))}
     for label, entry in payload.items():

@@ -38,7 +38,9 @@ from pdfinfer.theory import log_flagged
 WIDTHS = THETA_MAX - THETA_MIN
 
 
-def parameter_summary(samples: np.ndarray, truth: np.ndarray, reference_std: np.ndarray | None = None) -> dict[str, dict[str, Any]]:
+def parameter_summary(
+    samples: np.ndarray, truth: np.ndarray, reference_std: np.ndarray | None = None
+) -> dict[str, dict[str, Any]]:
     """Per-parameter statistics in physical units of draws ``(K, 6)`` (normalized) against ``truth`` ``(6,)``."""
     theta = to_physical(np.asarray(samples, dtype=np.float64))
     theta_star = to_physical(np.asarray(truth, dtype=np.float64))
@@ -124,12 +126,16 @@ def equal_probability_edges(events: np.ndarray, n_quantiles: int) -> list[np.nda
 def binned_mse(edges: Sequence[np.ndarray], events: np.ndarray) -> float:
     r"""Quantile MSE :math:`\frac1{FQ}\sum_{f,q}(\hat p_{fq} - 1/Q)^2` of ``events`` ``(M, F)`` in fixed bins."""
     q = len(edges[0]) + 1
-    out = [np.mean((np.bincount(np.searchsorted(e, events[:, f], side="right"), minlength=q) / len(events) - 1.0 / q) ** 2)
-           for f, e in enumerate(edges)]
+    out = [
+        np.mean((np.bincount(np.searchsorted(e, events[:, f], side="right"), minlength=q) / len(events) - 1.0 / q) ** 2)
+        for f, e in enumerate(edges)
+    ]
     return float(np.mean(out))
 
 
-def quantile_mse_curve(edges: Sequence[np.ndarray], truth: np.ndarray, sizes: Sequence[int], repeats: int, rng: np.random.Generator) -> np.ndarray:
+def quantile_mse_curve(
+    edges: Sequence[np.ndarray], truth: np.ndarray, sizes: Sequence[int], repeats: int, rng: np.random.Generator
+) -> np.ndarray:
     """Mean quantile MSE ``(S,)`` of ``n`` true events (random subsets of ``truth`` ``(M, F)``) for each ``n`` in ``sizes``."""
     return np.array([np.mean([binned_mse(edges, subsample(truth, n, rng)) for _ in range(repeats)]) for n in sizes])
 

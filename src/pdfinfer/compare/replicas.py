@@ -33,7 +33,9 @@ KINDS = ("truth", "prior")
 LEVELS = (0.68, 0.95)
 
 
-def replicate_observation(theory: Any, n_obs: int, kind: str, index: int, rel_unc: float, seed: int, device: str = "cpu") -> EventSet:
+def replicate_observation(
+    theory: Any, n_obs: int, kind: str, index: int, rel_unc: float, seed: int, device: str = "cpu"
+) -> EventSet:
     """The ``index``-th replicate observed set of ``kind``: ``n_obs`` events ``(n_obs, F)`` at its own true ``eta``."""
     import torch
 
@@ -88,7 +90,9 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         out[kind] = {
             f"{round(level * 100)}": {
                 "joint": rate([r[f"joint{round(level * 100)}"] for r in rows]),
-                "marginal": {name: rate([r[f"marginal{round(level * 100)}"][i] for r in rows]) for i, name in enumerate(PARAM_NAMES)},
+                "marginal": {
+                    name: rate([r[f"marginal{round(level * 100)}"][i] for r in rows]) for i, name in enumerate(PARAM_NAMES)
+                },
             }
             for level in LEVELS
         }

@@ -42,13 +42,22 @@ def _pairs(items: Sequence[str], flag: str) -> dict[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pdfinfer.compare.run", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m pdfinfer.compare.run",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--observed", required=True, help="observed set (EventSet HDF5)")
     parser.add_argument("--reference", required=True, help="reference samples (pdfinfer.reference.run)")
     parser.add_argument("--fisher", required=True, help="reference Fisher report (JSON)")
     parser.add_argument("--samples", action="append", default=[], metavar="LABEL=PATH", help="a method's samples file (repeat)")
-    parser.add_argument("--predictive", action="append", default=[], metavar="LABEL=PATH",
-                        help="a method's posterior-predictive replicate sets (pdfinfer.predictive; one per method, reference included)")
+    parser.add_argument(
+        "--predictive",
+        action="append",
+        default=[],
+        metavar="LABEL=PATH",
+        help="a method's posterior-predictive replicate sets (pdfinfer.predictive; one per method, reference included)",
+    )
     parser.add_argument("--truth-predictive", required=True, help="replicate sets at eta* (pdfinfer.predictive --truth)")
     parser.add_argument("--settings", default="{}", help="CompareSettings as JSON (config section compare)")
     parser.add_argument("--out", required=True, help="metrics JSON")
@@ -76,8 +85,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise ConfigError(f"--predictive: no replicate sets for {missing}")
     # sklearn's MLP (C2ST) runs on numpy's BLAS: keep it to the job's threads, not every core.
     with threadpool_limits(limits=max(1, args.threads)):
-        payload = compare(settings, args.seed, args.observed, args.reference, args.fisher, samples, predictive,
-                          args.truth_predictive, max(1, args.threads))
+        payload = compare(
+            settings,
+            args.seed,
+            args.observed,
+            args.reference,
+            args.fisher,
+            samples,
+            predictive,
+            args.truth_predictive,
+            max(1, args.threads),
+        )
     write_json(args.out, payload)
     log.info("wrote %s", args.out)
     return 0

@@ -68,17 +68,55 @@ from pdfinfer.theory import Theory, make_theory
 log = logging.getLogger("pdfinfer.compare")
 
 #: Top-level keys of metrics.json (documented in the module docstring; tests hold them together).
-METRICS_KEYS = ("n_obs", "theory", "normalization", "parameter_names", "truth", "cramer_rao", "degenerate_directions",
-                REFERENCE, "methods", "baselines", "amplification", "settings", "table")
+METRICS_KEYS = (
+    "n_obs",
+    "theory",
+    "normalization",
+    "parameter_names",
+    "truth",
+    "cramer_rao",
+    "degenerate_directions",
+    REFERENCE,
+    "methods",
+    "baselines",
+    "amplification",
+    "settings",
+    "table",
+)
 #: Keys of each entry of ``methods``.
-METHOD_KEYS = ("method", "family", "title", "path", "n_samples", "parameters", "joint_credibility_of_truth", "covered68_joint",
-               "covered95_joint", "rel_l2_error", "c2st", "event_c2st", "event_quantile_mse", "event_quantile_mse_per_feature",
-               "predictive_path", "amplification", "wall_time_s")
+METHOD_KEYS = (
+    "method",
+    "family",
+    "title",
+    "path",
+    "n_samples",
+    "parameters",
+    "joint_credibility_of_truth",
+    "covered68_joint",
+    "covered95_joint",
+    "rel_l2_error",
+    "c2st",
+    "event_c2st",
+    "event_quantile_mse",
+    "event_quantile_mse_per_feature",
+    "predictive_path",
+    "amplification",
+    "wall_time_s",
+)
 #: Keys of each parameter's statistics.
 PARAMETER_KEYS = ("mean", "std", "median", "ci68", "ci95", "pull", "width_ratio", "covered68", "covered95", "cramer_rao_ratio")
 #: Keys of each row of ``table``.
-TABLE_KEYS = ("label", "c2st", "event_c2st", "event_quantile_mse", "rel_l2_error", "mean_width_ratio", "covered68_joint",
-              "covered95_joint", "wall_time_s")
+TABLE_KEYS = (
+    "label",
+    "c2st",
+    "event_c2st",
+    "event_quantile_mse",
+    "rel_l2_error",
+    "mean_width_ratio",
+    "covered68_joint",
+    "covered95_joint",
+    "wall_time_s",
+)
 
 
 def _check_compatible(sample_set: SampleSet | EventSet, theory_spec: dict[str, Any], label: str) -> None:
@@ -100,8 +138,17 @@ class Scorer:
         threads: CPU threads of the classifiers.
     """
 
-    def __init__(self, settings: CompareSettings, seed: int, theory: Theory, observed: np.ndarray, reference: SampleSet,
-                 fisher: Mapping[str, Any], truth: EventSet, threads: int = 1) -> None:
+    def __init__(
+        self,
+        settings: CompareSettings,
+        seed: int,
+        theory: Theory,
+        observed: np.ndarray,
+        reference: SampleSet,
+        fisher: Mapping[str, Any],
+        truth: EventSet,
+        threads: int = 1,
+    ) -> None:
         self.settings, self.base_seed, self.threads = settings, seed, threads
         self.theory = theory
         self.observed = event_view(observed, theory.log_features)
@@ -114,8 +161,12 @@ class Scorer:
         self.c2st_samples = settings.c2st_max_samples
         if ess is not None and np.all(np.isfinite(ess)):
             self.c2st_samples = int(max(50, min(settings.c2st_max_samples, float(np.min(ess)))))
-        log.info("parameter C2ST on %d draws per side (c2st_max_samples %d, reference min bulk ESS %s)",
-                 self.c2st_samples, settings.c2st_max_samples, None if ess is None else f"{np.min(ess):.0f}")
+        log.info(
+            "parameter C2ST on %d draws per side (c2st_max_samples %d, reference min bulk ESS %s)",
+            self.c2st_samples,
+            settings.c2st_max_samples,
+            None if ess is None else f"{np.min(ess):.0f}",
+        )
 
         # Amplification: equal-probability bins of one half of the truth's replicate events; the
         # other half gives the measured MSE-versus-n curve of true events beside the expected one.
@@ -131,7 +182,10 @@ class Scorer:
         rng = np.random.default_rng(self.seed("amplification"))
         measured = quantile_mse_curve(self.edges, self.truth_curve_events, sizes, 20, rng)
         return {
-            "n_quantiles": self.settings.n_quantiles, "bin_events": self.bin_events, "sizes": sizes, "measured_mse": measured.tolist(),
+            "n_quantiles": self.settings.n_quantiles,
+            "bin_events": self.bin_events,
+            "sizes": sizes,
+            "measured_mse": measured.tolist(),
             "expected_mse": expected_quantile_mse(np.asarray(sizes), self.settings.n_quantiles, self.bin_events).tolist(),
         }
 
@@ -142,7 +196,14 @@ class Scorer:
         """Event-level scores of a method's replicate sets ``(D, n, F)`` (all events pooled)."""
         predicted = event_view(replicates.events.reshape(-1, replicates.n_features), self.theory.log_features)
         per_feature = quantile_mse(self.observed, predicted, self.settings.n_quantiles)
-        accuracy = c2st(self.observed, predicted, self.settings.event_max_events, self.settings.c2st_folds, self.seed(label, "event_c2st"), self.threads)
+        accuracy = c2st(
+            self.observed,
+            predicted,
+            self.settings.event_max_events,
+            self.settings.c2st_folds,
+            self.seed(label, "event_c2st"),
+            self.threads,
+        )
         amp = amplification(binned_mse(self.edges, predicted), self.settings.n_quantiles, self.bin_events)
         amp |= {"predictive_events": len(predicted), "factor": amp["effective_events"] / len(self.observed)}
         return {
@@ -188,7 +249,9 @@ class Scorer:
             **self.events(label, replicates),
             "wall_time_s": float(wall) if wall is not None else None,
         }
-        log.info("%s scored in %.1f s: C2ST %.3f, event C2ST %.3f", label, time.perf_counter() - start, accuracy, result["event_c2st"])
+        log.info(
+            "%s scored in %.1f s: C2ST %.3f, event C2ST %.3f", label, time.perf_counter() - start, accuracy, result["event_c2st"]
+        )
         return result
 
 
@@ -197,23 +260,27 @@ def table_rows(methods: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for label, m in methods.items():
         ratios = [p["width_ratio"] for p in m["parameters"].values() if p["width_ratio"] is not None]
-        rows.append({
-            "label": label,
-            "c2st": m["c2st"],
-            "event_c2st": m["event_c2st"],
-            "event_quantile_mse": m["event_quantile_mse"],
-            "rel_l2_error": m["rel_l2_error"],
-            "mean_width_ratio": float(np.mean(ratios)) if ratios else None,
-            "covered68_joint": m["covered68_joint"],
-            "covered95_joint": m["covered95_joint"],
-            "wall_time_s": m["wall_time_s"],
-        })
+        rows.append(
+            {
+                "label": label,
+                "c2st": m["c2st"],
+                "event_c2st": m["event_c2st"],
+                "event_quantile_mse": m["event_quantile_mse"],
+                "rel_l2_error": m["rel_l2_error"],
+                "mean_width_ratio": float(np.mean(ratios)) if ratios else None,
+                "covered68_joint": m["covered68_joint"],
+                "covered95_joint": m["covered95_joint"],
+                "wall_time_s": m["wall_time_s"],
+            }
+        )
     return rows
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     """The summary rows as a fixed-width text table."""
-    head = f"{'method':<24} {'C2ST':>6} {'evC2ST':>7} {'qMSE':>9} {'relL2':>7} {'width':>6} {'cov68':>5} {'cov95':>5} {'wall s':>8}"
+    head = (
+        f"{'method':<24} {'C2ST':>6} {'evC2ST':>7} {'qMSE':>9} {'relL2':>7} {'width':>6} {'cov68':>5} {'cov95':>5} {'wall s':>8}"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         wall = f"{r['wall_time_s']:8.1f}" if r["wall_time_s"] is not None else f"{'-':>8}"
@@ -225,8 +292,17 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def compare(settings: CompareSettings, seed: int, observed_path: str, reference_path: str, fisher_path: str,
-            samples: Mapping[str, str], predictive: Mapping[str, str], truth_predictive: str, threads: int = 1) -> dict[str, Any]:
+def compare(
+    settings: CompareSettings,
+    seed: int,
+    observed_path: str,
+    reference_path: str,
+    fisher_path: str,
+    samples: Mapping[str, str],
+    predictive: Mapping[str, str],
+    truth_predictive: str,
+    threads: int = 1,
+) -> dict[str, Any]:
     """Score the referee and every method in ``samples`` (label -> samples file) against it.
 
     ``predictive`` maps every label (the referee's included) to its replicate-set file. Returns
@@ -240,6 +316,7 @@ def compare(settings: CompareSettings, seed: int, observed_path: str, reference_
     for key in ("cramer_rao", "degenerate_directions", "normalization"):
         if key not in fisher:
             raise DataError(f"{fisher_path}: missing key {key!r}; not a pdfinfer.reference Fisher report")
+
     def replicates(label: str, path: str) -> EventSet:
         sets = read_events(path, batched=True)
         _check_compatible(sets, observed.theory, f"{label} replicate sets")
@@ -273,8 +350,11 @@ def compare(settings: CompareSettings, seed: int, observed_path: str, reference_
         "methods": methods,
         "baselines": {"truth_events": {k: baseline[k] for k in ("event_c2st", "event_quantile_mse", "predictive_path")}},
         "amplification": scorer.amplification_curve(),
-        "settings": {**settings.as_dict(), "c2st_samples_used": scorer.c2st_samples, "c2st_classifier": "mlp (sbi.utils.metrics.c2st)", "seed": seed},
+        "settings": {
+            **settings.as_dict(),
+            "c2st_samples_used": scorer.c2st_samples,
+            "c2st_classifier": "mlp (sbi.utils.metrics.c2st)",
+            "seed": seed,
+        },
         "table": rows,
     }
-
-

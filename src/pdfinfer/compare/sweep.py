@@ -64,7 +64,9 @@ def gather(reports: list[dict[str, Any]]) -> dict[str, Any]:
         std = {n: [e["parameters"][n]["std"] if e is not None else None for e in entries] for n in PARAM_NAMES}
         methods[label] = {
             "std": std,
-            "width_ratio": {n: [e["parameters"][n]["width_ratio"] if e is not None else None for e in entries] for n in PARAM_NAMES},
+            "width_ratio": {
+                n: [e["parameters"][n]["width_ratio"] if e is not None else None for e in entries] for n in PARAM_NAMES
+            },
             "c2st": per_n("c2st"),
             "event_c2st": per_n("event_c2st"),
             "rel_l2_error": per_n("rel_l2_error"),
@@ -78,14 +80,20 @@ def gather(reports: list[dict[str, Any]]) -> dict[str, Any]:
         "n_obs": sizes,
         "parameter_names": list(PARAM_NAMES),
         "cramer_rao": {n: [r["cramer_rao"].get(n) for r in reports] for n in PARAM_NAMES},
-        "sqrt_n_law": {n: [anchor[n] * np.sqrt(sizes[0] / s) if anchor[n] is not None else None for s in sizes] for n in PARAM_NAMES},
+        "sqrt_n_law": {
+            n: [anchor[n] * np.sqrt(sizes[0] / s) if anchor[n] is not None else None for s in sizes] for n in PARAM_NAMES
+        },
         "methods": methods,
         "sources": [r.get("_path", "") for r in reports],
     }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pdfinfer.compare.sweep", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m pdfinfer.compare.sweep",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--metrics", nargs="+", required=True, help="metrics.json of each n_obs (pdfinfer.compare.run)")
     parser.add_argument("--out", required=True)
     add_common_arguments(parser, seed=False, device=False)
@@ -105,9 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         reports.append({**report, "_path": str(path)})
     summary = gather(reports)
     for label, m in summary["methods"].items():
-        log.info("%s: width exponents %s; C2ST %s", label,
-                 ", ".join(f"{n}={b:.2f}" if b is not None else f"{n}=-" for n, b in m["scaling_exponent"].items()),
-                 ", ".join("-" if c is None else f"{c:.3f}" for c in m["c2st"]))
+        log.info(
+            "%s: width exponents %s; C2ST %s",
+            label,
+            ", ".join(f"{n}={b:.2f}" if b is not None else f"{n}=-" for n, b in m["scaling_exponent"].items()),
+            ", ".join("-" if c is None else f"{c:.3f}" for c in m["c2st"]),
+        )
     write_json(args.out, summary)
     log.info("wrote %s", args.out)
     return 0

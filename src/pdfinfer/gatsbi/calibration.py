@@ -44,7 +44,10 @@ def kde_log_density(points: torch.Tensor, draws: torch.Tensor, leave_one_out: bo
     mean = draws.mean(0)
     cov = torch.cov(draws.T) + 1e-9 * torch.eye(draws.shape[1], dtype=draws.dtype)
     chol = torch.linalg.cholesky(cov)
-    white = lambda a: torch.linalg.solve_triangular(chol, (a - mean).T, upper=False).T
+
+    def white(a):
+        return torch.linalg.solve_triangular(chol, (a - mean).T, upper=False).T
+
     d, L = draws.shape[1], draws.shape[0]
     h = L ** (-1.0 / (d + 4))  # Scott's factor
     sq = torch.cdist(white(points), white(draws)).pow(2) / (2 * h * h)

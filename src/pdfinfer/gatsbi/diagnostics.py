@@ -35,18 +35,31 @@ def diagnose(posterior: Any, holdout: Any, meta: dict[str, Any], n_samples: int,
     from pdfinfer.gatsbi.model import as_tensors
 
     events, norm = as_tensors(holdout, meta)
-    parts = [posterior.draw(events[i : i + batch], None if norm is None else norm[i : i + batch], n_samples, seed + i).numpy()
-             for i in range(0, len(events), batch)]
+    parts = [
+        posterior.draw(events[i : i + batch], None if norm is None else norm[i : i + batch], n_samples, seed + i).numpy()
+        for i in range(0, len(events), batch)
+    ]
     draws = np.concatenate(parts)
     return run_calibration(lambda j: draws[j], np.asarray(holdout.params, dtype=np.float64), derive_seed(seed, "tarp"))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pdfinfer.gatsbi.diagnostics", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m pdfinfer.gatsbi.diagnostics",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--model", required=True, help="trained model (generator.pt)")
     parser.add_argument("--holdout", required=True, help="hold-out sets (EventSet HDF5, events (M, N, F))")
-    parser.add_argument("--normalization", type=parse_on_off, default=None, help="on or off; must match training (default: as trained)")
-    parser.add_argument("--n-posterior-samples", type=int, default=None, help="draws L per hold-out set (default: the diagnostics_samples setting)")
+    parser.add_argument(
+        "--normalization", type=parse_on_off, default=None, help="on or off; must match training (default: as trained)"
+    )
+    parser.add_argument(
+        "--n-posterior-samples",
+        type=int,
+        default=None,
+        help="draws L per hold-out set (default: the diagnostics_samples setting)",
+    )
     parser.add_argument("--out-h5", required=True)
     parser.add_argument("--out-json", required=True)
     add_common_arguments(parser)
@@ -74,12 +87,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     arrays = {k: v for k, v in result.items() if not isinstance(v, float)}
     for k, name in enumerate(PARAM_NAMES):
         log.info("SBC %-4s: KS p-value %.3f", name, result["sbc_ks_pvalues"][k])
-    log.info("expected coverage: max |empirical - nominal| = %.3f; TARP ATC %.4f (KS p-value %.3f)",
-             scalars["coverage_max_deviation"], scalars["tarp_atc"], scalars["tarp_ks_pvalue"])
-    meta_out = {"method": "gatsbi", "n_obs": meta["n_events"], "n_sims": len(holdout.params), "n_posterior_samples": n_samples,
-                "param_names": list(PARAM_NAMES), "theory": meta["theory"], "normalization": meta["normalization"], "seed": args.seed,
-                "config_hash": args.config_hash, "model": str(args.model), "holdout": str(args.holdout),
-                "coverage_density": "Gaussian KDE of the draws (whitened, Scott's bandwidth)", "seconds": time.perf_counter() - tic}
+    log.info(
+        "expected coverage: max |empirical - nominal| = %.3f; TARP ATC %.4f (KS p-value %.3f)",
+        scalars["coverage_max_deviation"],
+        scalars["tarp_atc"],
+        scalars["tarp_ks_pvalue"],
+    )
+    meta_out = {
+        "method": "gatsbi",
+        "n_obs": meta["n_events"],
+        "n_sims": len(holdout.params),
+        "n_posterior_samples": n_samples,
+        "param_names": list(PARAM_NAMES),
+        "theory": meta["theory"],
+        "normalization": meta["normalization"],
+        "seed": args.seed,
+        "config_hash": args.config_hash,
+        "model": str(args.model),
+        "holdout": str(args.holdout),
+        "coverage_density": "Gaussian KDE of the draws (whitened, Scott's bandwidth)",
+        "seconds": time.perf_counter() - tic,
+    }
     write_h5(args.out_h5, "gatsbi_diagnostics", arrays, {**meta_out, **scalars})
     write_json(args.out_json, {**meta_out, **scalars, **arrays})
     log.info("wrote %s and %s", args.out_h5, args.out_json)

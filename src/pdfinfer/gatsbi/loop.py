@@ -65,10 +65,19 @@ def data_meta(data: EventSet, use_norm: bool) -> dict[str, Any]:
     theory = make_theory(data.theory)
     feats = log_flagged(data.events.astype(np.float64), theory.log_features).reshape(-1, data.n_features)
     meta = {
-        "theory": dict(data.theory), "n_events": data.n_events, "n_features": data.n_features, "feature_names": list(theory.feature_names),
-        "log_features": [bool(f) for f in theory.log_features], "normalization": bool(use_norm), "norm_rel_unc": data.norm_rel_unc,
-        "n_norm": theory.n_targets if use_norm else 0, "feature_mean": feats.mean(0).tolist(), "feature_std": np.maximum(feats.std(0), 1e-6).tolist(),
-        "norm_mean": [], "norm_std": [], "n_simulations": len(data.params),
+        "theory": dict(data.theory),
+        "n_events": data.n_events,
+        "n_features": data.n_features,
+        "feature_names": list(theory.feature_names),
+        "log_features": [bool(f) for f in theory.log_features],
+        "normalization": bool(use_norm),
+        "norm_rel_unc": data.norm_rel_unc,
+        "n_norm": theory.n_targets if use_norm else 0,
+        "feature_mean": feats.mean(0).tolist(),
+        "feature_std": np.maximum(feats.std(0), 1e-6).tolist(),
+        "norm_mean": [],
+        "norm_std": [],
+        "n_simulations": len(data.params),
     }
     if use_norm:
         log_norm = np.log(np.clip(data.norm.astype(np.float64), 1e-30, None))
@@ -76,8 +85,16 @@ def data_meta(data: EventSet, use_norm: bool) -> dict[str, Any]:
     return meta
 
 
-def warm_start(embedding: SetEmbedding, eta: torch.Tensor, events: torch.Tensor, norm: torch.Tensor | None, settings: GATSBISettings,
-               seed: int, patience: int = 6, batch: int = 64) -> dict[str, list[float]]:
+def warm_start(
+    embedding: SetEmbedding,
+    eta: torch.Tensor,
+    events: torch.Tensor,
+    norm: torch.Tensor | None,
+    settings: GATSBISettings,
+    seed: int,
+    patience: int = 6,
+    batch: int = 64,
+) -> dict[str, list[float]]:
     """Fit ``embedding`` by Gaussian regression of ``eta`` ``(M, 6)`` on ``s(events (M, N, F), norm (M, T))``; keeps the best-validation weights.
 
     Training steps see a fresh random subset of ``warm_start_events`` events of every set each
@@ -119,7 +136,9 @@ def warm_start(embedding: SetEmbedding, eta: torch.Tensor, events: torch.Tensor,
             history["warm_val"].append(v)
             bar.set_postfix(train=f"{history['warm_train'][-1]:.3f}", val=f"{v:.3f}")
             bar.update(1)
-            best, best_state, waited = (v, copy.deepcopy(embedding.state_dict()), 0) if v < best else (best, best_state, waited + 1)
+            best, best_state, waited = (
+                (v, copy.deepcopy(embedding.state_dict()), 0) if v < best else (best, best_state, waited + 1)
+            )
             if waited >= patience:
                 break
     embedding.load_state_dict(best_state)
@@ -130,7 +149,12 @@ def warm_start(embedding: SetEmbedding, eta: torch.Tensor, events: torch.Tensor,
 def embed_all(embedding: SetEmbedding, events: torch.Tensor, norm: torch.Tensor | None, batch: int = 256) -> torch.Tensor:
     """Summaries ``(M, S)`` of all sets ``(M, N, F)``, without gradients."""
     with torch.no_grad():
-        return torch.cat([embedding(events[i : i + batch], None if norm is None else norm[i : i + batch]) for i in range(0, len(events), batch)])
+        return torch.cat(
+            [
+                embedding(events[i : i + batch], None if norm is None else norm[i : i + batch])
+                for i in range(0, len(events), batch)
+            ]
+        )
 
 
 def summary_function(nets: nn.ModuleDict, events: torch.Tensor, norm: torch.Tensor | None, settings: GATSBISettings) -> Summaries:
@@ -153,8 +177,14 @@ def summary_function(nets: nn.ModuleDict, events: torch.Tensor, norm: torch.Tens
     return summaries
 
 
-def adversarial_epoch(nets: nn.ModuleDict, opts: dict[str, torch.optim.Optimizer], eta: torch.Tensor, summaries: Summaries,
-                      settings: GATSBISettings, rng: torch.Generator) -> dict[str, float]:
+def adversarial_epoch(
+    nets: nn.ModuleDict,
+    opts: dict[str, torch.optim.Optimizer],
+    eta: torch.Tensor,
+    summaries: Summaries,
+    settings: GATSBISettings,
+    rng: torch.Generator,
+) -> dict[str, float]:
     """One pass over the pairs: ``d_steps`` D updates, then one G update, per batch; returns the mean losses."""
     gan, r1_penalty = ConditionalGANLoss(), R1Penalty(settings.r1_weight)
     generator, critic, k = nets["g"]["generator"], nets["d"]["discriminator"], settings.fakes_per_real
@@ -178,8 +208,16 @@ def adversarial_epoch(nets: nn.ModuleDict, opts: dict[str, torch.optim.Optimizer
         opts["g"].step()
         nets["ema"].update(nets["g"])
         if not (torch.isfinite(d_loss) and torch.isfinite(g_loss)):
-            raise TrainingError(f"GATSBI losses turned non-finite (D {float(d_loss)}, G {float(g_loss)}); lower the learning rates")
-        for key, value in (("d_loss", d_loss), ("g_loss", g_loss), ("r1", r1), ("d_real", real_logit.sigmoid().mean()), ("d_fake", fake_logit.sigmoid().mean())):
+            raise TrainingError(
+                f"GATSBI losses turned non-finite (D {float(d_loss)}, G {float(g_loss)}); lower the learning rates"
+            )
+        for key, value in (
+            ("d_loss", d_loss),
+            ("g_loss", g_loss),
+            ("r1", r1),
+            ("d_real", real_logit.sigmoid().mean()),
+            ("d_fake", fake_logit.sigmoid().mean()),
+        ):
             sums[key] += float(value.detach())
     return {key: value / len(batches) for key, value in sums.items()}
 
@@ -188,7 +226,9 @@ def build_nets(meta: dict[str, Any], settings: GATSBISettings) -> nn.ModuleDict:
     """``g`` (embedding, generator), ``d`` (embedding, discriminator) and ``ema`` (average of ``g``)."""
     embedding = build_embedding(meta, settings)
     g = nn.ModuleDict({"embedding": embedding, "generator": build_generator(embedding.output_dim, settings)})
-    d = nn.ModuleDict({"embedding": copy.deepcopy(embedding), "discriminator": build_discriminator(embedding.output_dim, settings)})
+    d = nn.ModuleDict(
+        {"embedding": copy.deepcopy(embedding), "discriminator": build_discriminator(embedding.output_dim, settings)}
+    )
     return nn.ModuleDict({"g": g, "d": d, "ema": EMA(g, settings.ema)})
 
 
@@ -197,19 +237,29 @@ def optimizers(nets: nn.ModuleDict, settings: GATSBISettings) -> dict[str, torch
     g = nets["g"] if settings.finetune_embedding else nets["g"]["generator"]
     d = nets["d"] if settings.finetune_embedding else nets["d"]["discriminator"]
     betas = (settings.beta1, settings.beta2)
-    return {"g": torch.optim.Adam(g.parameters(), lr=settings.lr_generator, betas=betas),
-            "d": torch.optim.Adam(d.parameters(), lr=settings.lr_discriminator, betas=betas)}
+    return {
+        "g": torch.optim.Adam(g.parameters(), lr=settings.lr_generator, betas=betas),
+        "d": torch.optim.Adam(d.parameters(), lr=settings.lr_discriminator, betas=betas),
+    }
 
 
-def fit(data: EventSet, use_norm: bool, settings: GATSBISettings, seed: int, device: torch.device,
-        checkpoint: str | None = None) -> tuple[nn.ModuleDict, dict[str, Any], dict[str, list[float]], float, Checkpoint]:
+def fit(
+    data: EventSet, use_norm: bool, settings: GATSBISettings, seed: int, device: torch.device, checkpoint: str | None = None
+) -> tuple[nn.ModuleDict, dict[str, Any], dict[str, list[float]], float, Checkpoint]:
     """Train GATSBI on ``data``; returns ``(nets, meta, history, training seconds, checkpoint)``, resuming a matching checkpoint."""
     meta = data_meta(data, use_norm)
     eta = torch.as_tensor(data.params, dtype=torch.float32, device=device)
     events = torch.as_tensor(data.events, dtype=torch.float32, device=device)
     norm = torch.as_tensor(data.norm, dtype=torch.float32, device=device) if use_norm else None
-    ckpt = Checkpoint(checkpoint, fingerprint(settings=settings.as_dict(), seed=int(seed), normalization=bool(use_norm),
-                                              data=content_hash(data.params, data.events, data.norm if use_norm else None)))
+    ckpt = Checkpoint(
+        checkpoint,
+        fingerprint(
+            settings=settings.as_dict(),
+            seed=int(seed),
+            normalization=bool(use_norm),
+            data=content_hash(data.params, data.events, data.norm if use_norm else None),
+        ),
+    )
     torch.manual_seed(derive_seed(seed, "gatsbi", "init"))
     nets = build_nets(meta, settings).to(device)
     opts = optimizers(nets, settings)
@@ -226,8 +276,16 @@ def fit(data: EventSet, use_norm: bool, settings: GATSBISettings, seed: int, dev
         log.info("resuming from %s after %d adversarial epochs", checkpoint, epoch)
 
     def save() -> None:
-        ckpt.save({"nets": nets.state_dict(), "opts": {k: o.state_dict() for k, o in opts.items()}, "rng": rng.get_state(),
-                   "history": history, "epoch": epoch, "seconds": seconds})
+        ckpt.save(
+            {
+                "nets": nets.state_dict(),
+                "opts": {k: o.state_dict() for k, o in opts.items()},
+                "rng": rng.get_state(),
+                "history": history,
+                "epoch": epoch,
+                "seconds": seconds,
+            }
+        )
 
     if state is None:
         tic = time.perf_counter()
@@ -249,9 +307,16 @@ def fit(data: EventSet, use_norm: bool, settings: GATSBISettings, seed: int, dev
             for key, value in {**row, "epoch_seconds": time.perf_counter() - tic}.items():
                 history.setdefault(key, []).append(value)
             epoch += 1
-            bar.set_postfix(D=f"{row['d_loss']:.3f}", G=f"{row['g_loss']:.3f}", real=f"{row['d_real']:.2f}", fake=f"{row['d_fake']:.2f}")
+            bar.set_postfix(
+                D=f"{row['d_loss']:.3f}", G=f"{row['g_loss']:.3f}", real=f"{row['d_real']:.2f}", fake=f"{row['d_fake']:.2f}"
+            )
             bar.update(1)
             if epoch % settings.checkpoint_every == 0 and epoch < settings.epochs:
                 save()
-    log.info("%d adversarial epochs; %.1f s training in all (%.3f s/epoch)", epoch, seconds, float(np.mean(history.get("epoch_seconds", [0.0]))))
+    log.info(
+        "%d adversarial epochs; %.1f s training in all (%.3f s/epoch)",
+        epoch,
+        seconds,
+        float(np.mean(history.get("epoch_seconds", [0.0]))),
+    )
     return nets, meta, history, seconds, ckpt

@@ -30,8 +30,16 @@ FORMAT_VERSION = 1
 
 def build_embedding(meta: Mapping[str, Any], settings: GATSBISettings) -> SetEmbedding:
     """The set embedding for the data described by ``meta``."""
-    return SetEmbedding(meta["n_features"], meta["n_norm"], meta["log_features"], meta["feature_mean"], meta["feature_std"],
-                        meta["norm_mean"], meta["norm_std"], **settings.embedding.as_dict())
+    return SetEmbedding(
+        meta["n_features"],
+        meta["n_norm"],
+        meta["log_features"],
+        meta["feature_mean"],
+        meta["feature_std"],
+        meta["norm_mean"],
+        meta["norm_std"],
+        **settings.embedding.as_dict(),
+    )
 
 
 def build_generator(summary_dim: int, settings: GATSBISettings) -> Generator:
@@ -58,14 +66,27 @@ class GATSBIPosterior(nn.Module):
         return self.generator.sample(s, n, generator=g).double().cpu()
 
 
-def save_model(path: str | os.PathLike[str], settings: GATSBISettings, meta: Mapping[str, Any], embedding: nn.Module,
-               generator: nn.Module, history: Mapping[str, Any], train_seconds: float, seed: int) -> None:
+def save_model(
+    path: str | os.PathLike[str],
+    settings: GATSBISettings,
+    meta: Mapping[str, Any],
+    embedding: nn.Module,
+    generator: nn.Module,
+    history: Mapping[str, Any],
+    train_seconds: float,
+    seed: int,
+) -> None:
     """Write ``generator.pt`` atomically (CPU tensors, plain containers)."""
     payload = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "settings": settings.as_dict(), "meta": dict(meta),
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "settings": settings.as_dict(),
+        "meta": dict(meta),
         "embedding": {k: v.detach().cpu() for k, v in embedding.state_dict().items()},
         "generator": {k: v.detach().cpu() for k, v in generator.state_dict().items()},
-        "history": {k: list(v) for k, v in history.items()}, "train_seconds": float(train_seconds), "seed": int(seed),
+        "history": {k: list(v) for k, v in history.items()},
+        "train_seconds": float(train_seconds),
+        "seed": int(seed),
         "versions": {"pdfinfer": str(__version__), "torch": str(torch.__version__)},
     }
     with atomic_path(path) as tmp:
@@ -81,9 +102,13 @@ def load_model(path: str | os.PathLike[str], device: torch.device | str = "cpu")
     except Exception as err:  # noqa: BLE001 (corrupt, truncated or pickled-code files raise many types)
         raise DataError(f"{path}: not a readable GATSBI model ({type(err).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise DataError(f"{path}: not a GATSBI model file (format {payload.get('format') if isinstance(payload, dict) else None!r})")
+        raise DataError(
+            f"{path}: not a GATSBI model file (format {payload.get('format') if isinstance(payload, dict) else None!r})"
+        )
     if payload.get("format_version") != FORMAT_VERSION:
-        raise DataError(f"{path}: GATSBI model format {payload.get('format_version')} is not supported (this pdfinfer reads {FORMAT_VERSION})")
+        raise DataError(
+            f"{path}: GATSBI model format {payload.get('format_version')} is not supported (this pdfinfer reads {FORMAT_VERSION})"
+        )
     settings = GATSBISettings.from_config(payload["settings"])
     meta = payload["meta"]
     embedding = build_embedding(meta, settings)
@@ -96,17 +121,25 @@ def load_model(path: str | os.PathLike[str], device: torch.device | str = "cpu")
     return GATSBIPosterior(embedding, generator).to(device).eval(), payload
 
 
-def check_compatible(meta: Mapping[str, Any], data: EventSet, model_path: str | os.PathLike[str], use_norm: bool | None = None) -> None:
+def check_compatible(
+    meta: Mapping[str, Any], data: EventSet, model_path: str | os.PathLike[str], use_norm: bool | None = None
+) -> None:
     """Refuse ``data`` (observed or hold-out sets) the model at ``model_path`` was not trained for."""
     if dict(data.theory) != dict(meta["theory"]):
         raise DataError(f"{model_path}: trained on theory {meta['theory']}, but {data.path} holds events of theory {data.theory}")
     if data.n_features != meta["n_features"]:
-        raise DataError(f"{model_path}: trained on {meta['n_features']} features per event, but {data.path} has {data.n_features}")
+        raise DataError(
+            f"{model_path}: trained on {meta['n_features']} features per event, but {data.path} has {data.n_features}"
+        )
     if data.n_events != meta["n_events"]:
-        raise DataError(f"{model_path}: trained on sets of {meta['n_events']} events, but {data.path} has {data.n_events} per set")
+        raise DataError(
+            f"{model_path}: trained on sets of {meta['n_events']} events, but {data.path} has {data.n_events} per set"
+        )
     if use_norm is not None and bool(use_norm) != bool(meta["normalization"]):
         trained = "on" if meta["normalization"] else "off"
-        raise ConfigError(f"{model_path}: trained with the normalization observable {trained}, but --normalization is {'on' if use_norm else 'off'}")
+        raise ConfigError(
+            f"{model_path}: trained with the normalization observable {trained}, but --normalization is {'on' if use_norm else 'off'}"
+        )
 
 
 def as_tensors(data: EventSet, meta: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None]:

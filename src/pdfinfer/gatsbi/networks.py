@@ -53,9 +53,21 @@ class SetEmbedding(nn.Module):
     ``norm_std`` of ``log z``) is fitted on the training sets and kept as buffers.
     """
 
-    def __init__(self, n_features: int, n_norm: int, log_features: Sequence[bool], feature_mean: Sequence[float], feature_std: Sequence[float],
-                 norm_mean: Sequence[float] = (), norm_std: Sequence[float] = (), event_hidden: int = 64, event_layers: int = 2,
-                 event_features: int = 32, hidden: int = 64, output_dim: int = 16) -> None:
+    def __init__(
+        self,
+        n_features: int,
+        n_norm: int,
+        log_features: Sequence[bool],
+        feature_mean: Sequence[float],
+        feature_std: Sequence[float],
+        norm_mean: Sequence[float] = (),
+        norm_std: Sequence[float] = (),
+        event_hidden: int = 64,
+        event_layers: int = 2,
+        event_features: int = 32,
+        hidden: int = 64,
+        output_dim: int = 16,
+    ) -> None:
         super().__init__()
         self.n_features, self.n_norm = int(n_features), int(n_norm)
         self.register_buffer("log_mask", torch.as_tensor(list(log_features), dtype=torch.bool))
@@ -86,7 +98,9 @@ class SetEmbedding(nn.Module):
         if not self.n_norm:
             return summary
         if norm is None or norm.shape[-1] != self.n_norm:
-            raise DataError(f"GATSBI embedding expects a normalization measurement of {self.n_norm} values, got {None if norm is None else tuple(norm.shape)}")
+            raise DataError(
+                f"GATSBI embedding expects a normalization measurement of {self.n_norm} values, got {None if norm is None else tuple(norm.shape)}"
+            )
         z = (torch.log(norm.float().clamp_min(1e-30)) - self.norm_mean) / self.norm_std
         return torch.cat([summary, z], dim=-1)
 

@@ -26,10 +26,16 @@ log = logging.getLogger("pdfinfer.gatsbi.sample")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pdfinfer.gatsbi.sample", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m pdfinfer.gatsbi.sample",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--model", required=True, help="trained model (generator.pt from pdfinfer.gatsbi.train)")
     parser.add_argument("--observed", required=True, help="observed event set (EventSet HDF5, events (N, F))")
-    parser.add_argument("--normalization", type=parse_on_off, default=None, help="on or off; must match training (default: as trained)")
+    parser.add_argument(
+        "--normalization", type=parse_on_off, default=None, help="on or off; must match training (default: as trained)"
+    )
     parser.add_argument("--n-samples", type=int, default=None, help="posterior draws K (default: the model's n_samples setting)")
     parser.add_argument("--out", required=True, help="samples file (HDF5, samples (K, 6) normalized)")
     add_common_arguments(parser)
@@ -62,8 +68,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, mean, std in zip(PARAM_NAMES, to_physical(samples).mean(0), to_physical(samples).std(0)):
         log.info("%-4s = %.4f +- %.4f (posterior mean +- std, physical)", name, mean, std)
     extras = {f"history_{k}": np.asarray(v, dtype=np.float64) for k, v in payload["history"].items()}
-    attrs = {"model": str(args.model), "observed": str(args.observed), "device": str(device), "versions": payload["versions"],
-             "train_seconds": payload["train_seconds"], "sample_seconds": sampling, "wall_time_s": payload["train_seconds"] + sampling}
+    attrs = {
+        "model": str(args.model),
+        "observed": str(args.observed),
+        "device": str(device),
+        "versions": payload["versions"],
+        "train_seconds": payload["train_seconds"],
+        "sample_seconds": sampling,
+        "wall_time_s": payload["train_seconds"] + sampling,
+    }
     write_samples(args.out, samples, "gatsbi", settings, seed, observed.theory, args.config_hash, extras, attrs)
     log.info("wrote %d draws to %s (%.1f s training + %.1f s sampling)", n_samples, args.out, payload["train_seconds"], sampling)
     return 0

@@ -63,8 +63,19 @@ class GATSBISettings(Settings):
     diagnostics_samples: int = 1000  # posterior draws per hold-out set (SBC, coverage, TARP)
 
     def check(self) -> None:
-        for key in ("noise_dim", "generator_width", "generator_depth", "discriminator_width", "discriminator_depth",
-                    "epochs", "batch_size", "fakes_per_real", "d_steps", "checkpoint_every", "n_samples"):
+        for key in (
+            "noise_dim",
+            "generator_width",
+            "generator_depth",
+            "discriminator_width",
+            "discriminator_depth",
+            "epochs",
+            "batch_size",
+            "fakes_per_real",
+            "d_steps",
+            "checkpoint_every",
+            "n_samples",
+        ):
             self.require_range(key, 1)
         self.require_range("warm_start_epochs", 0)
         self.require_range("warm_start_events", 0)

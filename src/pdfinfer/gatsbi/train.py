@@ -31,10 +31,18 @@ def parse_on_off(text: str) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pdfinfer.gatsbi.train", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m pdfinfer.gatsbi.train",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--shards", nargs="+", required=True, help="training shards (EventSet HDF5, events (B, N, F))")
     parser.add_argument("--normalization", type=parse_on_off, required=True, help="use the normalization observable: on or off")
-    parser.add_argument("--settings", default="{}", help="GATSBI settings as JSON (the validated config section 'gatsbi'; missing keys take the defaults)")
+    parser.add_argument(
+        "--settings",
+        default="{}",
+        help="GATSBI settings as JSON (the validated config section 'gatsbi'; missing keys take the defaults)",
+    )
     parser.add_argument("--checkpoint", default=None, help="checkpoint file, resumed from when it matches")
     parser.add_argument("--out", required=True, help="the trained model (generator.pt)")
     add_common_arguments(parser)
@@ -52,8 +60,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     device = resolve_device(args.device)
     data = read_event_shards(args.shards)
-    log.info("%d simulations of %d events x %d features%s from %d shard(s); device %s", len(data.params), data.n_events, data.n_features,
-             " + normalization" if args.normalization else "", len(args.shards), device)
+    log.info(
+        "%d simulations of %d events x %d features%s from %d shard(s); device %s",
+        len(data.params),
+        data.n_events,
+        data.n_features,
+        " + normalization" if args.normalization else "",
+        len(args.shards),
+        device,
+    )
     nets, meta, history, seconds, checkpoint = fit(data, args.normalization, settings, args.seed, device, args.checkpoint)
     meta.update(config_hash=args.config_hash, shards=[str(s) for s in args.shards], device=str(device))
     average = nets["ema"].average

@@ -81,8 +81,11 @@ class EventTransform(nn.Module):
         t = ((x - self.lower) / (self.upper - self.lower)).clamp(LOGIT_EPS, 1 - LOGIT_EPS)
         safe = torch.where(self.logged, x.clamp_min(1e-300), torch.ones_like(x))
         y = torch.where(self.bounded, torch.log(t) - torch.log1p(-t), torch.where(self.logged, torch.log(safe), x))
-        jac = torch.where(self.bounded, -torch.log(self.upper - self.lower) - torch.log(t) - torch.log1p(-t),
-                          torch.where(self.logged, -torch.log(safe), torch.zeros_like(x)))
+        jac = torch.where(
+            self.bounded,
+            -torch.log(self.upper - self.lower) - torch.log(t) - torch.log1p(-t),
+            torch.where(self.logged, -torch.log(safe), torch.zeros_like(x)),
+        )
         return y, jac.sum(-1)
 
     def fit(self, x: torch.Tensor) -> None:
@@ -166,7 +169,9 @@ def build_flow(settings: Mapping[str, Any], eta: torch.Tensor, y: torch.Tensor) 
     return build(eta.float().cpu(), y.float().cpu())
 
 
-def build_model(settings: Mapping[str, Any], spec: Mapping[str, Any], eta: torch.Tensor | None = None, x: torch.Tensor | None = None) -> NLEModel:
+def build_model(
+    settings: Mapping[str, Any], spec: Mapping[str, Any], eta: torch.Tensor | None = None, x: torch.Tensor | None = None
+) -> NLEModel:
     """The model for ``settings`` (:class:`~pdfinfer.nle.settings.NLESettings` as a dict) and data ``spec``.
 
     With training pairs ``eta`` ``(S, D)``, ``x`` ``(S, F)`` the standardizations are fitted to them;
@@ -192,7 +197,13 @@ def versions() -> dict[str, str]:
     return {"sbi": str(sbi.__version__), "torch": str(torch.__version__), "pdfinfer": str(__version__)}
 
 
-def save_model(path: str | os.PathLike[str], model: NLEModel, settings: Mapping[str, Any], spec: Mapping[str, Any], history: Mapping[str, Any]) -> None:
+def save_model(
+    path: str | os.PathLike[str],
+    model: NLEModel,
+    settings: Mapping[str, Any],
+    spec: Mapping[str, Any],
+    history: Mapping[str, Any],
+) -> None:
     """Write the model's CPU state dict with ``settings``, data ``spec``, ``history`` and versions, atomically."""
     payload = {
         "format": MODEL_FORMAT,
@@ -219,11 +230,15 @@ def read_model(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise DataError(f"{path}: not a pdfinfer NLE model (written by pdfinfer.nle.train?)")
     if payload.get("format_version") != MODEL_FORMAT_VERSION:
-        raise DataError(f"{path}: NLE model format version {payload.get('format_version')} is not supported (this pdfinfer reads {MODEL_FORMAT_VERSION})")
+        raise DataError(
+            f"{path}: NLE model format version {payload.get('format_version')} is not supported (this pdfinfer reads {MODEL_FORMAT_VERSION})"
+        )
     return payload
 
 
-def check_compatible(path: str | os.PathLike[str], spec: Mapping[str, Any], theory: Mapping[str, Any], n_features: int, use_norm: bool) -> None:
+def check_compatible(
+    path: str | os.PathLike[str], spec: Mapping[str, Any], theory: Mapping[str, Any], n_features: int, use_norm: bool
+) -> None:
     """Refuse (one line naming ``path``) a model trained on another theory, feature width or normalization flag."""
     if dict(spec["theory"]) != dict(theory) or int(spec["n_features"]) != int(n_features):
         raise DataError(
@@ -232,7 +247,9 @@ def check_compatible(path: str | os.PathLike[str], spec: Mapping[str, Any], theo
         )
     if bool(spec["n_norm"]) != bool(use_norm):
         trained = "on" if spec["n_norm"] else "off"
-        raise DataError(f"{path}: NLE model trained with the normalization observable {trained}, but it is {'on' if use_norm else 'off'} here; retrain")
+        raise DataError(
+            f"{path}: NLE model trained with the normalization observable {trained}, but it is {'on' if use_norm else 'off'} here; retrain"
+        )
 
 
 def load_model(path: str | os.PathLike[str], device: torch.device | str = "cpu") -> tuple[NLEModel, dict[str, Any]]:
@@ -244,5 +261,7 @@ def load_model(path: str | os.PathLike[str], device: torch.device | str = "cpu")
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as err:
-        raise DataError(f"{path}: the saved weights do not fit the architecture in its settings: {str(err).splitlines()[0]}") from None
+        raise DataError(
+            f"{path}: the saved weights do not fit the architecture in its settings: {str(err).splitlines()[0]}"
+        ) from None
     return model.to(device).eval(), payload

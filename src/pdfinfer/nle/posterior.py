@@ -45,8 +45,15 @@ class NLELogPosterior:
         names: parameter names (``D`` of them).
     """
 
-    def __init__(self, model: NLEModel, events: np.ndarray, norm: np.ndarray | None = None, device: torch.device | str = "cpu",
-                 chunk_elements: int = 1 << 18, names: tuple[str, ...] = PARAM_NAMES) -> None:
+    def __init__(
+        self,
+        model: NLEModel,
+        events: np.ndarray,
+        norm: np.ndarray | None = None,
+        device: torch.device | str = "cpu",
+        chunk_elements: int = 1 << 18,
+        names: tuple[str, ...] = PARAM_NAMES,
+    ) -> None:
         events = np.asarray(events)
         n_features = model.events.transform.mean.shape[0]
         if events.ndim != 2 or events.shape[1] != n_features:

@@ -78,8 +78,17 @@ class NLESettings(Settings):
 
     def check(self) -> None:
         self.require_choice("flow", FLOWS)
-        for key in ("hidden_features", "num_transforms", "events_per_row", "validation_events_per_row", "batch_size",
-                    "max_epochs", "stop_after_epochs", "n_samples", "chunk_elements"):
+        for key in (
+            "hidden_features",
+            "num_transforms",
+            "events_per_row",
+            "validation_events_per_row",
+            "batch_size",
+            "max_epochs",
+            "stop_after_epochs",
+            "n_samples",
+            "chunk_elements",
+        ):
             self.require_range(key, 1)
         self.require_range("num_bins", 2)
         self.require_range("learning_rate", 0.0, strict=True)

@@ -61,10 +61,16 @@ def data_spec(data: EventSet, use_norm: bool) -> dict[str, Any]:
         raise DataError(f"{data.path}: events have {data.n_features} features, theory {theory.name!r} has {theory.n_features}")
     first = [j % theory.draws_per_target == 0 for j in range(theory.n_features)]  # each target's x
     return {
-        "theory": dict(data.theory), "n_features": theory.n_features, "feature_names": list(theory.feature_names),
-        "n_params": int(data.params.shape[-1]), "n_norm": theory.n_targets if use_norm else 0, "norm_rel_unc": data.norm_rel_unc,
-        "lower": [theory.x_lo] * theory.n_features, "upper": [theory.x_hi] * theory.n_features,
-        "bounded": first, "logged": [bool(f) for f in theory.log_features],
+        "theory": dict(data.theory),
+        "n_features": theory.n_features,
+        "feature_names": list(theory.feature_names),
+        "n_params": int(data.params.shape[-1]),
+        "n_norm": theory.n_targets if use_norm else 0,
+        "norm_rel_unc": data.norm_rel_unc,
+        "lower": [theory.x_lo] * theory.n_features,
+        "upper": [theory.x_hi] * theory.n_features,
+        "bounded": first,
+        "logged": [bool(f) for f in theory.log_features],
     }
 
 
@@ -77,7 +83,9 @@ def split_rows(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.
     return perm[n_val:], perm[:n_val]
 
 
-def subsample(events: torch.Tensor, params: torch.Tensor, rows: torch.Tensor, k: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def subsample(
+    events: torch.Tensor, params: torch.Tensor, rows: torch.Tensor, k: int, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``k`` events of each row in ``rows`` (without replacement): pairs ``(R k, F)``, ``(R k, D)``."""
     k = min(k, events.shape[1])
     pick = torch.rand(len(rows), events.shape[1], generator=gen).argsort(dim=1)[:, :k]
@@ -90,9 +98,18 @@ def _batched_loss(loss: NLELoss, x: torch.Tensor, eta: torch.Tensor, batch: int)
         return sum(float(loss(xb, eb)) * len(xb) for xb, eb in zip(x.split(batch), eta.split(batch))) / len(x)
 
 
-def fit_loop(likelihood: nn.Module, make_epoch: Callable[[torch.Generator], tuple[torch.Tensor, torch.Tensor]],
-             val: tuple[torch.Tensor, torch.Tensor], cfg: Any, gen: torch.Generator, tag: str,
-             resume: dict[str, Any] | None, save: Callable[[dict[str, Any]], None], clip: float = 5.0, save_every: int = 1) -> dict[str, Any]:
+def fit_loop(
+    likelihood: nn.Module,
+    make_epoch: Callable[[torch.Generator], tuple[torch.Tensor, torch.Tensor]],
+    val: tuple[torch.Tensor, torch.Tensor],
+    cfg: Any,
+    gen: torch.Generator,
+    tag: str,
+    resume: dict[str, Any] | None,
+    save: Callable[[dict[str, Any]], None],
+    clip: float = 5.0,
+    save_every: int = 1,
+) -> dict[str, Any]:
     """Adam with early stopping on ``val``; ``make_epoch(gen)`` gives the epoch's pairs ``(x, eta)``.
 
     ``cfg`` has ``batch_size``, ``learning_rate``, ``max_epochs``, ``stop_after_epochs``. Every
@@ -122,7 +139,9 @@ def fit_loop(likelihood: nn.Module, make_epoch: Callable[[torch.Generator], tupl
             for batch in order.split(cfg.batch_size):
                 value = loss(x[batch], eta[batch])
                 if not torch.isfinite(value):
-                    raise TrainingError(f"NLE {tag} loss is {float(value)} at epoch {epoch}; lower nle learning_rate or check the training shards")
+                    raise TrainingError(
+                        f"NLE {tag} loss is {float(value)} at epoch {epoch}; lower nle learning_rate or check the training shards"
+                    )
                 optimizer.zero_grad(set_to_none=True)
                 value.backward()
                 nn.utils.clip_grad_norm_(likelihood.parameters(), clip)
@@ -133,18 +152,30 @@ def fit_loop(likelihood: nn.Module, make_epoch: Callable[[torch.Generator], tupl
             history["val_loss"].append(_batched_loss(loss, *val, cfg.batch_size))
             history["epoch_seconds"].append(time.perf_counter() - tic)
             if history["val_loss"][-1] < best["loss"]:
-                best = {"loss": history["val_loss"][-1], "epoch": epoch, "state": {k: v.clone() for k, v in likelihood.state_dict().items()}}
+                best = {
+                    "loss": history["val_loss"][-1],
+                    "epoch": epoch,
+                    "state": {k: v.clone() for k, v in likelihood.state_dict().items()},
+                }
             bar.set_postfix(train=f"{history['train_loss'][-1]:.4f}", val=f"{history['val_loss'][-1]:.4f}", best=best["epoch"])
             bar.update(1)
             if (epoch + 1) % save_every == 0:
-                save({"model": likelihood.state_dict(), "optimizer": optimizer.state_dict(), "generator": gen.get_state(),
-                      "history": history, "best": best})
+                save(
+                    {
+                        "model": likelihood.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "generator": gen.get_state(),
+                        "history": history,
+                        "best": best,
+                    }
+                )
     likelihood.load_state_dict(best["state"])
     return {**history, "best_epoch": best["epoch"], "best_val_loss": best["loss"], "epochs": len(history["train_loss"])}
 
 
-def train(data: EventSet, use_norm: bool, settings: NLESettings, seed: int, device: torch.device,
-          checkpoint_path: str | None = None) -> tuple[NLEModel, dict[str, Any], dict[str, Any]]:
+def train(
+    data: EventSet, use_norm: bool, settings: NLESettings, seed: int, device: torch.device, checkpoint_path: str | None = None
+) -> tuple[NLEModel, dict[str, Any], dict[str, Any]]:
     """Fit ``q(x | eta)`` (and ``q(z | eta)`` when ``use_norm``) to ``data``; returns ``(model, spec, history)``."""
     spec = data_spec(data, use_norm)
     events = torch.as_tensor(data.events, dtype=torch.float32)
@@ -152,7 +183,9 @@ def train(data: EventSet, use_norm: bool, settings: NLESettings, seed: int, devi
     norm = torch.as_tensor(data.norm, dtype=torch.float64)
     train_rows, val_rows = split_rows(len(params), settings.validation_fraction, seed)
     data_hash = content_hash(data.params, data.events, data.norm if use_norm else None)
-    ckpt = Checkpoint(checkpoint_path, fingerprint(settings=settings.as_dict(), seed=seed, data=data_hash, normalization=use_norm))
+    ckpt = Checkpoint(
+        checkpoint_path, fingerprint(settings=settings.as_dict(), seed=seed, data=data_hash, normalization=use_norm)
+    )
     saved: dict[str, Any] = ckpt.load() or {}
 
     def save(tag: str) -> Callable[[dict[str, Any]], None]:
@@ -169,9 +202,17 @@ def train(data: EventSet, use_norm: bool, settings: NLESettings, seed: int, devi
     if model.norm is not None:
         model.norm.fit(norm[train_rows])
     model.to(device)
-    log.info("%d rows (%d train / %d validation) of %d events x %d features; %s flow with %d parameters; device %s",
-             len(params), len(train_rows), len(val_rows), data.n_events, data.n_features, settings.flow,
-             sum(p.numel() for p in model.events.parameters()), device)
+    log.info(
+        "%d rows (%d train / %d validation) of %d events x %d features; %s flow with %d parameters; device %s",
+        len(params),
+        len(train_rows),
+        len(val_rows),
+        data.n_events,
+        data.n_features,
+        settings.flow,
+        sum(p.numel() for p in model.events.parameters()),
+        device,
+    )
     val_gen = torch.Generator().manual_seed(derive_seed(seed, "nle", "validation"))
     val = tuple(t.to(device) for t in subsample(events, params, val_rows, settings.validation_events_per_row, val_gen))
 
@@ -180,16 +221,40 @@ def train(data: EventSet, use_norm: bool, settings: NLESettings, seed: int, devi
         return x.to(device), eta.to(device)
 
     gen = torch.Generator().manual_seed(derive_seed(seed, "nle", "epochs"))
-    history = {"events": fit_loop(model.events, event_epoch, val, settings, gen, "events", saved.get("events"), save("events"), settings.clip_max_norm)}
+    history = {
+        "events": fit_loop(
+            model.events, event_epoch, val, settings, gen, "events", saved.get("events"), save("events"), settings.clip_max_norm
+        )
+    }
     if model.norm is not None:
-        z_train, z_val = (norm[train_rows].to(device), params[train_rows].to(device)), (norm[val_rows].to(device), params[val_rows].to(device))
+        z_train, z_val = (
+            (norm[train_rows].to(device), params[train_rows].to(device)),
+            (norm[val_rows].to(device), params[val_rows].to(device)),
+        )
         gen = torch.Generator().manual_seed(derive_seed(seed, "nle", "norm"))
-        history["norm"] = fit_loop(model.norm, lambda g: z_train, z_val, settings.norm, gen, "norm", saved.get("norm"), save("norm"),
-                                   settings.clip_max_norm, save_every=25)
+        history["norm"] = fit_loop(
+            model.norm,
+            lambda g: z_train,
+            z_val,
+            settings.norm,
+            gen,
+            "norm",
+            saved.get("norm"),
+            save("norm"),
+            settings.clip_max_norm,
+            save_every=25,
+        )
     history["train_seconds"] = float(sum(sum(h["epoch_seconds"]) for h in history.values() if isinstance(h, dict)))
     for tag, h in history.items():
         if isinstance(h, dict):
-            log.info("%s: %d epochs (best %d, validation loss %.4f) in %.1f s", tag, h["epochs"], h["best_epoch"], h["best_val_loss"], sum(h["epoch_seconds"]))
+            log.info(
+                "%s: %d epochs (best %d, validation loss %.4f) in %.1f s",
+                tag,
+                h["epochs"],
+                h["best_epoch"],
+                h["best_val_loss"],
+                sum(h["epoch_seconds"]),
+            )
     return model.cpu(), spec, {**history, "checkpoint": checkpoint_path or ""}
 
 
@@ -201,9 +266,18 @@ def parse_on_off(text: str) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pdfinfer.nle.train", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m pdfinfer.nle.train",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--shards", nargs="+", required=True, help="training shards (HDF5, events (B, N, F))")
-    parser.add_argument("--normalization", type=parse_on_off, required=True, help="also learn q(z | eta) of the normalization observable: on or off")
+    parser.add_argument(
+        "--normalization",
+        type=parse_on_off,
+        required=True,
+        help="also learn q(z | eta) of the normalization observable: on or off",
+    )
     parser.add_argument("--settings", default="{}", help="the nle config section as JSON (defaults for missing keys)")
     parser.add_argument("--checkpoint", default=None, help="checkpoint file, written every epoch and resumed from")
     parser.add_argument("--out", required=True, help="saved model (likelihood.pt)")

@@ -30,7 +30,12 @@ def standardization(events: np.ndarray, norm: np.ndarray | None, log_features: S
     """Mean and std of each (logged where flagged) feature over ``events`` ``(B, N, F)``, and of ``log norm`` ``(B, T)``."""
     feats = log_flagged(events.astype(np.float64), log_features)
     flat = feats.reshape(-1, feats.shape[-1])
-    stats = {"feature_mean": flat.mean(0).tolist(), "feature_std": np.maximum(flat.std(0), 1e-6).tolist(), "norm_mean": [], "norm_std": []}
+    stats = {
+        "feature_mean": flat.mean(0).tolist(),
+        "feature_std": np.maximum(flat.std(0), 1e-6).tolist(),
+        "norm_mean": [],
+        "norm_std": [],
+    }
     if norm is not None:
         log_norm = np.log(np.clip(norm.astype(np.float64), 1e-30, None))
         stats["norm_mean"] = log_norm.mean(0).tolist()
@@ -38,7 +43,9 @@ def standardization(events: np.ndarray, norm: np.ndarray | None, log_features: S
     return stats
 
 
-def split_indices(n: int, validation_fraction: float, seed: int, all_validation: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def split_indices(
+    n: int, validation_fraction: float, seed: int, all_validation: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A seeded split of ``range(n)`` into training and validation indices (all validation when ``all_validation``)."""
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(derive_seed(seed, "npe", "split")))
     if all_validation:
@@ -82,6 +89,10 @@ class FreshSimulations:
         rows = []
         for part in eta.split(self.chunk):
             events = self.theory.sample(part, self.spec["n_events"], generator=generator)
-            norm = self.theory.sample_norm(part, self.spec["norm_rel_unc"], generator=generator) if self.spec["normalization"] else None
+            norm = (
+                self.theory.sample_norm(part, self.spec["norm_rel_unc"], generator=generator)
+                if self.spec["normalization"]
+                else None
+            )
             rows.append(flatten_observation(events, norm))
         return eta.float(), torch.cat(rows)

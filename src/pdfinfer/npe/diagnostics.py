@@ -47,11 +47,24 @@ def npe_sampler(posterior: Any) -> tuple[Any, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pdfinfer.npe.diagnostics", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m pdfinfer.npe.diagnostics",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--model", required=True, help="trained model (posterior.pt)")
-    parser.add_argument("--holdout", required=True, help="held-out prior-predictive sets (HDF5, EventSet layout like a training shard)")
-    parser.add_argument("--normalization", type=parse_on_off, required=True, help="use the normalization observable: on or off (must match training)")
-    parser.add_argument("--settings", default="{}", help="the npe config section as JSON (its diagnostics subsection is used here)")
+    parser.add_argument(
+        "--holdout", required=True, help="held-out prior-predictive sets (HDF5, EventSet layout like a training shard)"
+    )
+    parser.add_argument(
+        "--normalization",
+        type=parse_on_off,
+        required=True,
+        help="use the normalization observable: on or off (must match training)",
+    )
+    parser.add_argument(
+        "--settings", default="{}", help="the npe config section as JSON (its diagnostics subsection is used here)"
+    )
     parser.add_argument("--out-h5", required=True)
     parser.add_argument("--out-json", required=True)
     add_common_arguments(parser)
@@ -92,14 +105,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     for k, name in enumerate(PARAM_NAMES):
         extra = f", C2ST(ranks) {result['sbc_c2st_ranks'][k]:.3f}" if config.c2st else ""
         log.info("SBC %-4s: KS p-value %.3f%s", name, result["sbc_ks_pvalues"][k], extra)
-    log.info("expected coverage: max |empirical - nominal| = %.3f over levels %s", result["coverage_max_deviation"], LEVELS.tolist())
-    log.info("TARP: ATC %.4f, KS p-value %.3f; seconds %s", result["tarp_atc"], result["tarp_ks_pvalue"], {k: round(v, 1) for k, v in seconds.items()})
+    log.info(
+        "expected coverage: max |empirical - nominal| = %.3f over levels %s", result["coverage_max_deviation"], LEVELS.tolist()
+    )
+    log.info(
+        "TARP: ATC %.4f, KS p-value %.3f; seconds %s",
+        result["tarp_atc"],
+        result["tarp_ks_pvalue"],
+        {k: round(v, 1) for k, v in seconds.items()},
+    )
     scalars = {k: v for k, v in result.items() if isinstance(v, (float, str))}
     arrays = {k: v for k, v in result.items() if k not in scalars}
     meta = {
-        "method": "npe", "n_obs": data["n_events"], "n_sims": config.n_sims, "n_posterior_samples": config.n_posterior_samples,
-        "param_names": list(PARAM_NAMES), "theory": data["theory"], "normalization": data["normalization"],
-        "seed": args.seed, "config_hash": args.config_hash, "model": str(args.model), "holdout": str(args.holdout),
+        "method": "npe",
+        "n_obs": data["n_events"],
+        "n_sims": config.n_sims,
+        "n_posterior_samples": config.n_posterior_samples,
+        "param_names": list(PARAM_NAMES),
+        "theory": data["theory"],
+        "normalization": data["normalization"],
+        "seed": args.seed,
+        "config_hash": args.config_hash,
+        "model": str(args.model),
+        "holdout": str(args.holdout),
     }
     write_h5(args.out_h5, "npe_diagnostics", arrays, {**meta, **scalars, "seconds": seconds})
     write_json(args.out_json, {**meta, **scalars, **arrays, "seconds": seconds})

@@ -50,8 +50,15 @@ def validation_loss(loss: NPELoss, theta: torch.Tensor, x: torch.Tensor, batch_s
     return total / len(theta)
 
 
-def train_epoch(loss: NPELoss, optimizer: torch.optim.Optimizer, theta: torch.Tensor, x: torch.Tensor, config: TrainingSettings,
-                shuffle: torch.Generator, epoch: int) -> float:
+def train_epoch(
+    loss: NPELoss,
+    optimizer: torch.optim.Optimizer,
+    theta: torch.Tensor,
+    x: torch.Tensor,
+    config: TrainingSettings,
+    shuffle: torch.Generator,
+    epoch: int,
+) -> float:
     """One pass over ``theta`` ``(S, 6)``, ``x`` ``(S, D)`` in shuffled batches; the mean training loss."""
     loss.train()
     order = torch.randperm(len(theta), generator=shuffle).to(theta.device)
@@ -59,7 +66,9 @@ def train_epoch(loss: NPELoss, optimizer: torch.optim.Optimizer, theta: torch.Te
     for batch in order.split(config.batch_size):
         value = loss(theta[batch], x[batch])
         if not torch.isfinite(value):
-            raise TrainingError(f"NPE loss is {float(value)} at epoch {epoch}; lower npe.training.learning_rate or check the training shards")
+            raise TrainingError(
+                f"NPE loss is {float(value)} at epoch {epoch}; lower npe.training.learning_rate or check the training shards"
+            )
         optimizer.zero_grad(set_to_none=True)
         value.backward()
         torch.nn.utils.clip_grad_norm_(loss.parameters(), config.clip_max_norm)
@@ -68,8 +77,14 @@ def train_epoch(loss: NPELoss, optimizer: torch.optim.Optimizer, theta: torch.Te
     return total / len(theta)
 
 
-def fit(estimator: nn.Module, epoch_data: EpochData, val: tuple[torch.Tensor, torch.Tensor], config: TrainingSettings, seed: int,
-        checkpoint: Checkpoint) -> dict[str, Any]:
+def fit(
+    estimator: nn.Module,
+    epoch_data: EpochData,
+    val: tuple[torch.Tensor, torch.Tensor],
+    config: TrainingSettings,
+    seed: int,
+    checkpoint: Checkpoint,
+) -> dict[str, Any]:
     """Minimize the NPE loss with Adam and early stopping; returns the per-epoch history.
 
     ``epoch_data(epoch)`` gives that epoch's training pairs; ``val`` the validation pairs. The
@@ -82,14 +97,24 @@ def fit(estimator: nn.Module, epoch_data: EpochData, val: tuple[torch.Tensor, to
     best: dict[str, Any] = {"loss": math.inf, "epoch": -1, "state": _copy_state(estimator)}
     state = checkpoint.load(next(estimator.parameters()).device)
     if state is not None and len(state["history"]["train_loss"]) > config.max_epochs:
-        log.warning("%s: checkpoint of %d epochs exceeds max_epochs = %d; starting afresh", checkpoint.path, len(state["history"]["train_loss"]), config.max_epochs)
+        log.warning(
+            "%s: checkpoint of %d epochs exceeds max_epochs = %d; starting afresh",
+            checkpoint.path,
+            len(state["history"]["train_loss"]),
+            config.max_epochs,
+        )
         state = None
     if state is not None:
         estimator.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         shuffle.set_state(state["shuffle"].cpu())
         history, best = state["history"], state["best"]
-        log.info("resuming from %s after epoch %d (best validation loss %.4f)", checkpoint.path, len(history["train_loss"]), best["loss"])
+        log.info(
+            "resuming from %s after epoch %d (best validation loss %.4f)",
+            checkpoint.path,
+            len(history["train_loss"]),
+            best["loss"],
+        )
     with progress(total=config.max_epochs, initial=len(history["train_loss"]), desc="npe epochs", unit="epoch") as bar:
         for epoch in range(len(history["train_loss"]), config.max_epochs):
             if epoch - best["epoch"] > config.stop_after_epochs:
@@ -103,15 +128,29 @@ def fit(estimator: nn.Module, epoch_data: EpochData, val: tuple[torch.Tensor, to
                 best = {"loss": history["val_loss"][-1], "epoch": epoch, "state": _copy_state(estimator)}
             bar.set_postfix(train=f"{history['train_loss'][-1]:.3f}", val=f"{history['val_loss'][-1]:.3f}", best=best["epoch"])
             bar.update(1)
-            checkpoint.save({"model": estimator.state_dict(), "optimizer": optimizer.state_dict(), "shuffle": shuffle.get_state(),
-                             "history": history, "best": best})
+            checkpoint.save(
+                {
+                    "model": estimator.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "shuffle": shuffle.get_state(),
+                    "history": history,
+                    "best": best,
+                }
+            )
     estimator.load_state_dict(best["state"])
     epochs = len(history["train_loss"])
-    return {**history, "best_epoch": best["epoch"], "best_val_loss": best["loss"], "epochs": epochs, "stopped_early": epochs < config.max_epochs}
+    return {
+        **history,
+        "best_epoch": best["epoch"],
+        "best_val_loss": best["loss"],
+        "epochs": epochs,
+        "stopped_early": epochs < config.max_epochs,
+    }
 
 
-def train_npe(settings: NPESettings, data: EventSet, use_norm: bool, seed: int, device: torch.device,
-              checkpoint_path: str | None = None) -> tuple[nn.Module, dict[str, Any], dict[str, Any], Checkpoint]:
+def train_npe(
+    settings: NPESettings, data: EventSet, use_norm: bool, seed: int, device: torch.device, checkpoint_path: str | None = None
+) -> tuple[nn.Module, dict[str, Any], dict[str, Any], Checkpoint]:
     """Fit the standardization and the estimator on ``data`` (shards ``(B, N, F)``).
 
     Returns ``(estimator, data spec, history, checkpoint)``; the caller discards the checkpoint
@@ -123,7 +162,9 @@ def train_npe(settings: NPESettings, data: EventSet, use_norm: bool, seed: int, 
     spec = data_spec(data, use_norm, val_idx if fresh else train_idx)
     theta = torch.as_tensor(data.params, dtype=torch.float32)
     x = flatten_observation(data.events, data.norm if use_norm else None)
-    spec.update(n_simulations=len(theta), n_train=config.fresh_simulations if fresh else len(train_idx), n_validation=len(val_idx))
+    spec.update(
+        n_simulations=len(theta), n_train=config.fresh_simulations if fresh else len(train_idx), n_validation=len(val_idx)
+    )
     val = (theta[val_idx].to(device), x[val_idx].to(device))
     if fresh:
         epoch_data: EpochData = FreshSimulations(spec, config.fresh_simulations, seed, device)
@@ -131,16 +172,35 @@ def train_npe(settings: NPESettings, data: EventSet, use_norm: bool, seed: int, 
     else:
         train = (theta[train_idx].to(device), x[train_idx].to(device))
         epoch_data, (init_theta, init_x) = (lambda epoch: train), train
-    log.info("%d %s training sets per epoch, %d validation sets of %d events x %d features%s", spec["n_train"], "fresh" if fresh else "fixed",
-             len(val_idx), data.n_events, data.n_features, " + normalization" if use_norm else "")
+    log.info(
+        "%d %s training sets per epoch, %d validation sets of %d events x %d features%s",
+        spec["n_train"],
+        "fresh" if fresh else "fixed",
+        len(val_idx),
+        data.n_events,
+        data.n_features,
+        " + normalization" if use_norm else "",
+    )
     torch.manual_seed(derive_seed(seed, "npe", "init"))
     estimator = build_estimator(settings, spec, init_theta.cpu(), init_x.cpu()).to(device)
-    log.info("estimator: %s flow, %d parameters; device %s", settings.flow, sum(p.numel() for p in estimator.parameters()), device)
+    log.info(
+        "estimator: %s flow, %d parameters; device %s", settings.flow, sum(p.numel() for p in estimator.parameters()), device
+    )
     fit_settings = settings.as_dict()
     fit_settings["training"].pop("max_epochs")
-    checkpoint = Checkpoint(checkpoint_path, fingerprint(settings=fit_settings, seed=int(seed), data=content_hash(theta, x), normalization=bool(use_norm)))
+    checkpoint = Checkpoint(
+        checkpoint_path,
+        fingerprint(settings=fit_settings, seed=int(seed), data=content_hash(theta, x), normalization=bool(use_norm)),
+    )
     history = fit(estimator, epoch_data, val, config, seed, checkpoint)
     seconds = sum(history["epoch_seconds"])
-    log.info("%d epochs (best %d, validation loss %.4f) in %.1f s (%.2f s/epoch)%s", history["epochs"], history["best_epoch"],
-             history["best_val_loss"], seconds, seconds / max(history["epochs"], 1), ", stopped early" if history["stopped_early"] else "")
+    log.info(
+        "%d epochs (best %d, validation loss %.4f) in %.1f s (%.2f s/epoch)%s",
+        history["epochs"],
+        history["best_epoch"],
+        history["best_val_loss"],
+        seconds,
+        seconds / max(history["epochs"], 1),
+        ", stopped early" if history["stopped_early"] else "",
+    )
     return estimator.cpu(), spec, history, checkpoint

@@ -55,6 +55,7 @@ class Architecture(Protocol):
     num_bins: int
     embedding: Any
 
+
 MODEL_FORMAT_VERSION = 2
 
 
@@ -73,12 +74,21 @@ def make_prior(device: torch.device | str = "cpu") -> BoxUniform:
 def make_embedding(settings: Architecture, data: Mapping[str, Any]) -> SetEmbedding:
     """The set embedding for ``settings`` and the data spec (sizes, standardization)."""
     return SetEmbedding(
-        settings.embedding, data["n_events"], data["n_features"], data["n_norm"], data["log_features"],
-        data["feature_mean"], data["feature_std"], data["norm_mean"], data["norm_std"],
+        settings.embedding,
+        data["n_events"],
+        data["n_features"],
+        data["n_norm"],
+        data["log_features"],
+        data["feature_mean"],
+        data["feature_std"],
+        data["norm_mean"],
+        data["norm_std"],
     )
 
 
-def build_estimator(settings: Architecture, data: Mapping[str, Any], theta: torch.Tensor | None = None, x: torch.Tensor | None = None) -> nn.Module:
+def build_estimator(
+    settings: Architecture, data: Mapping[str, Any], theta: torch.Tensor | None = None, x: torch.Tensor | None = None
+) -> nn.Module:
     """``sbi`` conditional flow :math:`q(\\eta \\mid s(x))`.
 
     ``theta`` ``(B, 6)`` and ``x`` ``(B, N*F + T)`` are a batch of training data: ``sbi`` sizes
@@ -124,8 +134,14 @@ def versions() -> dict[str, str]:
     return {"sbi": str(sbi.__version__), "torch": str(torch.__version__), "pdfinfer": str(__version__)}
 
 
-def save_model(path: str | os.PathLike[str], estimator: nn.Module, settings: NPESettings, data: Mapping[str, Any], history: Mapping[str, Any],
-               **info: Any) -> None:
+def save_model(
+    path: str | os.PathLike[str],
+    estimator: nn.Module,
+    settings: NPESettings,
+    data: Mapping[str, Any],
+    history: Mapping[str, Any],
+    **info: Any,
+) -> None:
     """Write the estimator's CPU state dict, settings, data spec, history, versions and ``info`` (seed, wall_time_s, ...)."""
     payload = {
         "format": MODEL_FORMAT,
@@ -148,11 +164,15 @@ def read_model(path: str | os.PathLike[str], fmt: str = MODEL_FORMAT) -> dict[st
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 -- torch raises several types for corrupt or foreign files
-        raise DataError(f"{path}: not a readable model file ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
+        raise DataError(
+            f"{path}: not a readable model file ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != fmt:
         raise DataError(f"{path}: not a pdfinfer {fmt} model")
     if payload.get("format_version") != MODEL_FORMAT_VERSION:
-        raise DataError(f"{path}: model format version {payload.get('format_version')} is not supported (this pdfinfer reads {MODEL_FORMAT_VERSION}); retrain")
+        raise DataError(
+            f"{path}: model format version {payload.get('format_version')} is not supported (this pdfinfer reads {MODEL_FORMAT_VERSION}); retrain"
+        )
     return payload
 
 
@@ -161,12 +181,18 @@ def check_fits(path: str | os.PathLike[str], data: Mapping[str, Any], observed: 
     if dict(observed.theory) != dict(data["theory"]):
         raise DataError(f"{path}: model trained on theory {data['theory']}, but {observed.path} has theory {observed.theory}")
     if observed.n_features != data["n_features"]:
-        raise DataError(f"{path}: model trained on {data['n_features']} features per event, but {observed.path} has {observed.n_features}")
+        raise DataError(
+            f"{path}: model trained on {data['n_features']} features per event, but {observed.path} has {observed.n_features}"
+        )
     if observed.n_events != data["n_events"]:
-        raise DataError(f"{path}: model trained on sets of {data['n_events']} events, but {observed.path} has {observed.n_events}")
+        raise DataError(
+            f"{path}: model trained on sets of {data['n_events']} events, but {observed.path} has {observed.n_events}"
+        )
     if use_norm is not None and bool(use_norm) != bool(data["normalization"]):
-        raise DataError(f"{path}: model trained with the normalization observable {'on' if data['normalization'] else 'off'}, "
-                        f"but it is {'on' if use_norm else 'off'} here; retrain")
+        raise DataError(
+            f"{path}: model trained with the normalization observable {'on' if data['normalization'] else 'off'}, "
+            f"but it is {'on' if use_norm else 'off'} here; retrain"
+        )
 
 
 def observation_tensor(observed: EventSet, data: Mapping[str, Any]) -> torch.Tensor:
@@ -176,7 +202,9 @@ def observation_tensor(observed: EventSet, data: Mapping[str, Any]) -> torch.Ten
     return flatten_observation(events, norm if data["normalization"] else None)
 
 
-def load_model(path: str | os.PathLike[str], device: torch.device | str = "cpu", fmt: str = MODEL_FORMAT) -> tuple[DirectPosterior, nn.Module, dict[str, Any]]:
+def load_model(
+    path: str | os.PathLike[str], device: torch.device | str = "cpu", fmt: str = MODEL_FORMAT
+) -> tuple[DirectPosterior, nn.Module, dict[str, Any]]:
     """Rebuild the estimator from a saved model on ``device``; returns ``(posterior, estimator, payload)``."""
     payload = read_model(path, fmt)
     saved = payload["versions"]
@@ -187,5 +215,7 @@ def load_model(path: str | os.PathLike[str], device: torch.device | str = "cpu",
     try:
         estimator.load_state_dict(payload["state_dict"])
     except RuntimeError as err:
-        raise DataError(f"{path}: the saved weights do not fit the architecture in its settings: {str(err).splitlines()[0]}") from None
+        raise DataError(
+            f"{path}: the saved weights do not fit the architecture in its settings: {str(err).splitlines()[0]}"
+        ) from None
     return make_posterior(estimator, device), estimator, payload

@@ -39,10 +39,19 @@ def draw(posterior: Any, x: Any, n_samples: int, seed: int) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pdfinfer.npe.sample", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m pdfinfer.npe.sample",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--model", required=True, help="trained model (posterior.pt from pdfinfer.npe.train)")
     parser.add_argument("--observed", required=True, help="observed event set (HDF5, events (N, F))")
-    parser.add_argument("--normalization", type=parse_on_off, required=True, help="use the normalization observable: on or off (must match training)")
+    parser.add_argument(
+        "--normalization",
+        type=parse_on_off,
+        required=True,
+        help="use the normalization observable: on or off (must match training)",
+    )
     parser.add_argument("--settings", default="{}", help="the npe config section as JSON (n_samples is used here)")
     parser.add_argument("--out", required=True, help="samples file (HDF5, samples (K, 6) normalized)")
     add_common_arguments(parser)
@@ -75,7 +84,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     seed = derive_seed(args.seed, "npe", "sample", data["n_events"])
     samples = draw(posterior, x, n_samples, seed).numpy().astype(np.float64)
     with torch.no_grad():
-        log_q = posterior.log_prob(torch.as_tensor(samples, dtype=torch.float32, device=device), x=x, norm_posterior=False).cpu().numpy()
+        log_q = (
+            posterior.log_prob(torch.as_tensor(samples, dtype=torch.float32, device=device), x=x, norm_posterior=False)
+            .cpu()
+            .numpy()
+        )
     phys = to_physical(samples)
     for name, mean, std in zip(PARAM_NAMES, phys.mean(0), phys.std(0)):
         log.info("%-4s = %.4f +- %.4f (posterior mean +- std, physical)", name, mean, std)
@@ -83,10 +96,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     extras = {"log_prob": log_q, **{f"history_{k}": np.asarray(history[k]) for k in ("train_loss", "val_loss", "epoch_seconds")}}
     sampling_s = time.perf_counter() - tic
     write_samples(
-        args.out, samples, "npe", payload["settings"], seed, observed.theory, args.config_hash, extras,
-        {"model": str(args.model), "observed": str(args.observed), "versions": payload["versions"], "device": str(device),
-         "best_epoch": int(history["best_epoch"]), "epochs": int(history["epochs"]), "training_s": float(payload["wall_time_s"]),
-         "sampling_s": float(sampling_s), "wall_time_s": float(payload["wall_time_s"]) + float(sampling_s)},
+        args.out,
+        samples,
+        "npe",
+        payload["settings"],
+        seed,
+        observed.theory,
+        args.config_hash,
+        extras,
+        {
+            "model": str(args.model),
+            "observed": str(args.observed),
+            "versions": payload["versions"],
+            "device": str(device),
+            "best_epoch": int(history["best_epoch"]),
+            "epochs": int(history["epochs"]),
+            "training_s": float(payload["wall_time_s"]),
+            "sampling_s": float(sampling_s),
+            "wall_time_s": float(payload["wall_time_s"]) + float(sampling_s),
+        },
     )
     log.info("wrote %d draws to %s", n_samples, args.out)
     return 0

@@ -34,7 +34,11 @@ def parse_on_off(text: str) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pdfinfer.npe.train", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m pdfinfer.npe.train",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--shards", nargs="+", required=True, help="training shards (HDF5, events (B, N, F))")
     parser.add_argument("--n-obs", type=int, required=True, help="events per set (must match the shards)")
     parser.add_argument("--normalization", type=parse_on_off, required=True, help="use the normalization observable: on or off")
@@ -63,8 +67,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     data = read_event_shards(args.shards, n_events=args.n_obs)
     estimator, spec, history, checkpoint = train_npe(settings, data, args.normalization, args.seed, device, args.checkpoint)
     seconds = time.perf_counter() - tic
-    save_model(args.out, estimator, settings, spec, history, seed=int(args.seed), wall_time_s=float(seconds), device=str(device),
-               config_hash=args.config_hash)
+    save_model(
+        args.out,
+        estimator,
+        settings,
+        spec,
+        history,
+        seed=int(args.seed),
+        wall_time_s=float(seconds),
+        device=str(device),
+        config_hash=args.config_hash,
+    )
     checkpoint.discard()
     log.info("wrote %s (%.1f s of training)", args.out, seconds)
     return 0

@@ -45,7 +45,9 @@ def _finish_coverage_axes(ax: Axes, ylabel: str, title: str) -> None:
         ax.set_title(title)
 
 
-def plot_expected_coverage(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], n_sims: int | None, style: PlotStyle, title: str = "") -> Figure:
+def plot_expected_coverage(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]], n_sims: int | None, style: PlotStyle, title: str = ""
+) -> Figure:
     """Empirical vs nominal coverage; ``curves``: method -> ``(levels (L,), coverage (L,))``.
 
     ``n_sims``: number of held-out simulations (for the binomial band), None to omit the band.
@@ -63,13 +65,31 @@ def plot_expected_coverage(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], 
         for method, (levels, coverage) in curves.items():
             levels, coverage = np.asarray(levels, dtype=float), np.asarray(coverage, dtype=float)
             if levels.shape != coverage.shape or levels.ndim != 1:
-                raise DataError(f"coverage plot: {method!r} needs levels and coverage of equal 1-D shape, got {levels.shape} and {coverage.shape}")
-            ax.plot(levels, coverage, color=method_color(method), marker="o" if len(levels) < 12 else None, ms=3, label=method_label(method))
+                raise DataError(
+                    f"coverage plot: {method!r} needs levels and coverage of equal 1-D shape, got {levels.shape} and {coverage.shape}"
+                )
+            ax.plot(
+                levels,
+                coverage,
+                color=method_color(method),
+                marker="o" if len(levels) < 12 else None,
+                ms=3,
+                label=method_label(method),
+            )
         _finish_coverage_axes(ax, "empirical coverage", title)
     return fig
 
 
-def plot_sbc_ranks(ranks: np.ndarray, n_posterior_samples: int, style: PlotStyle, bins: int = 20, ks_pvalues: np.ndarray | None = None, *, method: str, title: str = "") -> Figure:
+def plot_sbc_ranks(
+    ranks: np.ndarray,
+    n_posterior_samples: int,
+    style: PlotStyle,
+    bins: int = 20,
+    ks_pvalues: np.ndarray | None = None,
+    *,
+    method: str,
+    title: str = "",
+) -> Figure:
     """SBC rank histograms, one panel per parameter (2 x 3), with the 99% band of a uniform histogram.
 
     At most ``bins`` bins, and no more than one per 10 simulations.
@@ -96,13 +116,30 @@ def plot_sbc_ranks(ranks: np.ndarray, n_posterior_samples: int, style: PlotStyle
             if p % 3 == 0:
                 ax.set_ylabel("simulations per bin")
             if ks_pvalues is not None:
-                ax.text(0.03, 0.95, f"KS p = {float(ks_pvalues[p]):.2g}", transform=ax.transAxes, va="top", fontsize=style.font_size * 0.8)
+                ax.text(
+                    0.03,
+                    0.95,
+                    f"KS p = {float(ks_pvalues[p]):.2g}",
+                    transform=ax.transAxes,
+                    va="top",
+                    fontsize=style.font_size * 0.8,
+                )
         legend_outside(fig, *axes[0].get_legend_handles_labels())
         fig.suptitle(title or f"SBC ranks: {n_sims} simulations, {n_posterior_samples} posterior draws each")
     return fig
 
 
-def plot_tarp(alpha: np.ndarray, ecp: np.ndarray, style: PlotStyle, atc: float | None = None, ks_pvalue: float | None = None, n_sims: int | None = None, *, method: str, title: str = "") -> Figure:
+def plot_tarp(
+    alpha: np.ndarray,
+    ecp: np.ndarray,
+    style: PlotStyle,
+    atc: float | None = None,
+    ks_pvalue: float | None = None,
+    n_sims: int | None = None,
+    *,
+    method: str,
+    title: str = "",
+) -> Figure:
     """TARP expected coverage probability ``ecp`` ``(L,)`` against credibility ``alpha`` ``(L,)``."""
     alpha, ecp = np.asarray(alpha, dtype=float), np.asarray(ecp, dtype=float)
     if alpha.shape != ecp.shape or alpha.ndim != 1 or len(alpha) < 2:

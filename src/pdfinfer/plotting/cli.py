@@ -79,7 +79,9 @@ def run_posteriors(args: argparse.Namespace) -> None:
         _save(posteriors.plot_marginals(physical, TRUTH_PHYSICAL, style, title=title), args.out_marginals, style)
     if args.out_pdfs:
         x = pdfs.x_grid(theory)
-        bands = {m: pdfs.band_quantiles(pdfs.evaluate_curves(theory, s.samples, x, args.max_draws, args.seed)) for m, s in sets.items()}
+        bands = {
+            m: pdfs.band_quantiles(pdfs.evaluate_curves(theory, s.samples, x, args.max_draws, args.seed)) for m, s in sets.items()
+        }
         truth = pdfs.truth_curves(theory, x)
         labels = [pdfs.curve_label(name, theory.name) for name in truth]
         _save(pdfs.plot_pdf_bands(x, bands, truth, labels, style, title=title), args.out_pdfs, style)
@@ -91,7 +93,15 @@ def run_events(args: argparse.Namespace) -> None:
     style = _style(args)
     observed, theory = load.observed_set(args.observed)
     replicates = {m: sets.events for m, sets in load.replicate_sets(_pairs(args.predictive, "--predictive")).items()}
-    fig = events.plot_event_marginals(observed, replicates, theory.feature_names, theory.log_features, style, bins=args.bins, title=_title(args, len(observed), theory.name))
+    fig = events.plot_event_marginals(
+        observed,
+        replicates,
+        theory.feature_names,
+        theory.log_features,
+        style,
+        bins=args.bins,
+        title=_title(args, len(observed), theory.name),
+    )
     _save(fig, args.out, style)
 
 
@@ -129,11 +139,26 @@ def run_calibration(args: argparse.Namespace) -> None:
         curves = {label: (diag["coverage_levels"], diag["coverage_empirical"])}
         _save(calibration.plot_expected_coverage(curves, n_sims, style, title=title), args.out_coverage, style)
     if args.out_sbc:
-        fig = calibration.plot_sbc_ranks(diag["sbc_ranks"], int(diag["n_posterior_samples"]), style, bins=args.bins, ks_pvalues=diag["sbc_ks_pvalues"], method=label)
+        fig = calibration.plot_sbc_ranks(
+            diag["sbc_ranks"],
+            int(diag["n_posterior_samples"]),
+            style,
+            bins=args.bins,
+            ks_pvalues=diag["sbc_ks_pvalues"],
+            method=label,
+        )
         _save(fig, args.out_sbc, style)
     if args.out_tarp:
-        fig = calibration.plot_tarp(diag["tarp_alpha"], diag["tarp_ecp"], style, atc=diag.get("tarp_atc"), ks_pvalue=diag.get("tarp_ks_pvalue"), n_sims=n_sims,
-                                    method=label, title=title)
+        fig = calibration.plot_tarp(
+            diag["tarp_alpha"],
+            diag["tarp_ecp"],
+            style,
+            atc=diag.get("tarp_atc"),
+            ks_pvalue=diag.get("tarp_ks_pvalue"),
+            n_sims=n_sims,
+            method=label,
+            title=title,
+        )
         _save(fig, args.out_tarp, style)
 
 
@@ -142,8 +167,16 @@ def run_sweep(args: argparse.Namespace) -> None:
 
     style = _style(args)
     data = load.sweep_arrays(args.sweep)
-    fig = sweep.plot_sweep(data["n_obs"], data["widths"], style, data["cramer_rao"], data["c2st"], sqrt_law=data["sqrt_n_law"],
-                           exponents=data["exponents"], title=_title(args, None))
+    fig = sweep.plot_sweep(
+        data["n_obs"],
+        data["widths"],
+        style,
+        data["cramer_rao"],
+        data["c2st"],
+        sqrt_law=data["sqrt_n_law"],
+        exponents=data["exponents"],
+        title=_title(args, None),
+    )
     _save(fig, args.out, style)
 
 
@@ -182,7 +215,11 @@ def run_coverage(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pdfinfer.plotting.cli", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m pdfinfer.plotting.cli",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="figure", required=True)
 
     def common(p: argparse.ArgumentParser, seed: bool = False) -> None:
@@ -190,7 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--formats", nargs="+", default=["png", "pdf"], help="formats written for each figure (png, pdf, svg)")
         p.add_argument("--font-size", type=float, default=9.0, help="base font size in points")
         p.add_argument("--n-obs", type=int, default=None, help="observed-set size (for titles)")
-        p.add_argument("--normalization", choices=["on", "off"], default=None, help="whether the normalization observable was used (for titles)")
+        p.add_argument(
+            "--normalization",
+            choices=["on", "off"],
+            default=None,
+            help="whether the normalization observable was used (for titles)",
+        )
         add_common_arguments(p, seed=seed, device=False)
 
     p = sub.add_parser("posteriors", help="corner plot, 1-D marginals and PDF bands")
@@ -205,7 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("events", help="observed vs posterior-predictive event histograms with ratio panels")
     p.add_argument("--observed", required=True)
-    p.add_argument("--predictive", nargs="+", required=True, metavar="METHOD=PATH", help="replicate sets of each method (pdfinfer.predictive)")
+    p.add_argument(
+        "--predictive",
+        nargs="+",
+        required=True,
+        metavar="METHOD=PATH",
+        help="replicate sets of each method (pdfinfer.predictive)",
+    )
     p.add_argument("--bins", type=int, default=20)
     p.add_argument("--out", required=True)
     common(p)

@@ -54,7 +54,15 @@ def plot_coverage(coverage: Mapping[str, Any], style: PlotStyle, title: str = ""
                         continue
                     lo, hi = stat["interval"]
                     x = i + (j - 0.5) * 0.25
-                    ax.errorbar(x, stat["rate"], yerr=[[stat["rate"] - lo], [hi - stat["rate"]]], fmt=marker, color=method_color(label), ms=5, capsize=2)
+                    ax.errorbar(
+                        x,
+                        stat["rate"],
+                        yerr=[[stat["rate"] - lo], [hi - stat["rate"]]],
+                        fmt=marker,
+                        color=method_color(label),
+                        ms=5,
+                        capsize=2,
+                    )
             for level in MARKERS:
                 ax.axhline(int(level) / 100, color="0.5", ls="--", lw=0.8)
             n = max(coverage[m]["summary"][kind]["68"]["joint"]["n"] for m in labels)

@@ -27,7 +27,6 @@ from matplotlib.figure import Figure
 from pdfinfer.errors import DataError
 from pdfinfer.plotting.style import PlotStyle, feature_label, figure, log_axis, method_color, method_label, sort_methods, styled
 
-
 #: Fewest observed events per bin (about 20% statistical precision).
 MIN_EVENTS_PER_BIN = 25
 
@@ -120,8 +119,19 @@ def plot_event_marginals(
                 top.stairs(hi, e, baseline=lo, fill=True, color=color, alpha=0.25, linewidth=0)
                 bottom.stairs(med / safe, e, color=color)
                 bottom.stairs(hi / safe, e, baseline=lo / safe, fill=True, color=color, alpha=0.25, linewidth=0)
-            top.errorbar(centers, obs, yerr=obs_err, fmt="o", ms=2.5, color=method_color("observed"), label=f"{method_label('observed')} (N = {len(observed)})", zorder=5)
-            bottom.errorbar(centers, np.ones_like(centers), yerr=obs_err / safe, fmt="o", ms=2.5, color=method_color("observed"), zorder=5)
+            top.errorbar(
+                centers,
+                obs,
+                yerr=obs_err,
+                fmt="o",
+                ms=2.5,
+                color=method_color("observed"),
+                label=f"{method_label('observed')} (N = {len(observed)})",
+                zorder=5,
+            )
+            bottom.errorbar(
+                centers, np.ones_like(centers), yerr=obs_err / safe, fmt="o", ms=2.5, color=method_color("observed"), zorder=5
+            )
             bottom.axhline(1.0, color="0.5", lw=0.8, ls="--")
             if e[0] > 0:  # momentum fractions and Q^2 are positive: log x spreads the crowded low end
                 log_axis(top.xaxis, e[0], e[-1])

@@ -54,10 +54,16 @@ def levels_answer(metrics: Mapping[str, Any]) -> str:
     worst_param, best_param = max(learned, key=lambda m: learned[m]["c2st"]), min(learned, key=lambda m: learned[m]["c2st"])
     spread_event = learned[worst_event]["event_c2st"] - floor
     spread_param = learned[worst_param]["c2st"] - learned[best_param]["c2st"]
-    verdict = "realistic events do not imply correct parameters" if spread_param > 2 * max(spread_event, 0.01) else "event and parameter levels agree here"
-    return (f"Every method's event C2ST lies within {max(spread_event, 0):.3f} of the perfect model's {floor:.3f}, "
-            f"while the parameter C2ST ranges from {learned[best_param]['c2st']:.2f} ({method_label(best_param)}) "
-            f"to {learned[worst_param]['c2st']:.2f} ({method_label(worst_param)}): {verdict}.")
+    verdict = (
+        "realistic events do not imply correct parameters"
+        if spread_param > 2 * max(spread_event, 0.01)
+        else "event and parameter levels agree here"
+    )
+    return (
+        f"Every method's event C2ST lies within {max(spread_event, 0):.3f} of the perfect model's {floor:.3f}, "
+        f"while the parameter C2ST ranges from {learned[best_param]['c2st']:.2f} ({method_label(best_param)}) "
+        f"to {learned[worst_param]['c2st']:.2f} ({method_label(worst_param)}): {verdict}."
+    )
 
 
 def plot_levels(metrics: Mapping[str, Any], style: PlotStyle, title: str = "") -> Figure:
@@ -104,7 +110,14 @@ def plot_amplification(metrics: Mapping[str, Any], style: PlotStyle, title: str 
             amp = r["amplification"]
             mse = r["event_quantile_mse"]
             marker = ">" if amp["bound"] == "lower" else "o"
-            ax.plot(amp["effective_events"], mse, marker, color=method_color(m), ms=7, label=f"{method_label(m)}: x{amp['factor']:.1f}")
+            ax.plot(
+                amp["effective_events"],
+                mse,
+                marker,
+                color=method_color(m),
+                ms=7,
+                label=f"{method_label(m)}: x{amp['factor']:.1f}",
+            )
             lines.append(f"{method_label(m)} {amp['factor']:.1f}" + ("+" if amp["bound"] == "lower" else ""))
         ax.set_xscale("log")
         ax.set_yscale("log")

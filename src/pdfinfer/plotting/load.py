@@ -60,9 +60,15 @@ def _extra(sample_set: SampleSet, name: str, ndim: int | None = None) -> np.ndar
 def adversarial_history(sample_set: SampleSet) -> AdversarialHistory:
     """The logged history of one adversarial run (parameters converted to physical units)."""
     step = _extra(sample_set, "history_step", 1)
-    losses = {label: _extra(sample_set, name, 1).astype(float) for name, label in ADVERSARIAL_LOSSES.items() if name in sample_set.extras}
+    losses = {
+        label: _extra(sample_set, name, 1).astype(float)
+        for name, label in ADVERSARIAL_LOSSES.items()
+        if name in sample_set.extras
+    }
     mean = to_physical(_extra(sample_set, "history_param_mean", 2))
-    std = _extra(sample_set, "history_param_std", 2) * (THETA_MAX - THETA_MIN) if "history_param_std" in sample_set.extras else None
+    std = (
+        _extra(sample_set, "history_param_std", 2) * (THETA_MAX - THETA_MIN) if "history_param_std" in sample_set.extras else None
+    )
     try:
         return AdversarialHistory(step, losses, mean, std)
     except DataError as err:
@@ -138,30 +144,81 @@ def summary_tables(path: PathLike) -> list["Table"]:
     symbols = {n: n for n in names}
     rows = []
     for name in names:
-        row = [symbols[name], _fmt(truth.get(name)), _fmt(bounds.get(name), ".2g") if bounds.get(name) is not None else "none (degenerate)"]
+        row = [
+            symbols[name],
+            _fmt(truth.get(name)),
+            _fmt(bounds.get(name), ".2g") if bounds.get(name) is not None else "none (degenerate)",
+        ]
         row += [f"{_fmt(param(m, name)['mean'])} ± {_fmt(param(m, name)['std'], '.2g')}" for m in headline]
         rows.append(row)
-    t1 = Table("Posterior mean ± standard deviation (physical units)", ["parameter", "truth", "Cramér–Rao bound"] + [label[m] for m in headline], rows,
-               note="degenerate directions (no information in the data): " + "; ".join(metrics.get("degenerate_directions", [])) if metrics.get("degenerate_directions") else "")
+    t1 = Table(
+        "Posterior mean ± standard deviation (physical units)",
+        ["parameter", "truth", "Cramér–Rao bound"] + [label[m] for m in headline],
+        rows,
+        note="degenerate directions (no information in the data): " + "; ".join(metrics.get("degenerate_directions", []))
+        if metrics.get("degenerate_directions")
+        else "",
+    )
     learned = [m for m in headline if m != REFERENCE]
-    rows = [[symbols[name]] + [f"{_fmt(param(m, name).get('width_ratio'), '.2f')}  ({_fmt(param(m, name).get('pull'), '+.2f')})" for m in learned] for name in names]
-    t2 = Table("Width ratio to the exact posterior (pull of the truth)", ["parameter"] + [label[m] for m in learned], rows,
-               note="width ratio = std / std of the exact posterior (1: as wide; < 1: over-confident); pull = (mean - truth) / std")
+    rows = [
+        [symbols[name]]
+        + [f"{_fmt(param(m, name).get('width_ratio'), '.2f')}  ({_fmt(param(m, name).get('pull'), '+.2f')})" for m in learned]
+        for name in names
+    ]
+    t2 = Table(
+        "Width ratio to the exact posterior (pull of the truth)",
+        ["parameter"] + [label[m] for m in learned],
+        rows,
+        note="width ratio = std / std of the exact posterior (1: as wide; < 1: over-confident); pull = (mean - truth) / std",
+    )
     rows, highlight = [], []
     for m in headline:
         r = methods[m]
         ratios = [p.get("width_ratio") for p in r.get("parameters", {}).values() if p.get("width_ratio") is not None]
-        rows.append([label[m], _fmt(r.get("c2st"), ".3f"), _fmt(r.get("event_c2st"), ".3f"), _fmt(r.get("event_quantile_mse"), ".2e"),
-                     _fmt(r.get("rel_l2_error"), ".3f"), _fmt(float(np.mean(ratios)) if ratios else None, ".2f"),
-                     f"{_fmt(r.get('covered68_joint'))} / {_fmt(r.get('covered95_joint'))}", _fmt(r.get("wall_time_s"), ".0f")])
+        rows.append(
+            [
+                label[m],
+                _fmt(r.get("c2st"), ".3f"),
+                _fmt(r.get("event_c2st"), ".3f"),
+                _fmt(r.get("event_quantile_mse"), ".2e"),
+                _fmt(r.get("rel_l2_error"), ".3f"),
+                _fmt(float(np.mean(ratios)) if ratios else None, ".2f"),
+                f"{_fmt(r.get('covered68_joint'))} / {_fmt(r.get('covered95_joint'))}",
+                _fmt(r.get("wall_time_s"), ".0f"),
+            ]
+        )
         if methods[m].get("family") == STUDIED_FAMILY:
             highlight.append(len(rows) - 1)
     baseline = metrics.get("baselines", {}).get("truth_events")
     if baseline:
-        rows.append(["events at the truth (perfect model)", "–", _fmt(baseline.get("event_c2st"), ".3f"), _fmt(baseline.get("event_quantile_mse"), ".2e"), "–", "–", "–", "–"])
-    t3 = Table("Per method", ["method", "C2ST vs exact", "event C2ST", "event quantile MSE", "rel. L2 error", "mean width ratio", "truth in joint 68% / 95%", "wall time [s]"], rows,
-               note="C2ST: 0.5 = indistinguishable from the exact posterior (for the exact posterior itself: one half of its draws against the other, the noise floor)",
-               highlight=highlight)
+        rows.append(
+            [
+                "events at the truth (perfect model)",
+                "–",
+                _fmt(baseline.get("event_c2st"), ".3f"),
+                _fmt(baseline.get("event_quantile_mse"), ".2e"),
+                "–",
+                "–",
+                "–",
+                "–",
+            ]
+        )
+    t3 = Table(
+        "Per method",
+        [
+            "method",
+            "C2ST vs exact",
+            "event C2ST",
+            "event quantile MSE",
+            "rel. L2 error",
+            "mean width ratio",
+            "truth in joint 68% / 95%",
+            "wall time [s]",
+        ],
+        rows,
+        note="C2ST: 0.5 = indistinguishable from the exact posterior (for the exact posterior itself: one half of its draws against the other, the noise floor)",
+        highlight=highlight,
+    )
     return [t1, t2, t3]
 
 

@@ -48,7 +48,9 @@ def x_grid(theory: Theory, n: int = 200, x_max: float = 0.9) -> np.ndarray:
     return np.linspace(theory.x_lo, min(x_max, theory.x_hi), n)
 
 
-def evaluate_curves(theory: Theory, eta: np.ndarray, x: np.ndarray, max_draws: int = 2000, seed: int = 0) -> dict[str, np.ndarray]:
+def evaluate_curves(
+    theory: Theory, eta: np.ndarray, x: np.ndarray, max_draws: int = 2000, seed: int = 0
+) -> dict[str, np.ndarray]:
     """Curves at draws ``eta`` ``(K, 6)`` on grid ``x`` ``(M,)``: name -> ``(K', M)``, ``K' = min(K, max_draws)``."""
     eta = np.asarray(eta, dtype=np.float64)
     if eta.ndim != 2 or eta.shape[1] != 6:

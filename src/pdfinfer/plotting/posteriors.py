@@ -20,7 +20,16 @@ from scipy.ndimage import gaussian_filter
 
 from pdfinfer.errors import DataError
 from pdfinfer.params import N_PARAMS, THETA_MAX, THETA_MIN
-from pdfinfer.plotting.style import PlotStyle, figure, legend_outside, method_color, method_label, param_label, sort_methods, styled
+from pdfinfer.plotting.style import (
+    PlotStyle,
+    figure,
+    legend_outside,
+    method_color,
+    method_label,
+    param_label,
+    sort_methods,
+    styled,
+)
 
 LEVELS = (0.68, 0.95)
 
@@ -30,7 +39,9 @@ def _check_samples(samples: Mapping[str, np.ndarray]) -> None:
         raise DataError("posterior plot: no method's samples given")
     for method, draws in samples.items():
         if draws.ndim != 2 or draws.shape[1] != N_PARAMS or len(draws) < 2:
-            raise DataError(f"posterior plot: samples of {method!r} must have shape (K >= 2, {N_PARAMS}) in physical units, got {draws.shape}")
+            raise DataError(
+                f"posterior plot: samples of {method!r} must have shape (K >= 2, {N_PARAMS}) in physical units, got {draws.shape}"
+            )
 
 
 def plot_ranges(samples: Mapping[str, np.ndarray], truth: np.ndarray, tail: float = 0.005, pad: float = 0.08) -> np.ndarray:
@@ -58,7 +69,9 @@ def n_bins(n_draws: int, cap: int) -> int:
     return int(np.clip(np.sqrt(n_draws) / 1.5, 8, cap))
 
 
-def _contour(ax, x: np.ndarray, y: np.ndarray, xr: np.ndarray, yr: np.ndarray, color: str, bins: int, smooth: float, filled: bool) -> None:
+def _contour(
+    ax, x: np.ndarray, y: np.ndarray, xr: np.ndarray, yr: np.ndarray, color: str, bins: int, smooth: float, filled: bool
+) -> None:
     hist, xe, ye = np.histogram2d(x, y, bins=bins, range=[xr, yr])
     if smooth > 0:
         hist = gaussian_filter(hist, smooth)
@@ -69,7 +82,7 @@ def _contour(ax, x: np.ndarray, y: np.ndarray, xr: np.ndarray, yr: np.ndarray, c
     fill = lv + [hist.max() * (1 + 1e-9)]
     if filled and np.all(np.diff(fill) > 0):
         ax.contourf(xc, yc, hist.T, levels=fill, colors=[color], alpha=0.12)
-    ax.contour(xc, yc, hist.T, levels=lv, colors=[color], linewidths=(0.8, 1.4)[-len(lv):])
+    ax.contour(xc, yc, hist.T, levels=lv, colors=[color], linewidths=(0.8, 1.4)[-len(lv) :])
 
 
 def plot_corner(
@@ -105,12 +118,29 @@ def plot_corner(
                     continue
                 if i == j:
                     for m in methods:
-                        ax.hist(samples[m][:, i], bins=n_bins(len(samples[m]), bins), range=ranges[i], density=True, histtype="step", color=method_color(m))
+                        ax.hist(
+                            samples[m][:, i],
+                            bins=n_bins(len(samples[m]), bins),
+                            range=ranges[i],
+                            density=True,
+                            histtype="step",
+                            color=method_color(m),
+                        )
                     ax.axvline(truth[i], color=method_color("truth"), lw=1.2)
                     ax.set_yticks([])
                 else:
                     for k, m in enumerate(methods):
-                        _contour(ax, samples[m][:, j], samples[m][:, i], ranges[j], ranges[i], method_color(m), n_bins(len(samples[m]), bins), smooth, filled=k == 0)
+                        _contour(
+                            ax,
+                            samples[m][:, j],
+                            samples[m][:, i],
+                            ranges[j],
+                            ranges[i],
+                            method_color(m),
+                            n_bins(len(samples[m]), bins),
+                            smooth,
+                            filled=k == 0,
+                        )
                     ax.axvline(truth[j], color=method_color("truth"), lw=1.0)
                     ax.axhline(truth[i], color=method_color("truth"), lw=1.0)
                     ax.plot(truth[j], truth[i], "s", color=method_color("truth"), ms=3)
@@ -126,9 +156,18 @@ def plot_corner(
                     ax.set_ylabel(param_label(i))
                 elif j > 0 or i == 0:
                     ax.tick_params(labelleft=False)
-        handles = [Line2D([], [], color=method_color(m)) for m in methods] + [Line2D([], [], color=method_color("truth"), marker="s", ms=3)]
+        handles = [Line2D([], [], color=method_color(m)) for m in methods] + [
+            Line2D([], [], color=method_color("truth"), marker="s", ms=3)
+        ]
         labels = [method_label(m) for m in methods] + [method_label("truth")]
-        fig.legend(handles, labels, loc="upper right", bbox_to_anchor=(0.985, 0.93 if title else 0.95), frameon=False, fontsize=style.font_size * 1.1)
+        fig.legend(
+            handles,
+            labels,
+            loc="upper right",
+            bbox_to_anchor=(0.985, 0.93 if title else 0.95),
+            frameon=False,
+            fontsize=style.font_size * 1.1,
+        )
         if title:
             fig.suptitle(title, y=0.985)
     return fig
@@ -156,8 +195,15 @@ def plot_marginals(
         for i, ax in enumerate(axes):
             for m in methods:
                 draws = samples[m][:, i]
-                ax.hist(draws, bins=n_bins(len(draws), bins), range=ranges[i], density=True, histtype="step", color=method_color(m),
-                        label=f"{draws.mean():.3g} $\\pm$ {draws.std(ddof=1):.2g}")
+                ax.hist(
+                    draws,
+                    bins=n_bins(len(draws), bins),
+                    range=ranges[i],
+                    density=True,
+                    histtype="step",
+                    color=method_color(m),
+                    label=f"{draws.mean():.3g} $\\pm$ {draws.std(ddof=1):.2g}",
+                )
             ax.axvline(truth[i], color=method_color("truth"), lw=1.2, label=f"truth {truth[i]:.3g}")
             ax.set_xlim(ranges[i])
             ax.set_xlabel(param_label(i))

@@ -70,7 +70,9 @@ def plot_sweep(
                 w = np.asarray(widths[m], dtype=float)[order, p]
                 ok = np.isfinite(w) & (w > 0)
                 ax.plot(n[ok], w[ok], "o-", color=method_color(m), ms=3.5)
-            ref = np.asarray(sqrt_law if sqrt_law is not None else widths.get(anchor, next(iter(widths.values()))), dtype=float)[order, p]
+            ref = np.asarray(sqrt_law if sqrt_law is not None else widths.get(anchor, next(iter(widths.values()))), dtype=float)[
+                order, p
+            ]
             finite = np.flatnonzero(np.isfinite(ref) & (ref > 0))
             if len(finite):
                 k = finite[-1]
@@ -81,12 +83,20 @@ def plot_sweep(
                 if ok.any():
                     ax.plot(n[ok], cr[ok], "s:", color="0.2", ms=3, lw=1.0)
             degenerate = cramer_rao is not None and not np.isfinite(np.asarray(cramer_rao, dtype=float)[:, p]).any()
-            slopes = [(m, float(exponents[m][p])) for m in methods if exponents and m in exponents and np.isfinite(exponents[m][p])]
+            slopes = [
+                (m, float(exponents[m][p])) for m in methods if exponents and m in exponents and np.isfinite(exponents[m][p])
+            ]
             if slopes or degenerate:  # a small legend where it covers the fewest points
                 handles = [Line2D([], [], color=method_color(m)) for m, _ in slopes]
-                legend = ax.legend(handles, [f"slope {b:+.2f}" for _, b in slopes], loc="best", fontsize=style.font_size * 0.7,
-                                   title="no Cramér–Rao bound\n(degenerate direction)" if degenerate else None,
-                                   title_fontsize=style.font_size * 0.7, handlelength=1.0)
+                legend = ax.legend(
+                    handles,
+                    [f"slope {b:+.2f}" for _, b in slopes],
+                    loc="best",
+                    fontsize=style.font_size * 0.7,
+                    title="no Cramér–Rao bound\n(degenerate direction)" if degenerate else None,
+                    title_fontsize=style.font_size * 0.7,
+                    handlelength=1.0,
+                )
                 legend.get_title().set_color("0.3")
             ax.set_yscale("log")
             _n_axis(ax, n)
@@ -103,7 +113,9 @@ def plot_sweep(
         ax.set_ylabel("C2ST accuracy vs reference")
         legend_ax = axes[7]
         legend_ax.axis("off")
-        handles = [Line2D([], [], color=method_color(m), marker="o", ms=3.5) for m in sort_methods(list(set(widths) | set(c2st or {})))]
+        handles = [
+            Line2D([], [], color=method_color(m), marker="o", ms=3.5) for m in sort_methods(list(set(widths) | set(c2st or {})))
+        ]
         labels = [method_label(m) for m in sort_methods(list(set(widths) | set(c2st or {})))]
         handles += [Line2D([], [], color="0.5", ls="--"), Line2D([], [], color="0.2", ls=":", marker="s", ms=3)]
         labels += [r"$\propto 1/\sqrt{n}$ through the " + method_label(anchor).split(" (")[0].lower(), "Cramér–Rao bound"]

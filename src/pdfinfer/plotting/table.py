@@ -83,7 +83,9 @@ def plot_tables(tables: Sequence[Table], style: PlotStyle) -> Figure:
                 elif r - 1 in t.highlight:
                     cell.set_facecolor("#fff4e0")
             if t.note:
-                ax.text(0.0, 0.0, t.note, transform=ax.transAxes, fontsize=style.font_size * 0.75, va="bottom", color="0.3", wrap=True)
+                ax.text(
+                    0.0, 0.0, t.note, transform=ax.transAxes, fontsize=style.font_size * 0.75, va="bottom", color="0.3", wrap=True
+                )
     return fig
 
 

@@ -23,7 +23,16 @@ from matplotlib.ticker import MaxNLocator
 
 from pdfinfer.errors import DataError
 from pdfinfer.params import N_PARAMS
-from pdfinfer.plotting.style import SEED_COLORS, PlotStyle, figure, legend_outside, method_color, method_label, param_label, styled
+from pdfinfer.plotting.style import (
+    SEED_COLORS,
+    PlotStyle,
+    figure,
+    legend_outside,
+    method_color,
+    method_label,
+    param_label,
+    styled,
+)
 
 
 @dataclass
@@ -62,7 +71,9 @@ def running_mean(values: np.ndarray, window: int) -> np.ndarray:
     return (cum[idx] - cum[start]) / (idx - start)
 
 
-def plot_adversarial_training(runs: Mapping[str, AdversarialHistory], truth: np.ndarray, style: PlotStyle, title: str = "") -> Figure:
+def plot_adversarial_training(
+    runs: Mapping[str, AdversarialHistory], truth: np.ndarray, style: PlotStyle, title: str = ""
+) -> Figure:
     """Losses (top row, one panel per loss) and parameter trajectories (2 x 3) vs step, one colour per run.
 
     ``runs``: run label (e.g. ``"seed 0"``) -> :class:`AdversarialHistory`; ``truth`` ``(6,)`` physical.
@@ -93,7 +104,14 @@ def plot_adversarial_training(runs: Mapping[str, AdversarialHistory], truth: np.
             for label, run in runs.items():
                 ax.plot(run.step, run.mean[:, i], color=colors[label], lw=1.2)
                 if run.std is not None:
-                    ax.fill_between(run.step, run.mean[:, i] - run.std[:, i], run.mean[:, i] + run.std[:, i], color=colors[label], alpha=0.2, lw=0)
+                    ax.fill_between(
+                        run.step,
+                        run.mean[:, i] - run.std[:, i],
+                        run.mean[:, i] + run.std[:, i],
+                        color=colors[label],
+                        alpha=0.2,
+                        lw=0,
+                    )
             ax.axhline(truth[i], color=method_color("truth"), ls="--", lw=1.2)
             ax.set_ylabel(f"generated {param_label(i)}")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -107,8 +125,13 @@ def plot_adversarial_training(runs: Mapping[str, AdversarialHistory], truth: np.
     return fig
 
 
-def plot_epoch_losses(runs: Mapping[str, tuple[np.ndarray, np.ndarray]], style: PlotStyle, color: str = "#0072B2",
-                      ylabel: str = "loss (negative log density per example)", title: str = "") -> Figure:
+def plot_epoch_losses(
+    runs: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    style: PlotStyle,
+    color: str = "#0072B2",
+    ylabel: str = "loss (negative log density per example)",
+    title: str = "",
+) -> Figure:
     """Training (solid) and validation (dashed) loss per epoch for each run (e.g. per replica).
 
     ``runs``: label -> ``(train_loss (E,), validation_loss (E,))``; the epoch of lowest validation
@@ -123,7 +146,9 @@ def plot_epoch_losses(runs: Mapping[str, tuple[np.ndarray, np.ndarray]], style: 
         for i, (label, (train, val)) in enumerate(runs.items()):
             train, val = np.asarray(train, dtype=float), np.asarray(val, dtype=float)
             if train.ndim != 1 or val.ndim != 1 or len(train) == 0:
-                raise DataError(f"loss plot: run {label!r} needs 1-D training and validation losses, got {train.shape} and {val.shape}")
+                raise DataError(
+                    f"loss plot: run {label!r} needs 1-D training and validation losses, got {train.shape} and {val.shape}"
+                )
             line = SEED_COLORS[(i + 1) % len(SEED_COLORS)] if len(runs) > 1 else color
             ax.plot(np.arange(1, len(train) + 1), train, color=line)
             if len(val):
@@ -132,7 +157,11 @@ def plot_epoch_losses(runs: Mapping[str, tuple[np.ndarray, np.ndarray]], style: 
                 ax.plot(best + 1, val[best], "o", color=line, ms=4)
             handles.append(Line2D([], [], color=line))
             labels.append(label)
-        handles += [Line2D([], [], color="0.3"), Line2D([], [], color="0.3", ls="--"), Line2D([], [], color="0.3", ls="", marker="o", ms=4)]
+        handles += [
+            Line2D([], [], color="0.3"),
+            Line2D([], [], color="0.3", ls="--"),
+            Line2D([], [], color="0.3", ls="", marker="o", ms=4),
+        ]
         labels += ["training", "validation", "best epoch"]
         ax.legend(handles, labels, loc="upper right")
         ax.set_xlabel("epoch")

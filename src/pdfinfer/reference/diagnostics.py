@@ -139,7 +139,9 @@ def budget_shortfall(
     bad_ess = np.where(np.isfinite(ess_min), ess_min, 0.0) < ess_target
     if not (bad_rhat.any() or bad_ess.any()):
         return None
-    worst = int(np.argmax(np.where(np.isfinite(rhat), rhat, np.inf))) if bad_rhat.any() else int(np.argmin(np.nan_to_num(ess_min)))
+    worst = (
+        int(np.argmax(np.where(np.isfinite(rhat), rhat, np.inf))) if bad_rhat.any() else int(np.argmin(np.nan_to_num(ess_min)))
+    )
     return f"{names[worst]} has R-hat {rhat[worst]:.4f} (max {rhat_max}), bulk ESS {bulk[worst]:.0f}, tail ESS {tail[worst]:.0f} (target {ess_target:g})"
 
 

@@ -118,4 +118,9 @@ def cramer_rao(fisher: np.ndarray, rel_tol: float = 1e-8, estimable_tol: float =
         }
         for k in np.flatnonzero(null)
     ]
-    return {"bounds": bounds, "degenerate_parameters": degenerate, "degenerate_directions": directions, "eigenvalues": values.tolist()}
+    return {
+        "bounds": bounds,
+        "degenerate_parameters": degenerate,
+        "degenerate_directions": directions,
+        "eigenvalues": values.tolist(),
+    }

@@ -12,8 +12,9 @@ from pdfinfer.io import EventSet
 from pdfinfer.reference.settings import ReferenceSettings
 
 
-def fit(settings: ReferenceSettings, observed: EventSet, normalization: bool, seed: int, device: str = "cpu",
-        model: str | None = None) -> np.ndarray:
+def fit(
+    settings: ReferenceSettings, observed: EventSet, normalization: bool, seed: int, device: str = "cpu", model: str | None = None
+) -> np.ndarray:
     """Exact-posterior draws ``(n_samples, 6)`` for one observed set (events ``(N, F)``)."""
     from pdfinfer.reference.likelihood import LogPosterior
     from pdfinfer.reference.run import sample_posterior

@@ -60,7 +60,9 @@ class LogPosterior:
     ) -> None:
         events = np.asarray(events)
         if events.ndim != 2 or events.shape[1] != theory.n_features:
-            raise DataError(f"observed events must have shape (N, {theory.n_features}) for theory {theory.name!r}, got {events.shape}")
+            raise DataError(
+                f"observed events must have shape (N, {theory.n_features}) for theory {theory.name!r}, got {events.shape}"
+            )
         theory.check_support(events, where)
         self.theory = theory
         self.device = torch.device(device)
@@ -71,7 +73,9 @@ class LogPosterior:
         self.norm = None
         if rel_unc is not None:
             if norm is None or np.shape(norm) != (theory.n_targets,):
-                raise DataError(f"normalization observable must have shape ({theory.n_targets},), got {None if norm is None else np.shape(norm)}")
+                raise DataError(
+                    f"normalization observable must have shape ({theory.n_targets},), got {None if norm is None else np.shape(norm)}"
+                )
             self.norm = torch.as_tensor(np.asarray(norm), dtype=torch.float64, device=self.device)[None]
         self.rows_per_chunk = max(1, max_elements // (self.n_obs * theory.n_targets))
         self.n_calls = 0
@@ -162,11 +166,15 @@ def find_map(posterior: LogPosterior, starts: np.ndarray, margin: float = 1e-6) 
         return -value, -grad
 
     for start in np.asarray(starts, dtype=np.float64):
-        result = minimize(objective, np.clip(start, margin, 1 - margin), jac=True, method="L-BFGS-B", bounds=[(margin, 1 - margin)] * len(start))
+        result = minimize(
+            objective, np.clip(start, margin, 1 - margin), jac=True, method="L-BFGS-B", bounds=[(margin, 1 - margin)] * len(start)
+        )
         value = -float(result.fun)
         if value > best_value:
             best_x, best_value = result.x, value
     if best_x is None or not np.isfinite(best_value):
-        raise DataError("the log-likelihood of the observed set is -inf or NaN at every optimizer start (events outside the theory's support?)")
+        raise DataError(
+            "the log-likelihood of the observed set is -inf or NaN at every optimizer start (events outside the theory's support?)"
+        )
     log.info("MAP log-posterior %.4f at eta = %s", best_value, np.array2string(best_x, precision=4))
     return best_x

@@ -113,9 +113,15 @@ class MCMCSettings:
 
     def to_reference(self) -> ReferenceSettings:
         """The equivalent :class:`ReferenceSettings` (sampler emcee); validated."""
-        emcee_settings = EmceeSettings(n_walkers=self.n_walkers, n_burn=self.n_burn, n_steps=self.n_steps, max_steps=self.max_steps)
+        emcee_settings = EmceeSettings(
+            n_walkers=self.n_walkers, n_burn=self.n_burn, n_steps=self.n_steps, max_steps=self.max_steps
+        )
         settings = ReferenceSettings(
-            sampler="emcee", n_chains=self.n_chains, ess_target=self.ess_target, rhat_max=self.rhat_max, n_samples=self.n_samples,
+            sampler="emcee",
+            n_chains=self.n_chains,
+            ess_target=self.ess_target,
+            rhat_max=self.rhat_max,
+            n_samples=self.n_samples,
             emcee=emcee_settings,
         )
         settings.check_all()
@@ -144,12 +150,18 @@ def chain_starts(posterior: LogPosterior, n_chains: int, rng: np.random.Generato
     best = int(np.argmax(values))
     for c in range(n_chains):
         if values[c] < values[best] - tolerance:
-            log.warning("chain %d: optimizer stopped %.1f nats below the best optimum; starting it at the best one", c, values[best] - values[c])
+            log.warning(
+                "chain %d: optimizer stopped %.1f nats below the best optimum; starting it at the best one",
+                c,
+                values[best] - values[c],
+            )
             optima[c] = optima[best]
     return np.array(optima)
 
 
-def _advance(sampler: emcee.EnsembleSampler, state: emcee.State | np.ndarray, steps: int, desc: str, store: bool = True) -> emcee.State:
+def _advance(
+    sampler: emcee.EnsembleSampler, state: emcee.State | np.ndarray, steps: int, desc: str, store: bool = True
+) -> emcee.State:
     with progress(total=steps, desc=desc, unit="step") as bar:
         current = state
         for current in sampler.sample(state, iterations=steps, store=store):
@@ -170,7 +182,10 @@ def run_mcmc(posterior: LogPosterior, settings: ReferenceSettings | MCMCSettings
         raise ConvergenceError("reference: some initial walkers have zero posterior density around the optimum")
 
     n_total = settings.n_chains * e.n_walkers
-    moves = [(GroupedMove(emcee.moves.DEMove(), settings.n_chains), 0.8), (GroupedMove(emcee.moves.DESnookerMove(), settings.n_chains), 0.2)]
+    moves = [
+        (GroupedMove(emcee.moves.DEMove(), settings.n_chains), 0.8),
+        (GroupedMove(emcee.moves.DESnookerMove(), settings.n_chains), 0.2),
+    ]
     sampler = emcee.EnsembleSampler(n_total, posterior.dim, posterior, vectorize=True, moves=moves)
     sampler.random_state = np.random.RandomState(int(rng.integers(2**32))).get_state()
     state = _advance(sampler, walkers, e.n_burn, "burn-in", store=False) if e.n_burn else walkers
@@ -180,7 +195,8 @@ def run_mcmc(posterior: LogPosterior, settings: ReferenceSettings | MCMCSettings
         chain = sampler.get_chain()  # (steps, walkers, D)
         rhat, bulk, tail = summarize_chains(chain, settings.n_chains)
         log.info(
-            "after %d kept steps: R-hat %s; bulk ESS %s; tail ESS %s", chain.shape[0],
+            "after %d kept steps: R-hat %s; bulk ESS %s; tail ESS %s",
+            chain.shape[0],
             " ".join(f"{n}={r:.4f}" for n, r in zip(posterior.names, rhat)),
             " ".join(f"{n}={v:.0f}" for n, v in zip(posterior.names, bulk)),
             " ".join(f"{n}={v:.0f}" for n, v in zip(posterior.names, tail)),
@@ -202,8 +218,15 @@ def run_mcmc(posterior: LogPosterior, settings: ReferenceSettings | MCMCSettings
     flat = sampler.get_chain(thin=thin, flat=True)[-settings.n_samples :]
     flat_lp = sampler.get_log_prob(thin=thin, flat=True)[-settings.n_samples :]
     return SamplerResult(
-        sampler="emcee", samples=flat, log_prob=flat_lp, rhat=rhat, ess_bulk=bulk, ess_tail=tail,
-        map_eta=starts[int(np.argmax(posterior(starts)))], n_draws=n_steps, seconds=time.perf_counter() - start,
+        sampler="emcee",
+        samples=flat,
+        log_prob=flat_lp,
+        rhat=rhat,
+        ess_bulk=bulk,
+        ess_tail=tail,
+        map_eta=starts[int(np.argmax(posterior(starts)))],
+        n_draws=n_steps,
+        seconds=time.perf_counter() - start,
         extras={
             "autocorr_time": np.asarray(sampler.get_autocorr_time(quiet=True, tol=0), dtype=np.float64),
             "acceptance": np.asarray(sampler.acceptance_fraction),

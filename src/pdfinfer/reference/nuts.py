@@ -96,8 +96,12 @@ class Chain:
 
         s = settings.nuts
         self.kernel = NUTS(
-            potential_fn=potential_fn(posterior), full_mass=s.dense_mass, target_accept_prob=s.target_accept,
-            max_tree_depth=s.max_tree_depth, adapt_step_size=True, adapt_mass_matrix=True,
+            potential_fn=potential_fn(posterior),
+            full_mass=s.dense_mass,
+            target_accept_prob=s.target_accept,
+            max_tree_depth=s.max_tree_depth,
+            adapt_step_size=True,
+            adapt_mass_matrix=True,
         )
         u0 = torch.logit(torch.as_tensor(start, dtype=torch.float64, device=posterior.device))
         self.kernel.initial_params = {"u": u0}
@@ -127,7 +131,11 @@ class Chain:
     def stats(self) -> dict[str, float]:
         """Step size, acceptance rate and number of divergent transitions after warmup."""
         diag = self.kernel.diagnostics()
-        return {"step_size": float(self.kernel.step_size), "acceptance": float(diag["acceptance rate"]), "divergences": len(diag["divergences"])}
+        return {
+            "step_size": float(self.kernel.step_size),
+            "acceptance": float(diag["acceptance rate"]),
+            "divergences": len(diag["divergences"]),
+        }
 
 
 def _next_length(current: int, bulk: np.ndarray, tail: np.ndarray, settings: ReferenceSettings) -> int:
@@ -156,7 +164,9 @@ def run_nuts(posterior: LogPosterior, settings: ReferenceSettings, seed: int) ->
         draws = np.stack([chain.eta() for chain in chains])  # (C, N, D)
         rhat, bulk, tail = chain_diagnostics(draws)
         log.info(
-            "after %d draws x %d chains: R-hat %s; bulk ESS %s; tail ESS %s", length, len(chains),
+            "after %d draws x %d chains: R-hat %s; bulk ESS %s; tail ESS %s",
+            length,
+            len(chains),
             " ".join(f"{n}={r:.4f}" for n, r in zip(posterior.names, rhat)),
             " ".join(f"{n}={e:.0f}" for n, e in zip(posterior.names, bulk)),
             " ".join(f"{n}={e:.0f}" for n, e in zip(posterior.names, tail)),
@@ -175,8 +185,15 @@ def run_nuts(posterior: LogPosterior, settings: ReferenceSettings, seed: int) ->
     flat = draws.reshape(-1, posterior.dim)[thin_evenly(draws.reshape(-1, posterior.dim), settings.n_samples)]
     stats = [chain.stats() for chain in chains]
     return SamplerResult(
-        sampler="nuts", samples=flat, log_prob=posterior(flat), rhat=rhat, ess_bulk=bulk, ess_tail=tail, map_eta=map_eta,
-        n_draws=length, seconds=time.perf_counter() - start_time,
+        sampler="nuts",
+        samples=flat,
+        log_prob=posterior(flat),
+        rhat=rhat,
+        ess_bulk=bulk,
+        ess_tail=tail,
+        map_eta=map_eta,
+        n_draws=length,
+        seconds=time.perf_counter() - start_time,
         extras={key: np.array([s[key] for s in stats]) for key in ("step_size", "acceptance", "divergences")},
         info={"n_draws_per_chain": length, "divergences": int(sum(s["divergences"] for s in stats))},
     )

@@ -46,10 +46,16 @@ log = logging.getLogger("pdfinfer.reference")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pdfinfer.reference.run", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m pdfinfer.reference.run",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--observed", required=True, help="observed set (EventSet HDF5, events (N, F))")
     parser.add_argument("--normalization", choices=["on", "off"], required=True, help="use the normalization observable")
-    parser.add_argument("--settings", default="{}", help="the config section 'reference' as JSON (missing keys take the defaults)")
+    parser.add_argument(
+        "--settings", default="{}", help="the config section 'reference' as JSON (missing keys take the defaults)"
+    )
     parser.add_argument("--out-samples", required=True)
     parser.add_argument("--out-fisher", required=True)
     add_common_arguments(parser)
@@ -91,8 +97,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup(args)
     with threadpool_limits(limits=max(1, args.threads)):
         reference(
-            settings, args.observed, args.normalization == "on", args.out_samples, args.out_fisher,
-            seed=args.seed, device=args.device, config_hash=args.config_hash,
+            settings,
+            args.observed,
+            args.normalization == "on",
+            args.out_samples,
+            args.out_fisher,
+            seed=args.seed,
+            device=args.device,
+            config_hash=args.config_hash,
         )
     return 0
 
@@ -109,8 +121,14 @@ def sample_posterior(posterior: LogPosterior, settings: ReferenceSettings, seed:
 
 
 def reference(
-    settings: ReferenceSettings, observed_path: str | Path, normalization: bool, out_samples: str | Path, out_fisher: str | Path,
-    seed: int = 0, device: str = "auto", config_hash: str = "",
+    settings: ReferenceSettings,
+    observed_path: str | Path,
+    normalization: bool,
+    out_samples: str | Path,
+    out_fisher: str | Path,
+    seed: int = 0,
+    device: str = "auto",
+    config_hash: str = "",
 ) -> SamplerResult:
     """Sample the reference posterior of one observed set and write the samples file and the Fisher report."""
     settings.check_all()
@@ -123,18 +141,44 @@ def reference(
     torch_device = resolve_device(device)
     posterior = LogPosterior(theory, observed.events, observed.norm, rel_unc, torch_device)
     run_seed = derive_seed(seed, "reference", observed.n_events)
-    log.info("reference posterior (%s): %d events of %s, normalization %s, device %s", settings.sampler, observed.n_events, observed_path, normalization, torch_device)
+    log.info(
+        "reference posterior (%s): %d events of %s, normalization %s, device %s",
+        settings.sampler,
+        observed.n_events,
+        observed_path,
+        normalization,
+        torch_device,
+    )
     result = sample_posterior(posterior, settings, run_seed)
-    log.info("%s: %d draws per chain in %.1f s; %d likelihood calls", result.sampler, result.n_draws, result.seconds, posterior.n_calls)
-    run_settings = {**settings.as_dict(), **result.info, "normalization": rel_unc is not None, "n_obs": observed.n_events, "observed": str(observed_path), "device": str(torch_device)}
+    log.info(
+        "%s: %d draws per chain in %.1f s; %d likelihood calls", result.sampler, result.n_draws, result.seconds, posterior.n_calls
+    )
+    run_settings = {
+        **settings.as_dict(),
+        **result.info,
+        "normalization": rel_unc is not None,
+        "n_obs": observed.n_events,
+        "observed": str(observed_path),
+        "device": str(torch_device),
+    }
     with torch.enable_grad():
         report = fisher_report(theory, observed.n_events, rel_unc, settings.fisher_panels)
     wall = time.perf_counter() - start
     write_samples(
-        out_samples, result.samples, "reference", run_settings, run_seed, observed.theory, config_hash,
+        out_samples,
+        result.samples,
+        "reference",
+        run_settings,
+        run_seed,
+        observed.theory,
+        config_hash,
         extras={
-            "rhat": result.rhat, "ess_bulk": result.ess_bulk, "ess_tail": result.ess_tail,
-            "map_eta": result.map_eta, "log_prob": result.log_prob, **result.extras,
+            "rhat": result.rhat,
+            "ess_bulk": result.ess_bulk,
+            "ess_tail": result.ess_tail,
+            "map_eta": result.map_eta,
+            "log_prob": result.log_prob,
+            **result.extras,
         },
         attrs={"sampler": result.sampler, "wall_time_s": wall},
     )
@@ -143,7 +187,9 @@ def reference(
         "rhat": dict(zip(PARAM_NAMES, result.rhat.tolist())),
         "ess_bulk": dict(zip(PARAM_NAMES, result.ess_bulk.tolist())),
         "ess_tail": dict(zip(PARAM_NAMES, result.ess_tail.tolist())),
-        "n_draws": result.n_draws, "n_samples": len(result.samples), "seconds": result.seconds,
+        "n_draws": result.n_draws,
+        "n_samples": len(result.samples),
+        "seconds": result.seconds,
         **{k: v for k, v in result.info.items() if isinstance(v, (int, float, str))},
     }
     write_json(out_fisher, report)

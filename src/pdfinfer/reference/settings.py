@@ -53,7 +53,9 @@ class EmceeSettings(Settings):
 
     def check(self) -> None:
         if self.n_walkers < 8 or self.n_walkers % 4:
-            raise ConfigError(f"{self.SECTION}.n_walkers (per chain) must be a multiple of 4 and at least 8, got {self.n_walkers}")
+            raise ConfigError(
+                f"{self.SECTION}.n_walkers (per chain) must be a multiple of 4 and at least 8, got {self.n_walkers}"
+            )
         self.require_range("n_burn", 0)
         self.require_range("n_steps", 8)
         self.require_range("max_steps", self.n_steps)
@@ -82,7 +84,9 @@ class ReferenceSettings(Settings):
         self.require_range("n_samples", 1)
         self.require_range("fisher_panels", 1)
         if self.sampler == "nuts" and self.n_chains * self.nuts.max_draws < self.n_samples:
-            raise ConfigError(f"reference: n_chains x nuts.max_draws = {self.n_chains * self.nuts.max_draws} is fewer than n_samples = {self.n_samples}")
+            raise ConfigError(
+                f"reference: n_chains x nuts.max_draws = {self.n_chains * self.nuts.max_draws} is fewer than n_samples = {self.n_samples}"
+            )
         if self.sampler == "emcee" and self.n_chains * self.emcee.n_walkers * self.emcee.max_steps < self.n_samples:
             raise ConfigError(
                 f"reference: n_chains x emcee.n_walkers x emcee.max_steps = {self.n_chains * self.emcee.n_walkers * self.emcee.max_steps} "

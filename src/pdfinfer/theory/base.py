@@ -216,7 +216,9 @@ class Theory(ABC):
     def check_support(self, events: np.ndarray | torch.Tensor, where: str, chunk: int = 1 << 16) -> None:
         """Raise a one-line :class:`DataError` naming ``where``, the first event (its index in
         ``events`` ``(..., F)``), its features and values if any event lies outside the support."""
-        flat = torch.as_tensor(np.asarray(events) if not isinstance(events, torch.Tensor) else events).reshape(-1, self.n_features)
+        flat = torch.as_tensor(np.asarray(events) if not isinstance(events, torch.Tensor) else events).reshape(
+            -1, self.n_features
+        )
         for start in range(0, flat.shape[0], chunk):
             block = flat[start : start + chunk].to(torch.float64)
             bad = ~torch.isfinite(self.fixed_log_density(self._split(block[None]))[0])  # (n, T)
@@ -227,7 +229,9 @@ class Theory(ABC):
                 names = self.feature_names[target * k : (target + 1) * k]
                 values = ", ".join(f"{n} = {float(v):.6g}" for n, v in zip(names, block[row, target * k : (target + 1) * k]))
                 label = f"event {index[0]}" if len(index) == 1 else f"set {index[0]}, event {index[1]}"
-                raise DataError(f"{where}: {label} ({values}) lies outside the support of theory {self.name!r} ({self.describe_support()})")
+                raise DataError(
+                    f"{where}: {label} ({values}) lies outside the support of theory {self.name!r} ({self.describe_support()})"
+                )
 
     def log_density(self, per_target: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
         """Unnormalized log density of each target's draw, ``-inf`` outside the support.
@@ -291,7 +295,9 @@ class Theory(ABC):
         return (self.log_density(per_target, eta) - log_z).sum(-1)
 
     # ------------------------------------------------------------------ sampling
-    def draw_uniforms(self, batch: int, n_events: int, generator: torch.Generator | None = None, device: torch.device | str | None = None) -> torch.Tensor:
+    def draw_uniforms(
+        self, batch: int, n_events: int, generator: torch.Generator | None = None, device: torch.device | str | None = None
+    ) -> torch.Tensor:
         """Uniforms ``(B, N, T, k)`` in float64 that drive :meth:`sample_reparam`."""
         if generator is not None:
             device = generator.device
@@ -363,7 +369,9 @@ class Theory(ABC):
         """
         eta = self._check_eta(eta)
         n_events = self._check_n_events(n_events)
-        check_memory(self.sample_bytes(eta.shape[0], n_events, dtype), f"{self.name}: sampling {eta.shape[0]} x {n_events} events")
+        check_memory(
+            self.sample_bytes(eta.shape[0], n_events, dtype), f"{self.name}: sampling {eta.shape[0]} x {n_events} events"
+        )
         device = generator.device if generator is not None else eta.device
         with torch.no_grad():
             uniforms = self.draw_uniforms(eta.shape[0], n_events, generator, device)
@@ -375,7 +383,9 @@ class Theory(ABC):
         float64/int64 temporaries per draw (x, cell, lookups), plus the result in ``dtype``."""
         draws = batch * n_events * self.n_targets
         item = torch.empty((), dtype=dtype).element_size()
-        return draws * 8 * (self.draws_per_target + 4 + 2 * (self.draws_per_target - 1)) + batch * n_events * self.n_features * item
+        return (
+            draws * 8 * (self.draws_per_target + 4 + 2 * (self.draws_per_target - 1)) + batch * n_events * self.n_features * item
+        )
 
     def _check_n_events(self, n_events: object) -> int:
         if isinstance(n_events, bool) or not isinstance(n_events, (int, np.integer)) or n_events < 1:
@@ -409,7 +419,9 @@ class Theory(ABC):
             eps = torch.randn(z.shape, generator=generator, dtype=torch.float64, device=device)
         return z * (1.0 + rel_unc * eps)
 
-    def norm_log_prob(self, z_obs: torch.Tensor, eta: torch.Tensor, rel_unc: float, z: torch.Tensor | None = None) -> torch.Tensor:
+    def norm_log_prob(
+        self, z_obs: torch.Tensor, eta: torch.Tensor, rel_unc: float, z: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Gaussian log-likelihood of measured normalizations ``z_obs`` ``(B or 1, T)``; ``(B,)``.
 
         ``z``: the normalizers ``Z_t(eta)`` ``(B, T)`` when already computed.

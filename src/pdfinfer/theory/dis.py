@@ -67,7 +67,9 @@ class DISTheory(Theory):
         self.target_names = targets
         self.s_eff = self.sqrt_s**2 - self.mass**2
         w_term = self.w2_min - self.mass**2
-        if not (self.sqrt_s > 0 and 0 < self.x_min < 1 and self.q2_min > 0 and 0 < self.y_max <= 1 and w_term > 0 and self.s_eff > 0):
+        if not (
+            self.sqrt_s > 0 and 0 < self.x_min < 1 and self.q2_min > 0 and 0 < self.y_max <= 1 and w_term > 0 and self.s_eff > 0
+        ):
             raise ValueError(f"dis theory: inconsistent kinematics {self.settings()}")
         x_max = 1.0 - w_term / (self.y_max * self.s_eff)
         x_switch = self.q2_min / (w_term + self.q2_min)  # below: Q2_min bounds, above: W2_min bounds

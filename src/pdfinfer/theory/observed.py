@@ -45,7 +45,9 @@ class ObservedLikelihood:
         where: named in the error for events outside the support (e.g. the file).
     """
 
-    def __init__(self, theory: Theory, events: torch.Tensor, device: torch.device | str = "cpu", where: str = "observed events") -> None:
+    def __init__(
+        self, theory: Theory, events: torch.Tensor, device: torch.device | str = "cpu", where: str = "observed events"
+    ) -> None:
         self.theory = theory
         self.device = torch.device(device)
         events = torch.as_tensor(events, dtype=torch.float64, device=self.device)
@@ -86,7 +88,10 @@ class ObservedLikelihood:
         else:
             chunk = self.n_events
         if torch.is_grad_enabled() and coef.requires_grad:
-            parts = [torch.log(1.0 + torch.exp(torch.bmm(coef, self.table[:, :, s : s + chunk]))).sum(-1) for s in range(0, self.n_events, chunk)]
+            parts = [
+                torch.log(1.0 + torch.exp(torch.bmm(coef, self.table[:, :, s : s + chunk]))).sum(-1)
+                for s in range(0, self.n_events, chunk)
+            ]
             return torch.stack(parts).sum(0)
         total = torch.zeros((n_targets, batch), dtype=torch.float64, device=self.device)
         buffer = torch.empty((n_targets, batch, min(chunk, self.n_events)), dtype=torch.float64, device=self.device)

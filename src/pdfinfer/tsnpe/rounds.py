@@ -72,7 +72,9 @@ def truncated_prior(estimator: nn.Module, x_o: torch.Tensor, settings: TSNPESett
 
     posterior = make_posterior(estimator).set_default_x(x_o)
     with torch.no_grad():
-        accept = get_density_thresholder(posterior, quantile=settings.truncation_quantile, num_samples_to_estimate_support=settings.support_samples)
+        accept = get_density_thresholder(
+            posterior, quantile=settings.truncation_quantile, num_samples_to_estimate_support=settings.support_samples
+        )
     return RestrictedPrior(make_prior(), accept, sample_with="rejection")
 
 
@@ -91,11 +93,20 @@ def _fixed(theta: torch.Tensor, x: torch.Tensor) -> Callable[[int], tuple[torch.
     return lambda epoch: (theta, x)
 
 
-def run_rounds(settings: TSNPESettings, observed: EventSet, use_norm: bool, seed: int, checkpoint_path: str | None = None) -> RoundsResult:
+def run_rounds(
+    settings: TSNPESettings, observed: EventSet, use_norm: bool, seed: int, checkpoint_path: str | None = None
+) -> RoundsResult:
     """All rounds for the observed set ``(N, F)``; resumes after the last finished round from ``checkpoint_path``."""
     base = {"n_events": observed.n_events, "theory": dict(observed.theory), "norm_rel_unc": observed.norm_rel_unc}
-    checkpoint = Checkpoint(checkpoint_path, fingerprint(settings=settings.as_dict(), seed=int(seed), normalization=bool(use_norm),
-                                                         data=content_hash(observed.events, observed.norm)))
+    checkpoint = Checkpoint(
+        checkpoint_path,
+        fingerprint(
+            settings=settings.as_dict(),
+            seed=int(seed),
+            normalization=bool(use_norm),
+            data=content_hash(observed.events, observed.norm),
+        ),
+    )
     state = checkpoint.load() or {"thetas": [], "acceptance": [], "model": None, "val_loss": [], "epochs": [], "seconds": []}
     x_o = flatten_observation(observed.events[None], observed.norm[None] if use_norm else None)
     thetas: list[torch.Tensor] = []
@@ -114,7 +125,9 @@ def run_rounds(settings: TSNPESettings, observed: EventSet, use_norm: bool, seed
             thetas.append(theta), events.append(ev), norms.append(nm)
             state["acceptance"].append(rate)
         if spec is None:  # the standardization of the prior-predictive round 0
-            round0 = EventSet(events[0], thetas[0].double().numpy(), norms[0], base["theory"], {"norm_rel_unc": base["norm_rel_unc"]})
+            round0 = EventSet(
+                events[0], thetas[0].double().numpy(), norms[0], base["theory"], {"norm_rel_unc": base["norm_rel_unc"]}
+            )
             spec = data_spec(round0, use_norm, torch.arange(len(thetas[0])))
         if r < done:
             if r == done - 1:
@@ -125,15 +138,31 @@ def run_rounds(settings: TSNPESettings, observed: EventSet, use_norm: bool, seed
             continue
         theta_all = torch.cat(thetas)
         x_all = flatten_observation(np.concatenate(events), np.concatenate(norms) if use_norm else None)
-        train_idx, val_idx = split_indices(len(theta_all), settings.training.validation_fraction, derive_seed(seed, "tsnpe", "round", r))
+        train_idx, val_idx = split_indices(
+            len(theta_all), settings.training.validation_fraction, derive_seed(seed, "tsnpe", "round", r)
+        )
         if estimator is None:
             torch.manual_seed(derive_seed(seed, "tsnpe", "init"))
             estimator = build_estimator(settings, spec, theta_all[train_idx], x_all[train_idx])
-        history = fit(estimator, _fixed(theta_all[train_idx], x_all[train_idx]), (theta_all[val_idx], x_all[val_idx]), settings.training, derive_seed(seed, "tsnpe", "fit", r), Checkpoint(None, ""))
+        history = fit(
+            estimator,
+            _fixed(theta_all[train_idx], x_all[train_idx]),
+            (theta_all[val_idx], x_all[val_idx]),
+            settings.training,
+            derive_seed(seed, "tsnpe", "fit", r),
+            Checkpoint(None, ""),
+        )
         state["val_loss"].append(history["best_val_loss"]), state["epochs"].append(history["epochs"])
         state["seconds"].append(time.perf_counter() - tic)
-        log.info("round %d: %d sets (acceptance %.3g), %d epochs, validation loss %.4f, %.1f s", r, len(theta_all), state["acceptance"][r],
-                 history["epochs"], history["best_val_loss"], state["seconds"][-1])
+        log.info(
+            "round %d: %d sets (acceptance %.3g), %d epochs, validation loss %.4f, %.1f s",
+            r,
+            len(theta_all),
+            state["acceptance"][r],
+            history["epochs"],
+            history["best_val_loss"],
+            state["seconds"][-1],
+        )
         state["thetas"], state["model"] = list(thetas), estimator.state_dict()
         checkpoint.save(state)
         if r + 1 < settings.rounds:

@@ -26,7 +26,11 @@ log = logging.getLogger("pdfinfer.tsnpe")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pdfinfer.tsnpe.run", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m pdfinfer.tsnpe.run",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--observed", required=True, help="observed event set (HDF5, events (N, F))")
     parser.add_argument("--normalization", type=parse_on_off, required=True, help="use the normalization observable: on or off")
     parser.add_argument("--settings", default="{}", help="the tsnpe config section as JSON (missing keys take the defaults)")
@@ -65,9 +69,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     with torch.no_grad():
         log_q = posterior.log_prob(torch.as_tensor(samples, dtype=torch.float32), x=x, norm_posterior=False).numpy()
     extras = {"log_prob": log_q, **{f"round_{k}": np.asarray(v, dtype=np.float64) for k, v in result.history.items()}}
-    write_samples(args.out, samples, "tsnpe", settings.as_dict(), seed, observed.theory, args.config_hash, extras,
-                  {"observed": str(args.observed), "n_simulations": int(result.spec["n_simulations"]), "device": "cpu",
-                   "wall_time_s": float(time.perf_counter() - tic)})
+    write_samples(
+        args.out,
+        samples,
+        "tsnpe",
+        settings.as_dict(),
+        seed,
+        observed.theory,
+        args.config_hash,
+        extras,
+        {
+            "observed": str(args.observed),
+            "n_simulations": int(result.spec["n_simulations"]),
+            "device": "cpu",
+            "wall_time_s": float(time.perf_counter() - tic),
+        },
+    )
     if result.checkpoint is not None:
         result.checkpoint.discard()
     log.info("wrote %d draws to %s", settings.n_samples, args.out)

@@ -161,3 +161,124 @@ def all_targets():
         for kind in ("diagnostics", "diagnostics_h5")
     ]
     return methods + diagnostics + TARGETS
+
+
+# Figures (plots.smk): only config["plots"] feeds the plotting rules' params.
+PLOTS = config["plots"]
+PLOT_DIR = f"{RESULTS}/plots"
+#: Style options shared by every plotting command (config["plots"] only).
+PLOT_STYLE = f"--dpi {PLOTS['dpi']} --formats {' '.join(PLOTS['formats'])} --font-size {PLOTS['font_size']}"
+#: Formats written beside each PNG (the report embeds the PNG; PDF/SVG are for papers).
+OTHER_FORMATS = [fmt for fmt in PLOTS["formats"] if fmt != "png"]
+PLOTTED = ", ".join(m.title for m in METHODS)
+TRAINED = [m for m in METHODS if m.history]
+
+# Coverage over replicated observed sets (coverage.smk).
+COVERAGE = section_settings(config, "coverage")
+COVERAGE_N = COVERAGE.n_obs or SWEEP[0]
+REFITTED = [m for m in METHODS if m.fit]
+REPLICA = f"{RESULTS}/coverage/n{{n_obs}}/{{method}}/{{kind}}{{index}}.h5"
+
+
+# -------------------- input and parameter functions: Event generation (simulate.smk)
+
+
+def predictive_source(wildcards):
+    """The truth has no samples file; every method's replicate sets come from its samples."""
+    return [] if wildcards.method == "truth" else [method_samples(wildcards)]
+
+
+# -------------------- input and parameter functions: Comparison (compare.smk)
+
+
+def compare_inputs(wildcards):
+    """Observed set, referee outputs, every learned method's samples and every replicate-set file."""
+    n = wildcards.n_obs
+    inputs = {
+        "observed": OBSERVED.format(n_obs=n),
+        "referee": method_path(REFERENCE, n_obs=n),
+        "fisher": f"{RESULTS}/reference/n{n}/fisher.json",
+        "truth_predictive": PREDICTIVE.format(n_obs=n, method="truth"),
+    }
+    for m in LEARNED:
+        inputs[m.label] = m.path("samples", RESULTS, n)
+    for m in METHODS:
+        inputs[f"predictive_{m.label}"] = PREDICTIVE.format(n_obs=n, method=m.label)
+    return inputs
+
+
+def compare_arguments(wildcards, input):
+    """--samples LABEL=PATH and --predictive LABEL=PATH for every method (shell-quoted)."""
+    samples = [
+        f"--samples {shlex.quote('='.join((m.label, input[m.label])))}" for m in LEARNED
+    ]
+    predictive = [
+        f"--predictive {shlex.quote('='.join((m.label, input[f'predictive_{m.label}'])))}"
+        for m in METHODS
+    ]
+    return " ".join(samples + predictive)
+
+
+# -------------------- input and parameter functions: Figures (plots.smk)
+
+
+def labelled(paths):
+    """LABEL=PATH arguments, shell-quoted, for a {label: path} mapping."""
+    return " ".join(shlex.quote(f"{label}={path}") for label, path in paths.items())
+
+
+def figure_report(name, caption, category, figure, methods=PLOTTED, **labels):
+    """A report() output for plots/n{n_obs}/<name>.png."""
+    return report(
+        f"{PLOT_DIR}/n{{n_obs}}/{name}.png",
+        caption=f"../report/{caption}.rst",
+        category=category,
+        subcategory="n_obs = {n_obs}",
+        labels={"figure": figure, "methods": methods, "n_obs": "{n_obs}", **labels},
+    )
+
+
+def other_formats(*names):
+    """The non-PNG copies of figures plots/n{n_obs}/<name>.png."""
+    return expand(
+        f"{PLOT_DIR}/n{{{{n_obs}}}}/{{name}}.{{fmt}}", name=names, fmt=OTHER_FORMATS
+    )
+
+
+def history_files(wildcards):
+    """The files carrying a method's training history: one per replica, else its samples file."""
+    m = REGISTRY[wildcards.method]
+    return replica_paths(m, wildcards.n_obs) or [
+        m.path("samples", RESULTS, wildcards.n_obs)
+    ]
+
+
+def calibration_output(kind, figure):
+    return report(
+        f"{PLOT_DIR}/n{{n_obs}}/calibration_{{method}}_{kind}.png",
+        caption=f"../report/calibration_{kind}.rst",
+        category="Calibration",
+        subcategory="n_obs = {n_obs}",
+        labels={"figure": figure, "methods": "{method}", "n_obs": "{n_obs}"},
+    )
+
+
+# -------------------- input and parameter functions: Coverage over replicated observed sets (coverage.smk)
+
+
+def replica_model(wildcards):
+    """A refitted method's trained model (e.g. NLE's likelihood), when it has one."""
+    m = REGISTRY[wildcards.method]
+    return [m.path("model", RESULTS, wildcards.n_obs)] if m.model else []
+
+
+def replica_files(n_obs):
+    """label -> the replicate samples files of every refitted method."""
+    return {
+        m.label: [
+            REPLICA.format(n_obs=n_obs, method=m.label, kind=k, index=i)
+            for k in ("truth", "prior")
+            for i in range(COVERAGE.sets)
+        ]
+        for m in REFITTED
+    }

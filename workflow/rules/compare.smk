@@ -3,34 +3,6 @@
 # each method's samples file carries its own wall time, its replicate sets come from `predictive`.
 
 
-def compare_inputs(wildcards):
-    """Observed set, referee outputs, every learned method's samples and every replicate-set file."""
-    n = wildcards.n_obs
-    inputs = {
-        "observed": OBSERVED.format(n_obs=n),
-        "referee": method_path(REFERENCE, n_obs=n),
-        "fisher": f"{RESULTS}/reference/n{n}/fisher.json",
-        "truth_predictive": PREDICTIVE.format(n_obs=n, method="truth"),
-    }
-    for m in LEARNED:
-        inputs[m.label] = m.path("samples", RESULTS, n)
-    for m in METHODS:
-        inputs[f"predictive_{m.label}"] = PREDICTIVE.format(n_obs=n, method=m.label)
-    return inputs
-
-
-def compare_arguments(wildcards, input):
-    """--samples LABEL=PATH and --predictive LABEL=PATH for every method (shell-quoted)."""
-    samples = [
-        "--samples " + shlex.quote(f"{m.label}={input[m.label]}") for m in LEARNED
-    ]
-    predictive = [
-        "--predictive " + shlex.quote(f"{m.label}=" + input["predictive_" + m.label])
-        for m in METHODS
-    ]
-    return " ".join(samples + predictive)
-
-
 rule compare:
     input:
         unpack(compare_inputs),

@@ -2,21 +2,10 @@
 # `fit` in the registry is refitted on `coverage.sets` sets at the truth and as many at prior
 # draws (one job each), at one observed-set size; the referee's coverage tests the machinery.
 
-COVERAGE = section_settings(config, "coverage")
-COVERAGE_N = COVERAGE.n_obs or SWEEP[0]
-REFITTED = [m for m in METHODS if m.fit]
-REPLICA = f"{RESULTS}/coverage/n{{n_obs}}/{{method}}/{{kind}}{{index}}.h5"
-
 
 wildcard_constraints:
     kind="truth|prior",
     index=r"\d+",
-
-
-def replica_model(wildcards):
-    """A refitted method's trained model (e.g. NLE's likelihood), when it has one."""
-    m = REGISTRY[wildcards.method]
-    return [m.path("model", RESULTS, wildcards.n_obs)] if m.model else []
 
 
 rule replica_fit:
@@ -50,18 +39,6 @@ rule replica_fit:
         " --n-obs {wildcards.n_obs} --theory {params.theory:q} --rel-unc {params.rel_unc} --normalization {params.norm}"
         " --settings {params.settings:q} {params.model} --seed {params.seed} --device {params.device:q} --threads {threads}"
         " --config-hash {params.hash} --out {output:q} > {log:q} 2>&1"
-
-
-def replica_files(n_obs):
-    """label -> the replicate samples files of every refitted method."""
-    return {
-        m.label: [
-            REPLICA.format(n_obs=n_obs, method=m.label, kind=k, index=i)
-            for k in ("truth", "prior")
-            for i in range(COVERAGE.sets)
-        ]
-        for m in REFITTED
-    }
 
 
 rule coverage:

@@ -4,38 +4,6 @@
 # drawn come from the registry (common.smk: METHODS); `snakemake --report results/report.html`
 # collects every output marked report() below.
 
-PLOTS = config["plots"]
-PLOT_DIR = f"{RESULTS}/plots"
-#: Style options shared by every plotting command (config["plots"] only).
-PLOT_STYLE = f"--dpi {PLOTS['dpi']} --formats {' '.join(PLOTS['formats'])} --font-size {PLOTS['font_size']}"
-#: Formats written beside each PNG (the report embeds the PNG; PDF/SVG are for papers).
-OTHER_FORMATS = [fmt for fmt in PLOTS["formats"] if fmt != "png"]
-PLOTTED = ", ".join(m.title for m in METHODS)
-TRAINED = [m for m in METHODS if m.history]
-
-
-def labelled(paths):
-    """LABEL=PATH arguments, shell-quoted, for a {label: path} mapping."""
-    return " ".join(shlex.quote(f"{label}={path}") for label, path in paths.items())
-
-
-def figure_report(name, caption, category, figure, methods=PLOTTED, **labels):
-    """A report() output for plots/n{n_obs}/<name>.png."""
-    return report(
-        f"{PLOT_DIR}/n{{n_obs}}/{name}.png",
-        caption=f"../report/{caption}.rst",
-        category=category,
-        subcategory="n_obs = {n_obs}",
-        labels={"figure": figure, "methods": methods, "n_obs": "{n_obs}", **labels},
-    )
-
-
-def other_formats(*names):
-    """The non-PNG copies of figures plots/n{n_obs}/<name>.png."""
-    return expand(
-        f"{PLOT_DIR}/n{{{{n_obs}}}}/{{name}}.{{fmt}}", name=names, fmt=OTHER_FORMATS
-    )
-
 
 rule plot_parameters:
     input:
@@ -106,14 +74,6 @@ rule plot_events:
         " --bins {params.bins} {params.style} --threads {threads} --out {output.events:q} > {log:q} 2>&1"
 
 
-def history_files(wildcards):
-    """The files carrying a method's training history: one per replica, else its samples file."""
-    m = REGISTRY[wildcards.method]
-    return replica_paths(m, wildcards.n_obs) or [
-        m.path("samples", RESULTS, wildcards.n_obs)
-    ]
-
-
 rule plot_training:
     input:
         history_files,
@@ -148,16 +108,6 @@ rule plot_training:
     shell:
         "python -m pdfinfer.plotting.cli training --method {wildcards.method} --files {input:q}"
         " --n-obs {wildcards.n_obs} {params.style} --threads {threads} --out {output.figure:q} > {log:q} 2>&1"
-
-
-def calibration_output(kind, figure):
-    return report(
-        f"{PLOT_DIR}/n{{n_obs}}/calibration_{{method}}_{kind}.png",
-        caption=f"../report/calibration_{kind}.rst",
-        category="Calibration",
-        subcategory="n_obs = {n_obs}",
-        labels={"figure": figure, "methods": "{method}", "n_obs": "{n_obs}"},
-    )
 
 
 rule plot_calibration:

@@ -106,11 +106,6 @@ rule simulate_holdout:
         " --config-hash {params.hash} --out {output:q} > {log:q} 2>&1"
 
 
-def predictive_source(wildcards):
-    """The truth has no samples file; every method's replicate sets come from its samples."""
-    return [] if wildcards.method == "truth" else [method_samples(wildcards)]
-
-
 rule predictive:
     input:
         predictive_source,

@@ -46,7 +46,7 @@ class CoverageSettings(Settings):
 
     SECTION = "coverage"
 
-    sets: int = 4
+    sets: int = 2
     n_obs: int = 0
 
     def check(self) -> None:

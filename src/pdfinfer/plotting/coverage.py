@@ -16,32 +16,42 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from pdfinfer.errors import DataError
-from pdfinfer.plotting.style import PlotStyle, figure, method_color, method_label, styled
+from pdfinfer.plotting.style import PlotStyle, figure, method_color, method_label, sort_methods, styled
 
 MARKERS = {"68": "o", "95": "s"}
 KIND_TITLES = {"truth": r"sets at the truth $\theta^*$", "prior": "sets at prior draws"}
 
 
+def _consistent(k: int, n: int, nominal: float) -> bool:
+    """Whether ``k`` of ``n`` is consistent with the ``nominal`` rate (two-sided 99.9% Clopper-Pearson)."""
+    from pdfinfer.compare.replicas import clopper_pearson
+
+    lo, hi = clopper_pearson(k, n, level=0.999)
+    return lo <= nominal <= hi
+
+
 def coverage_answer(coverage: Mapping[str, Any]) -> str:
     """One sentence from the run's numbers: which methods' 95% regions are consistent with nominal."""
     consistent, off = [], []
-    for label, entry in coverage.items():
+    n = max((e["summary"][k]["95"]["joint"]["n"] for e in coverage.values() for k in e["summary"]), default=0)
+    for label in sort_methods(list(coverage)):
+        entry = coverage[label]
         stats = [entry["summary"][kind]["95"]["joint"] for kind in entry["summary"] if entry["summary"][kind]["95"]["joint"]["n"]]
-        ok = all(s["interval"][0] <= 0.95 <= s["interval"][1] for s in stats)
+        ok = all(_consistent(s["k"], s["n"], 0.95) for s in stats)
         (consistent if ok else off).append(method_label(label))
     parts = []
     if consistent:
         parts.append("consistent with 95% coverage: " + ", ".join(consistent))
     if off:
         parts.append("not consistent: " + ", ".join(off))
-    return "Joint 95% regions over the replicated sets, " + "; ".join(parts) + "."
+    return f"Joint 95% regions over {n} replicated sets per kind (99.9%-level binomial check), " + "; ".join(parts) + "."
 
 
 def plot_coverage(coverage: Mapping[str, Any], style: PlotStyle, title: str = "") -> Figure:
     """Empirical joint coverage per method and replicate kind, with binomial intervals."""
     if not coverage:
         raise DataError("coverage plot: no methods in the coverage file")
-    labels = list(coverage)
+    labels = sort_methods(list(coverage))
     kinds = [k for k in KIND_TITLES if any(coverage[m]["summary"][k]["68"]["joint"]["n"] for m in labels)]
     with styled(style):
         fig = figure(4.0 * max(len(kinds), 1) + 1.0, 4.2, style)

@@ -100,6 +100,16 @@ def progress(
     )
 
 
+def parse_on_off(text: str) -> bool:
+    """``on``/``off`` (also true/false, yes/no, 1/0) -> bool, for flags like ``--normalization``."""
+    value = text.strip().lower()
+    if value in ("on", "true", "1", "yes"):
+        return True
+    if value in ("off", "false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected on or off, got {text!r}")
+
+
 def add_common_arguments(parser: argparse.ArgumentParser, seed: bool = True, device: bool = True) -> None:
     """``--device``, ``--seed``, ``--threads``, ``--config-hash`` and ``--log-level``."""
     if device:

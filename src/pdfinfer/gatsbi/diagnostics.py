@@ -21,8 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pdfinfer.errors import ConfigError
-from pdfinfer.gatsbi.train import parse_on_off
-from pdfinfer.runtime import add_common_arguments, cli_main, derive_seed, resolve_device, setup
+from pdfinfer.runtime import add_common_arguments, cli_main, derive_seed, parse_on_off, resolve_device, setup
 
 log = logging.getLogger("pdfinfer.gatsbi.diagnostics")
 

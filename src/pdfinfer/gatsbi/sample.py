@@ -19,8 +19,7 @@ import time
 from collections.abc import Sequence
 
 from pdfinfer.errors import ConfigError
-from pdfinfer.gatsbi.train import parse_on_off
-from pdfinfer.runtime import add_common_arguments, cli_main, derive_seed, resolve_device, setup
+from pdfinfer.runtime import add_common_arguments, cli_main, derive_seed, parse_on_off, resolve_device, setup
 
 log = logging.getLogger("pdfinfer.gatsbi.sample")
 

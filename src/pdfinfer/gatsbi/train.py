@@ -15,19 +15,9 @@ import logging
 from collections.abc import Sequence
 
 from pdfinfer.gatsbi.settings import GATSBISettings
-from pdfinfer.runtime import add_common_arguments, cli_main, resolve_device, setup
+from pdfinfer.runtime import add_common_arguments, cli_main, parse_on_off, resolve_device, setup
 
 log = logging.getLogger("pdfinfer.gatsbi.train")
-
-
-def parse_on_off(text: str) -> bool:
-    """``on``/``off`` (also true/false, 1/0) -> bool."""
-    value = text.strip().lower()
-    if value in ("on", "true", "1", "yes"):
-        return True
-    if value in ("off", "false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected on or off, got {text!r}")
 
 
 def build_parser() -> argparse.ArgumentParser:

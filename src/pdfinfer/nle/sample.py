@@ -33,10 +33,9 @@ from pdfinfer.io import read_events, write_samples
 from pdfinfer.nle.model import NLEModel, check_compatible, load_model, quiet_library_warnings
 from pdfinfer.nle.posterior import NLELogPosterior
 from pdfinfer.nle.settings import NLESettings
-from pdfinfer.nle.train import parse_on_off
 from pdfinfer.params import PARAM_NAMES, to_physical
 from pdfinfer.reference.mcmc import ConvergenceError, MCMCResult, MCMCSettings, run_mcmc
-from pdfinfer.runtime import add_common_arguments, cli_main, derive_seed, resolve_device, setup
+from pdfinfer.runtime import add_common_arguments, cli_main, derive_seed, parse_on_off, resolve_device, setup
 
 log = logging.getLogger("pdfinfer.nle.sample")
 

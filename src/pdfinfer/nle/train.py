@@ -37,7 +37,7 @@ from pdfinfer.errors import DataError, TrainingError
 from pdfinfer.io import EventSet, read_event_shards
 from pdfinfer.nle.model import EventLikelihood, NLEModel, NormLikelihood, build_model, quiet_library_warnings, save_model
 from pdfinfer.nle.settings import NLESettings
-from pdfinfer.runtime import add_common_arguments, cli_main, derive_seed, progress, resolve_device, setup
+from pdfinfer.runtime import add_common_arguments, cli_main, derive_seed, parse_on_off, progress, resolve_device, setup
 from pdfinfer.theory import make_theory
 
 log = logging.getLogger("pdfinfer.nle.train")
@@ -256,13 +256,6 @@ def train(
                 sum(h["epoch_seconds"]),
             )
     return model.cpu(), spec, {**history, "checkpoint": checkpoint_path or ""}
-
-
-def parse_on_off(text: str) -> bool:
-    """``on``/``off`` -> bool."""
-    if text not in ("on", "off"):
-        raise argparse.ArgumentTypeError(f"expected on or off, got {text!r}")
-    return text == "on"
 
 
 def build_parser() -> argparse.ArgumentParser:

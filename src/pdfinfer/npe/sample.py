@@ -23,8 +23,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from pdfinfer.npe.train import parse_on_off
-from pdfinfer.runtime import add_common_arguments, cli_main
+from pdfinfer.runtime import add_common_arguments, cli_main, parse_on_off
 
 log = logging.getLogger("pdfinfer.npe.sample")
 

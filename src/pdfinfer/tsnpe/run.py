@@ -19,8 +19,7 @@ import logging
 import time
 from collections.abc import Sequence
 
-from pdfinfer.npe.train import parse_on_off
-from pdfinfer.runtime import add_common_arguments, cli_main
+from pdfinfer.runtime import add_common_arguments, cli_main, parse_on_off
 
 log = logging.getLogger("pdfinfer.tsnpe")
 

@@ -25,7 +25,15 @@ from workflow_helpers import ROOT
 SCRIPT = ROOT / "tests/cluster/local-slurm.sh"
 PROFILE = "workflow/profiles/slurm"
 TINY = str(ROOT / "config/tiny.yaml")
-TRAINING_RULES = ("adversarial", "adversarial_bootstrap", "npe_train", "nle_train", "nle_sample", "tsnpe", "gatsbi_train")  # rules that request GPUs
+TRAINING_RULES = (
+    "adversarial",
+    "adversarial_bootstrap",
+    "npe_train",
+    "nle_train",
+    "nle_sample",
+    "tsnpe",
+    "gatsbi_train",
+)  # rules that request GPUs
 SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
 # The cluster test runs `rule all` through SLURM. Every job there costs ~10-30 s on the 2-core test
 # machine (sbatch, then Snakemake and torch start-up inside the job, status polling), so by default
@@ -70,12 +78,6 @@ def scheduled_jobs(output: str) -> dict[str, tuple[str, bool]]:
     """Snakemake job id -> (rule, runs locally) for every job a run's log announces."""
     header = re.compile(r"^(local)?rule (\w+):\n(?:    .*\n)*?    jobid: (\d+)$", re.M)
     return {m.group(3): (m.group(2), m.group(1) is not None) for m in header.finditer(output)}
-
-
-def workflow_rules() -> set[str]:
-    proc = run_snakemake("--list-rules", "--configfile", TINY, "--config", "results=/tmp/pdfinfer-cluster-list")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return set(proc.stdout.split())
 
 
 # --------------------------------------------------------------------------------------------

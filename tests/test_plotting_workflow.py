@@ -71,7 +71,7 @@ def test_plot_settings_rerun_only_plotting_rules(tmp_path):
     assert touched.returncode == 0, touched.stderr[-3000:]
 
     n_obs = tiny["sweep"]["n_obs"][0]
-    targets = [str(results / f"plots/n{n_obs}/training_npe.png"), str(results / f"plots/n{n_obs}/calibration_sbc.png")]
+    targets = [str(results / f"plots/n{n_obs}/training_npe.png"), str(results / f"plots/n{n_obs}/calibration_npe_sbc.png")]
     run = snakemake(*targets, "--cores", "2", *config(), timeout=300)
     assert run.returncode == 0, run.stderr[-5000:]
     ran = scheduled_rules(run.stdout + run.stderr)
@@ -94,7 +94,7 @@ def test_plot_settings_leave_every_other_command_unchanged(tmp_path):
     """Static complement of the dry run (which cannot see params of jobs that never ran): the shell
     command of every non-plotting job is identical with and without a changed ``plots:`` section."""
     plot_cfg = tmp_path / "plots.yaml"
-    plot_cfg.write_text(yaml.safe_dump({"plots": {"dpi": 61, "formats": ["png", "svg"], "predictive_draws": 9}}))
+    plot_cfg.write_text(yaml.safe_dump({"plots": {"dpi": 61, "formats": ["png", "svg"], "event_bins": 9}}))
     commands = []
     for extra in ([], [str(plot_cfg)]):
         proc = snakemake(

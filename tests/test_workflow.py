@@ -1,6 +1,7 @@
 """The Snakemake workflow: config validation before any job, dry run, lint, tiny end-to-end run."""
 
 import csv
+import json
 import shlex
 
 import pytest
@@ -8,6 +9,7 @@ import yaml
 from workflow_helpers import ROOT, snakemake
 
 from pdfinfer.io import read_events
+from pdfinfer.methods import REGISTRY
 
 
 def test_dry_run_of_the_default_config_is_clean():
@@ -99,6 +101,37 @@ def test_tiny_config_runs_end_to_end(tmp_path):
     for bench in benchmarks:
         rows = list(csv.DictReader(bench.open(), delimiter="\t"))
         assert float(rows[0]["s"]) >= 0
+    # every enabled method is scored and drawn; the event figure and the event-level C2ST read the
+    # same replicate sets (the predictive rule's files)
+    methods = {"reference", *tiny["methods"]}
+    report_figures = {p.name for p in (results / "plots").rglob("*.png")}
+    for n_obs in tiny["sweep"]["n_obs"]:
+        metrics = json.loads((results / f"compare/n{n_obs}/metrics.json").read_text())
+        assert set(metrics["methods"]) == methods, sorted(metrics["methods"])
+        events_log = (results / f"logs/plot_events/n{n_obs}.log").read_text()
+        for label, entry in metrics["methods"].items():
+            assert entry["predictive_path"] == str(results / f"predictive/n{n_obs}/{label}.h5")
+            assert f"replicate sets of {label}: {entry['predictive_path']}" in events_log
+        assert all(f"training_{m.label}.png" in report_figures for m in REGISTRY.values() if m.history and m.label in methods)
+        assert all(
+            f"calibration_{m.label}_coverage.png" in report_figures
+            for m in REGISTRY.values()
+            if m.amortized and m.label in methods
+        )
+    # the report names every method
+    report = snakemake(
+        "--cores",
+        "1",
+        "--configfile",
+        "config/tiny.yaml",
+        "--config",
+        f"results={results}",
+        "--report",
+        str(results / "report.html"),
+    )
+    assert report.returncode == 0, report.stderr[-3000:]
+    page = (results / "report.html").read_text()
+    assert all(REGISTRY[label].title in page for label in methods)
     # a rerun has nothing to do
     again = snakemake("-n", "--cores", "2", "--configfile", "config/tiny.yaml", "--config", f"results={results}")
     assert "Nothing to be done" in again.stdout + again.stderr

@@ -92,7 +92,10 @@ def run_events(args: argparse.Namespace) -> None:
 
     style = _style(args)
     observed, theory = load.observed_set(args.observed)
-    replicates = {m: sets.events for m, sets in load.replicate_sets(_pairs(args.predictive, "--predictive")).items()}
+    sets = load.replicate_sets(_pairs(args.predictive, "--predictive"))
+    for method, replicate in sets.items():
+        log.info("replicate sets of %s: %s", method, replicate.path)
+    replicates = {m: replicate.events for m, replicate in sets.items()}
     fig = events.plot_event_marginals(
         observed,
         replicates,

@@ -28,11 +28,6 @@ from pdfinfer.theory import Theory
 QUANTILES = (0.025, 0.16, 0.5, 0.84, 0.975)
 
 
-def curve_names(theory: Theory) -> list[str]:
-    """Names of the curves drawn for ``theory``: ``u``, ``d``, then one x-density per target."""
-    return ["u", "d", *[f"g_{t}" for t in theory.target_names]]
-
-
 def curve_label(name: str, theory_name: str) -> str:
     """Axis label of a curve: ``u`` -> ``$u(x)$``; ``g_p`` -> ``$\\sigma_p(x)$`` (proxy) or ``$d\\sigma_p/dx$ [nb]`` (dis)."""
     if name in ("u", "d"):

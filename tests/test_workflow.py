@@ -38,8 +38,21 @@ def test_lint_is_clean():
         ({"observation": {"n_obs": 5000, "n_truth": 4096}}, ["observed-set size 5000", "exceeds observation.n_truth = 4096"]),
         ({"methods": ["nple"]}, ["config: methods: unknown method(s) ['nple']; registered methods: "]),
         ({"device": "cuda"}, ["config: device = 'cuda' but CUDA is not available here"]),
+        (
+            {"adversarial": {"discriminator": "attention", "discriminator_width": 30}},
+            ["adversarial.attention_heads = 4 must divide"],
+        ),
     ],
-    ids=["bad-theory", "misspelt-key", "zero-events", "bad-target", "n_obs-above-truth", "unknown-method", "cuda-without-gpu"],
+    ids=[
+        "bad-theory",
+        "misspelt-key",
+        "zero-events",
+        "bad-target",
+        "n_obs-above-truth",
+        "unknown-method",
+        "cuda-without-gpu",
+        "heads-width",
+    ],
 )
 def test_bad_config_is_refused_before_any_job(tmp_path, config, messages):
     cfg = tmp_path / "bad.yaml"

@@ -25,10 +25,13 @@ from pdfinfer.errors import ConfigError  # noqa: E402
 from pdfinfer.methods import REFERENCE, REGISTRY, rule_files  # noqa: E402
 
 SCHEMA_PATH = os.path.join(workflow.basedir, "config", "config.schema.yaml")
-# One line naming the key and the allowed keys or values (not the whole schema), then the
-# defaults are filled in by Snakemake's validate.
-validate_schema(config, load_schema(SCHEMA_PATH))
-validate(config, schema=SCHEMA_PATH)
+# Snakemake's validate fills in the schema's defaults; when it refuses the config, the message is
+# one line naming the key and the allowed keys or values (not the whole schema and config).
+try:
+    validate(config, schema=SCHEMA_PATH)
+except Exception:
+    validate_schema(config, load_schema(SCHEMA_PATH))
+    raise
 #: The enabled methods (config `methods`, the referee always), every settings object checked.
 METHODS = check_config(config, load_schema(SCHEMA_PATH))
 LEARNED = [m for m in METHODS if m.label != REFERENCE]

@@ -15,27 +15,30 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import yaml
 from workflow_helpers import ROOT, snakemake
 
 pytestmark = pytest.mark.slow
 
-#: A small DAG (truth, observed set, referee, replicate sets, comparison, plots) of about 15 jobs.
-CONFIG = [
-    "--configfile",
-    "config/tiny.yaml",
-    "--config",
-    "methods=[]",
-    "sweep={n_obs: [64]}",
-    "observation={n_truth: 4096, n_obs: 64}",
-]
+#: A small DAG (truth, observed set, referee, replicate sets, comparison, plots) of about 15 jobs:
+#: config/tiny.yaml with the referee alone, one observed-set size and no replicated coverage.
+SMALL = {"methods": [], "sweep": {"n_obs": [64]}, "observation": {"n_truth": 4096, "n_obs": 64}, "coverage": {"sets": 0}}
 #: Keys whose values are clock readings, not results.
 TIMING = ("created", "wall_time", "wall_time_s", "train_wall_time", "history_wall_time", "seconds", "elapsed")
 
 
-def run_killed(results: Path, seed: int) -> int:
+@pytest.fixture(scope="module")
+def config(tmp_path_factory) -> list[str]:
+    """Snakemake arguments: the tiny config with the SMALL overlay, then ``--config`` for results=."""
+    overlay = tmp_path_factory.mktemp("config") / "small.yaml"
+    overlay.write_text(yaml.safe_dump(SMALL))
+    return ["--configfile", "config/tiny.yaml", str(overlay), "--config"]
+
+
+def run_killed(config: list[str], results: Path, seed: int) -> int:
     """Start the pipeline, SIGKILL it (and its jobs) when a seeded random number of jobs has started."""
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
-    command = [sys.executable, "-m", "snakemake", "--cores", "1", *CONFIG, f"results={results}"]
+    command = [sys.executable, "-m", "snakemake", "--cores", "1", *config, f"results={results}"]
     proc = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
@@ -113,15 +116,18 @@ def assert_same(a: dict, b: dict) -> None:
                 assert x == y, f"{name}:{key}: {x!r} != {y!r}"
 
 
-def test_killed_pipeline_resumes_into_the_uninterrupted_result(tmp_path):
+def test_killed_pipeline_resumes_into_the_uninterrupted_result(tmp_path, config):
     clean = tmp_path / "clean"
-    done = snakemake("--cores", "1", *CONFIG, f"results={clean}", timeout=900)
+    done = snakemake("--cores", "1", *config, f"results={clean}", timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
 
     killed = tmp_path / "killed"
-    kill_at = run_killed(killed, seed=20241107)
+    kill_at = run_killed(config, killed, seed=20241107)
     assert (killed / "logs").exists(), "the pipeline was killed before any job started"
-    rerun = snakemake("--cores", "1", "--rerun-incomplete", *CONFIG, f"results={killed}", timeout=900)
+    # Snakemake itself was killed too: its lock stays, and is removed as Snakemake says to.
+    unlock = snakemake("--unlock", *config, f"results={killed}")
+    assert unlock.returncode == 0, unlock.stderr[-2000:]
+    rerun = snakemake("--cores", "1", "--rerun-incomplete", *config, f"results={killed}", timeout=900)
     assert rerun.returncode == 0, f"rerun after a kill at job {kill_at} failed: {rerun.stderr[-4000:]}"
     assert not list(killed.rglob("*.part")), "temporary files survived the kill and the rerun"
     assert_same(results_content(clean), results_content(killed))

@@ -216,8 +216,17 @@ class Scorer:
             "amplification": amp,
         }
 
-    def parameter_c2st(self, label: str, samples: np.ndarray) -> float:
-        """C2ST of ``samples`` ``(K, 6)`` against the exact posterior (the referee: its two halves)."""
+    def parameter_c2st(self, label: str, samples: np.ndarray) -> float | None:
+        """C2ST of ``samples`` ``(K, 6)`` against the exact posterior (the referee: its two halves).
+
+        ``None`` for a method with fewer draws than the cross-validation needs (a bootstrap
+        ensemble of a few point estimates): no classifier can be trained on them.
+        """
+        if len(samples) < 2 * self.settings.c2st_folds:
+            log.warning(
+                "%s: %d draws, fewer than the C2ST's %d; its C2ST is null", label, len(samples), 2 * self.settings.c2st_folds
+            )
+            return None
         args = (self.c2st_samples, self.settings.c2st_folds, self.seed(label, "c2st"), self.threads)
         if label == REFERENCE:
             half = len(samples) // 2
@@ -252,7 +261,7 @@ class Scorer:
             "wall_time_s": float(wall) if wall is not None else None,
         }
         log.info(
-            "%s scored in %.1f s: C2ST %.3f, event C2ST %.3f", label, time.perf_counter() - start, accuracy, result["event_c2st"]
+            "%s scored in %.1f s: C2ST %s, event C2ST %.3f", label, time.perf_counter() - start, accuracy, result["event_c2st"]
         )
         return result
 
@@ -286,9 +295,10 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     lines = [head, "-" * len(head)]
     for r in rows:
         wall = f"{r['wall_time_s']:8.1f}" if r["wall_time_s"] is not None else f"{'-':>8}"
+        accuracy = f"{r['c2st']:6.3f}" if r["c2st"] is not None else f"{'-':>6}"
         width = f"{r['mean_width_ratio']:6.3g}" if r["mean_width_ratio"] is not None else f"{'-':>6}"
         lines.append(
-            f"{r['label']:<24} {r['c2st']:6.3f} {r['event_c2st']:7.3f} {r['event_quantile_mse']:9.2e} {r['rel_l2_error']:7.3f} "
+            f"{r['label']:<24} {accuracy} {r['event_c2st']:7.3f} {r['event_quantile_mse']:9.2e} {r['rel_l2_error']:7.3f} "
             f"{width} {str(r['covered68_joint']):>5} {str(r['covered95_joint']):>5} {wall}"
         )
     return "\n".join(lines)

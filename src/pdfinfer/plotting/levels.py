@@ -51,7 +51,10 @@ def levels_answer(metrics: Mapping[str, Any]) -> str:
     if not learned:
         return "Only the exact posterior ran: no learned method to compare."
     worst_event = max(learned, key=lambda m: learned[m]["event_c2st"])
-    worst_param, best_param = max(learned, key=lambda m: learned[m]["c2st"]), min(learned, key=lambda m: learned[m]["c2st"])
+    scored = {m: r for m, r in learned.items() if r["c2st"] is not None}
+    if not scored:
+        return "No learned method has enough draws for a parameter-level C2ST."
+    worst_param, best_param = max(scored, key=lambda m: scored[m]["c2st"]), min(scored, key=lambda m: scored[m]["c2st"])
     spread_event = learned[worst_event]["event_c2st"] - floor
     spread_param = learned[worst_param]["c2st"] - learned[best_param]["c2st"]
     verdict = (
@@ -75,7 +78,8 @@ def plot_levels(metrics: Mapping[str, Any], style: PlotStyle, title: str = "") -
         axes = fig.subplots(1, 2)
         for ax, (xkey, ykey, xlabel, ylabel) in zip(axes, PANELS):
             for m, r in methods.items():
-                ax.plot(r[xkey], r[ykey], "o" if m != REFERENCE else "s", color=method_color(m), ms=6)
+                if r[ykey] is not None:  # a C2ST is null for a method with too few draws
+                    ax.plot(r[xkey], r[ykey], "o" if m != REFERENCE else "s", color=method_color(m), ms=6)
             ax.axvline(floors_x[xkey], color="0.4", ls="--", lw=1.0)
             if ykey == "c2st":
                 ax.axhline(methods[REFERENCE]["c2st"], color="0.4", ls=":", lw=1.0)

@@ -44,7 +44,10 @@ def coverage_answer(coverage: Mapping[str, Any]) -> str:
         parts.append("consistent with 95% coverage: " + ", ".join(consistent))
     if off:
         parts.append("not consistent: " + ", ".join(off))
-    return f"Joint 95% regions over {n} replicated sets per kind (99.9%-level binomial check), " + "; ".join(parts) + "."
+    sentence = f"Joint 95% regions over {n} replicated sets per kind (99.9%-level binomial check), " + "; ".join(parts) + "."
+    if n < 20:  # 0 of n is still consistent with 95% below n = log(0.0005) / log(0.05) ~ 2.5; tell no one otherwise
+        sentence = f"Only {n} sets per kind: a check of the machinery, too few to tell calibrated from overconfident. " + sentence
+    return sentence
 
 
 def plot_coverage(coverage: Mapping[str, Any], style: PlotStyle, title: str = "") -> Figure:

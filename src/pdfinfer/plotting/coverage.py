@@ -45,7 +45,7 @@ def coverage_answer(coverage: Mapping[str, Any]) -> str:
     if off:
         parts.append("not consistent: " + ", ".join(off))
     sentence = f"Joint 95% regions over {n} replicated sets per kind (99.9%-level binomial check), " + "; ".join(parts) + "."
-    if n < 20:  # 0 of n is still consistent with 95% below n = log(0.0005) / log(0.05) ~ 2.5; tell no one otherwise
+    if n < 20:  # with so few sets the binomial interval cannot separate 95% from far lower rates
         sentence = f"Only {n} sets per kind: a check of the machinery, too few to tell calibrated from overconfident. " + sentence
     return sentence
 

@@ -199,7 +199,12 @@ def simulate_prior_sets(args: argparse.Namespace, stream: tuple[Any, ...], desc:
         seed,
         args.norm_rel_unc,
         args.config_hash,
-        {"device": str(device), "stream": stream[0], **attrs, **({"constraints": constraint.as_dict()} if constraint.enabled else {})},
+        {
+            "device": str(device),
+            "stream": stream[0],
+            **attrs,
+            **({"constraints": constraint.as_dict()} if constraint.enabled else {}),
+        },
     )
 
 

@@ -110,7 +110,9 @@ def constraint_fisher(eta: np.ndarray, settings: ConstraintSettings) -> np.ndarr
     return jac.T @ jac / variance
 
 
-def _sample_block(k: int, n: int, generator: torch.Generator, settings: ConstraintSettings, device: torch.device | str) -> torch.Tensor:
+def _sample_block(
+    k: int, n: int, generator: torch.Generator, settings: ConstraintSettings, device: torch.device | str
+) -> torch.Tensor:
     """``n`` draws ``(n, 3)`` of the normalized (N, a, b) of PDF ``k`` (0: u, 1: d) under box x ``f_k``."""
     cols = list(_INDEX[k])
     lo = torch.as_tensor(THETA_MIN[cols], dtype=torch.float64, device=device)

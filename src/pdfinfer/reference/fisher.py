@@ -169,8 +169,6 @@ def prior_aware(fisher: np.ndarray, bounds: dict[str, Any]) -> dict[str, Any]:
     return {
         "prior_std": {n: {"normalized": PRIOR_STD, "physical": PRIOR_STD * float(w)} for n, w in zip(PARAM_NAMES, WIDTHS)},
         "prior_limited": limited,
-        "bayesian_bound": {
-            n: {"normalized": float(s), "physical": float(s * w)} for n, s, w in zip(PARAM_NAMES, sigma, WIDTHS)
-        },
+        "bayesian_bound": {n: {"normalized": float(s), "physical": float(s * w)} for n, s, w in zip(PARAM_NAMES, sigma, WIDTHS)},
         "bayesian_bound_definition": "van Trees, Gaussian prior of the box's covariance (1/12 per normalized parameter), Fisher at eta*",
     }

@@ -79,7 +79,13 @@ def main() -> None:
     events = theory.sample(truth, args.n_obs, generator=generator)[0].numpy()
     norm = theory.sample_norm(truth, args.rel_unc, generator=generator)[0].numpy()
     settings = ReferenceSettings.from_config(
-        {"sampler": "emcee", "n_chains": args.chains, "ess_target": args.ess, "n_samples": 4000, "emcee": {"n_burn": 300, "n_steps": 600}}
+        {
+            "sampler": "emcee",
+            "n_chains": args.chains,
+            "ess_target": args.ess,
+            "n_samples": 4000,
+            "emcee": {"n_burn": 300, "n_steps": 600},
+        }
     )
     none = ConstraintSettings()
     cases = {

@@ -165,6 +165,16 @@ def test_methods_without_the_constraint_are_refused_when_it_is_on():
         check_config(config, SCHEMA)
 
 
+def test_hard_band_with_nuts_is_refused():
+    config = with_constraints(kind="sum_rules", form="hard")
+    config["methods"], config["reference"] = [], {**config.get("reference", {}), "sampler": "nuts"}
+    validate_schema(config, SCHEMA)
+    with pytest.raises(ConfigError, match=r"^config: observation\.constraints\.form = 'hard' with reference\.sampler = 'nuts'"):
+        check_config(config, SCHEMA)
+    config["reference"]["sampler"] = "emcee"
+    check_config(config, SCHEMA)
+
+
 # ------------------------------------------------------------------ the exact posterior
 def test_exact_posterior_widths_of_the_normalizations_shrink_under_the_sum_rules():
     """The exact posterior of (N_u, N_d) given 64 events at the truth, the shapes held at theta*, on
@@ -271,3 +281,22 @@ def test_adversarial_generator_pays_minus_log_f():
     assert penalty.shape == (8,) and torch.allclose(penalty, -log_factor(eta, SOFT)) and bool((penalty >= 0).all())
     penalty.sum().backward()
     assert torch.isfinite(eta.grad).all() and eta.grad.abs().sum() > 0
+
+
+def test_constraints_figure_and_its_answer_come_from_the_numbers(tmp_path):
+    from pdfinfer.plotting.constraints import answer, plot_constraint_widths
+    from pdfinfer.plotting.style import PlotStyle, save
+
+    def case(n_u, n_d, a_u):
+        std = {n: 1.0 for n in ("N_u", "a_u", "b_u", "N_d", "a_d", "b_d")} | {"N_u": n_u, "N_d": n_d, "a_u": a_u}
+        return {"std": std, "bayesian_bound": {n: 0.9 * v for n, v in std.items()}}
+
+    data = {"n_obs": 64, "rel_unc": 0.02, "tolerance": 0.05, "prior_std": {"N_u": 0.87}}
+    data["cases"] = {"none": case(0.8, 0.8, 0.4), "normalization": case(0.6, 0.6, 0.3), "sum_rules": case(0.2, 0.4, 0.1)}
+    text = answer(data)
+    assert "N_u 0.25x, N_d 0.50x" in text and "N_u 0.75x, N_d 0.75x" in text and "the sum rules (prior) breaks" in text
+    assert "of the shapes the sum rules narrow a_u most (0.25x, against 0.75x" in text
+    data["cases"]["normalization"] = case(0.1, 0.1, 0.4)
+    assert "the normalization observable breaks" in answer(data)
+    paths = save(plot_constraint_widths(data, PlotStyle(formats=("png",))), tmp_path / "constraints", PlotStyle(formats=("png",)))
+    assert [p.suffix for p in paths] == [".png"] and paths[0].stat().st_size > 1000

@@ -115,4 +115,9 @@ def check_config(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[M
             f"config: observation.constraints.kind = {constraint.kind!r} is not supported by method(s) {unsupported} "
             "(their posterior uses the box prior); use kind: none or remove them from methods"
         )
+    if constraint.enabled and constraint.form == "hard" and section_settings(config, "reference").sampler == "nuts":
+        raise ConfigError(
+            "config: observation.constraints.form = 'hard' with reference.sampler = 'nuts': NUTS stalls on the band's "
+            "steep walls (a 128-event run did not finish warm-up in 27 min); use reference.sampler: emcee or form: soft"
+        )
     return methods

@@ -300,3 +300,13 @@ def test_constraints_figure_and_its_answer_come_from_the_numbers(tmp_path):
     assert "the normalization observable breaks" in answer(data)
     paths = save(plot_constraint_widths(data, PlotStyle(formats=("png",))), tmp_path / "constraints", PlotStyle(formats=("png",)))
     assert [p.suffix for p in paths] == [".png"] and paths[0].stat().st_size > 1000
+
+
+def test_npe_fresh_simulations_draw_from_the_shards_prior():
+    from pdfinfer.npe.data import FreshSimulations
+
+    spec = {"theory": {"name": "proxy"}, "n_events": 8, "normalization": False, "norm_rel_unc": 0.02}
+    plain = FreshSimulations(spec, 50, 0, torch.device("cpu"))(0)[0]
+    soft = FreshSimulations({**spec, "constraints": SOFT.as_dict()}, 50, 0, torch.device("cpu"))(0)[0]
+    assert np.abs(deviations(plain.double()).numpy()).max() > 1  # the box: far from the sum rules
+    assert np.abs(deviations(soft.double()).numpy()).max() < 5 * 0.05

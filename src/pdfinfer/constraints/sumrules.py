@@ -94,12 +94,6 @@ def log_factor(eta: torch.Tensor, settings: ConstraintSettings) -> torch.Tensor:
     return _log_terms(deviations(eta), settings).sum(-1)
 
 
-def log_factor_np(eta: np.ndarray, settings: ConstraintSettings) -> np.ndarray:
-    """``log f(eta)`` ``(B,)`` for rows ``eta`` ``(B, 6)`` (numpy in, numpy out)."""
-    with torch.no_grad():
-        return log_factor(torch.as_tensor(np.asarray(eta, dtype=np.float64)), settings).numpy()
-
-
 def constraint_fisher(eta: np.ndarray, settings: ConstraintSettings) -> np.ndarray:
     """Information ``(6, 6)`` of the constraint at ``eta`` ``(6,)`` in normalized units (zeros when off)."""
     if not settings.enabled:
@@ -163,8 +157,3 @@ def acceptance(settings: ConstraintSettings, n: int = 100_000, seed: int = 0) ->
     """Fraction of box-prior mass the constraint keeps, ``E_box[f]`` (Monte Carlo, ``n`` draws)."""
     eta = torch.rand((n, 6), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     return float(torch.exp(log_factor(eta, settings)).mean())
-
-
-def prior_std() -> np.ndarray:
-    """Standard deviation ``(6,)`` of the uniform box prior in normalized units, ``1 / sqrt(12)`` each."""
-    return np.full(len(THETA_MIN), 1.0 / math.sqrt(12.0)) * np.ones_like(THETA_MAX)

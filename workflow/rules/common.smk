@@ -21,6 +21,7 @@ from pdfinfer.config import (
     section_settings,
     validate_schema,
 )  # noqa: E402
+from pdfinfer.constraints.settings import constraint_settings  # noqa: E402
 from pdfinfer.errors import ConfigError  # noqa: E402
 from pdfinfer.methods import REFERENCE, REGISTRY, rule_files  # noqa: E402
 
@@ -63,6 +64,8 @@ NORM = config["observation"]["normalization"]
 #: The normalization observable on/off, as the modules' --normalization flag takes it.
 NORM_FLAG = "on" if NORM["enabled"] else "off"
 OBSERVED = f"{RESULTS}/data/n{{n_obs}}/observed.h5"
+#: The prior's sum-rule constraint (observation.constraints) as the JSON the modules' --constraints takes.
+CONSTRAINTS = constraint_settings(config).to_json()
 #: Held-out prior-predictive sets (own seed stream): the calibration set of every amortized method.
 HOLDOUT = f"{RESULTS}/data/n{{n_obs}}/holdout.h5"
 #: Posterior-predictive replicate sets of one method (or `truth`), read by compare and the plots.

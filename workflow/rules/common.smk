@@ -295,7 +295,9 @@ CONTAMINATION_N = CONTAMINATION.n_obs or SWEEP[0]
 CONTAMINATION_FIT = [m for m in METHODS if m.fit]
 #: Sampled on each contaminated set: every enabled amortized method with a registry `sampler`.
 CONTAMINATION_SAMPLED = [m for m in METHODS if m.amortized and m.sampler and not m.fit]
-CONTAMINATED_SET = f"{RESULTS}/contamination/n{{n_obs}}/sets/{{ckind}}_eps{{eps}}_set{{index}}.h5"
+CONTAMINATED_SET = (
+    f"{RESULTS}/contamination/n{{n_obs}}/sets/{{ckind}}_eps{{eps}}_set{{index}}.h5"
+)
 CONTAMINATED = f"{RESULTS}/contamination/n{{n_obs}}/{{method}}/{{ckind}}_eps{{eps}}_set{{index}}.h5"
 
 
@@ -307,7 +309,11 @@ def contamination_runs(n_obs):
         for i in range(CONTAMINATION.sets)
     ]
     return [
-        (m.label, CONTAMINATED_SET.format(**c), CONTAMINATED.format(method=m.label, **c))
+        (
+            m.label,
+            CONTAMINATED_SET.format(**c),
+            CONTAMINATED.format(method=m.label, **c),
+        )
         for m in CONTAMINATION_FIT + CONTAMINATION_SAMPLED
         for c in cells
     ]

@@ -42,12 +42,14 @@ rule contamination_fit:
         model=replica_model,
     output:
         CONTAMINATED,
-    wildcard_constraints:
-        method="|".join(m.label for m in CONTAMINATION_FIT) or "(?!x)x",
     log:
         log_path("contamination_fit", "n{n_obs}/{method}/{ckind}_eps{eps}_set{index}"),
     benchmark:
-        benchmark_path("contamination_fit", "n{n_obs}/{method}/{ckind}_eps{eps}_set{index}")
+        benchmark_path(
+            "contamination_fit", "n{n_obs}/{method}/{ckind}_eps{eps}_set{index}"
+        )
+    wildcard_constraints:
+        method="|".join(m.label for m in CONTAMINATION_FIT) or "(?!x)x",
     conda:
         CONDA_ENV
     threads: 1
@@ -63,7 +65,11 @@ rule contamination_fit:
         seed=config["seed"],
         device=config["device"],
         hash=lambda wc: config_hash(
-            "theory", "observation", REGISTRY[wc.method].section, "contamination", "seed"
+            "theory",
+            "observation",
+            REGISTRY[wc.method].section,
+            "contamination",
+            "seed",
         ),
     shell:
         "python -m pdfinfer.contamination.fit --method {wildcards.method:q} --observed {input.observed:q}"
@@ -77,12 +83,16 @@ rule contamination_sample:
         model=lambda wc: REGISTRY[wc.method].path("model", RESULTS, wc.n_obs),
     output:
         CONTAMINATED,
+    log:
+        log_path(
+            "contamination_sample", "n{n_obs}/{method}/{ckind}_eps{eps}_set{index}"
+        ),
+    benchmark:
+        benchmark_path(
+            "contamination_sample", "n{n_obs}/{method}/{ckind}_eps{eps}_set{index}"
+        )
     wildcard_constraints:
         method="|".join(m.label for m in CONTAMINATION_SAMPLED) or "(?!x)x",
-    log:
-        log_path("contamination_sample", "n{n_obs}/{method}/{ckind}_eps{eps}_set{index}"),
-    benchmark:
-        benchmark_path("contamination_sample", "n{n_obs}/{method}/{ckind}_eps{eps}_set{index}")
     conda:
         CONDA_ENV
     threads: 1
@@ -95,7 +105,11 @@ rule contamination_sample:
         seed=config["seed"],
         device=config["device"],
         hash=lambda wc: config_hash(
-            "theory", "observation", REGISTRY[wc.method].section, "contamination", "seed"
+            "theory",
+            "observation",
+            REGISTRY[wc.method].section,
+            "contamination",
+            "seed",
         ),
     shell:
         "python -m {params.sampler:q} --model {input.model:q} --observed {input.observed:q} --normalization {params.norm:q}"
@@ -137,7 +151,9 @@ rule plot_contamination:
             "contamination",
             "Outliers",
             "bias and coverage against the contaminated fraction",
-            methods=", ".join(m.title for m in CONTAMINATION_FIT + CONTAMINATION_SAMPLED),
+            methods=", ".join(
+                m.title for m in CONTAMINATION_FIT + CONTAMINATION_SAMPLED
+            ),
         ),
         other=other_formats("contamination"),
     log:

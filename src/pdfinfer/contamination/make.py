@@ -45,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def make_set(theory_spec: dict, kind: str, eps: float, index: int, n_obs: int, rel_unc: float, shift: float, seed: int, device: str):
+def make_set(
+    theory_spec: dict, kind: str, eps: float, index: int, n_obs: int, rel_unc: float, shift: float, seed: int, device: str
+):
     """The contaminated set (an :class:`~pdfinfer.io.EventSet`, events ``(n_obs, F)``) of one study cell."""
     from pdfinfer.compare.replicas import replicate_observation
     from pdfinfer.contamination.model import contaminate
@@ -80,8 +82,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         "contamination_n": int(observed.attrs.get("contamination_n", 0)),
         "replicate_index": args.index,
     }
-    write_events(args.out, observed.events, observed.params, observed.norm, observed.theory, args.seed, args.rel_unc, args.config_hash, attrs)
-    log.info("%s set %d, eps = %g: %d of %d events replaced -> %s", args.kind, args.index, args.eps, attrs["contamination_n"], args.n_obs, args.out)
+    write_events(
+        args.out,
+        observed.events,
+        observed.params,
+        observed.norm,
+        observed.theory,
+        args.seed,
+        args.rel_unc,
+        args.config_hash,
+        attrs,
+    )
+    log.info(
+        "%s set %d, eps = %g: %d of %d events replaced -> %s",
+        args.kind,
+        args.index,
+        args.eps,
+        attrs["contamination_n"],
+        args.n_obs,
+        args.out,
+    )
     return 0
 
 

@@ -104,7 +104,9 @@ def summarize(records: Sequence[dict[str, Any]], kinds: Sequence[str]) -> dict[s
         out[label] = {}
         for kind in kinds:
             rows = [r for r in mine if r["kind"] == (CLEAN if r["eps"] == 0 else kind)]
-            out[label][kind] = [_cell([r for r in rows if r["eps"] == eps], clean, ref_sd) for eps in sorted({r["eps"] for r in rows})]
+            out[label][kind] = [
+                _cell([r for r in rows if r["eps"] == eps], clean, ref_sd) for eps in sorted({r["eps"] for r in rows})
+            ]
     return out
 
 

@@ -22,7 +22,10 @@ from pdfinfer.errors import DataError
 from pdfinfer.plotting.style import PlotStyle, figure, method_color, method_label, sort_methods, styled
 
 MARKERS = {"68": "o", "95": "s"}
-KIND_TITLES = {"broad": "broad outliers (x uniform over the support)", "shifted": r"shifted outliers (events at $\eta^*$ + shift)"}
+KIND_TITLES = {
+    "broad": "broad outliers (x uniform over the support)",
+    "shifted": r"shifted outliers (events at $\eta^*$ + shift)",
+}
 
 
 def _column(cells: list[Mapping[str, Any]], key: str) -> np.ndarray:

@@ -130,7 +130,7 @@ def test_summary_measures_the_shift_in_clean_sd_and_the_answer_says_who_degrades
     assert dirty["coverage95"]["joint"]["n"] == 3
     sentence = answer(summary, graceful_sd=1.0)
     assert "gracefully (at most 1 sd for every kind): Exact posterior (MCMC); not: Adversarial" in sentence
-    assert "Adversarial (pooled seeds) 3" in sentence
+    assert "Adversarial (pooled seeds) 3.00" in sentence
 
 
 def test_plot_runs_on_a_tiny_synthetic_summary():

@@ -120,7 +120,7 @@ def answer(summary: Mapping[str, Any], graceful_sd: float) -> str:
             continue
         worst = max(c["max_shift_sd"] for c in last.values())
         (graceful if worst <= graceful_sd else not_graceful).append(title(label))
-        moves.append(f"{title(label)} " + " / ".join(f"{c['max_shift_sd']:.2g}" for c in last.values()))
+        moves.append(f"{title(label)} " + " / ".join(f"{c['max_shift_sd']:.2f}" for c in last.values()))
     if not moves:
         return "No contaminated sets (every eps is 0): nothing to compare."
     eps = {k: next(iter(summary.values()))[k][-1]["eps"] for k in kinds}

@@ -4,7 +4,7 @@ One row per outlier kind (``broad``, ``shifted``); columns: the largest move of 
 over the parameters in clean exact-posterior standard deviations (± its standard error over sets,
 the ``graceful_sd`` threshold dashed), the distance of the posterior mean from the truth
 (normalized units, mean over sets), and the fraction of sets whose truth lies in the joint 68%
-(circles) and 95% (squares) regions with Clopper-Pearson 95% intervals. The title states which
+(circles, dotted) and 95% (squares, solid) regions with Clopper-Pearson 95% intervals. The title states which
 methods degrade gracefully, computed from the numbers (:func:`pdfinfer.contamination.study.answer`).
 Input: the ``contamination.json`` of :mod:`pdfinfer.contamination.gather`.
 """
@@ -22,6 +22,7 @@ from pdfinfer.errors import DataError
 from pdfinfer.plotting.style import PlotStyle, figure, method_color, method_label, sort_methods, styled
 
 MARKERS = {"68": "o", "95": "s"}
+LINES = {"68": ":", "95": "-"}
 KIND_TITLES = {
     "broad": "broad outliers (x uniform over the support)",
     "shifted": r"shifted outliers (events at $\eta^*$ + shift)",
@@ -42,7 +43,7 @@ def _coverage_panel(ax, labels: list[str], per_label: Mapping[str, list], offset
             rate = np.array([s["rate"] for s in stats], dtype=float)
             lo = rate - np.array([s["interval"][0] for s in stats])
             hi = np.array([s["interval"][1] for s in stats]) - rate
-            ax.errorbar(eps, rate, yerr=[lo, hi], fmt=marker + "-", color=method_color(label), ms=4, capsize=2, lw=0.8)
+            ax.errorbar(eps, rate, yerr=[lo, hi], fmt=marker + LINES[level], color=method_color(label), ms=4, capsize=2, lw=0.8)
     for level in MARKERS:
         ax.axhline(int(level) / 100, color="0.5", ls="--", lw=0.8)
     ax.set_ylim(-0.03, 1.03)
@@ -82,7 +83,7 @@ def plot_contamination(data: Mapping[str, Any], style: PlotStyle, title: str = "
         for ax in axes[-1]:
             ax.set_xlabel(r"contaminated fraction $\epsilon$")
         handles = [Line2D([], [], color=method_color(m), marker="o") for m in labels]
-        handles += [Line2D([], [], color="0.3", marker=m, ls="") for m in MARKERS.values()]
+        handles += [Line2D([], [], color="0.3", marker=MARKERS[k], ls=LINES[k]) for k in MARKERS]
         names = [method_label(m) for m in labels] + ["68% region", "95% region"]
         fig.legend(handles, names, loc="outside lower center", ncol=min(len(names), 6), frameon=False)
         fig.suptitle((title + "\n" if title else "") + sentence, fontsize=style.font_size, wrap=True)

@@ -196,3 +196,37 @@ def test_enabled_study_adds_its_jobs_to_the_dag_with_quoted_paths(tmp_path):
     for line in commands:
         words = shlex.split(line.split("; ", 2)[-1])
         assert "HACKED" not in [w.strip(";") for w in words], line
+
+
+def test_a_failed_fit_is_recorded_and_counted_not_fatal(tmp_path, monkeypatch):
+    """The referee not converging on a contaminated set is a result: a fit_failure file, counted by the summary."""
+    import pdfinfer.reference.fit as reference_fit
+    from pdfinfer.contamination import fit, gather, make
+    from pdfinfer.io import read_json, write_samples
+    from pdfinfer.reference.result import ConvergenceError
+
+    common = ["--seed", "5", "--device", "cpu", "--threads", "1"]
+    sets = {}
+    for kind, eps in (("clean", "0"), ("broad", "0.1")):
+        sets[kind] = tmp_path / f"{kind}.h5"
+        args = ["--kind", kind, "--eps", eps, "--index", "0", "--n-obs", "40", "--theory", '{"name": "proxy"}']
+        assert make.main(args + ["--out", str(sets[kind])] + common) == 0
+    clean_draws = tmp_path / "ref_clean.h5"
+    draws = np.random.default_rng(1).normal(TRUTH, 0.02, size=(300, 6)).clip(0, 1)
+    write_samples(clean_draws, draws, "reference", {}, 5, {"name": "proxy"}, "")
+
+    def diverge(*args, **kwargs):
+        raise ConvergenceError("reference: b_d has R-hat 1.7 (max 1.01)")
+
+    monkeypatch.setattr(reference_fit, "fit", diverge)
+    failed = tmp_path / "ref_broad.h5"
+    args = ["--method", "reference", "--observed", str(sets["broad"]), "--normalization", "off", "--out", str(failed)]
+    assert fit.main(args + common) == 0
+    out = tmp_path / "contamination.json"
+    runs = ["--run", "reference", str(sets["clean"]), str(clean_draws), "--run", "reference", str(sets["broad"]), str(failed)]
+    assert gather.main(runs + ["--settings", '{"kinds": ["broad"], "eps": [0, 0.1]}', "--out", str(out)]) == 0
+    payload = read_json(out)
+    assert [f["error"] for f in payload["failures"]] == ["reference: b_d has R-hat 1.7 (max 1.01)"]
+    assert [c["eps"] for c in payload["methods"]["reference"]["broad"]] == [0.0]  # the failed cell is not scored
+    assert "Exact posterior (MCMC) failed" in payload["answer"] and "not: Exact posterior (MCMC)" in payload["answer"]
+    assert "Fits that failed (not scored): Exact posterior (MCMC) 1." in payload["answer"]

@@ -2,7 +2,10 @@
 
 Writes the method's draws in the common samples layout with the set's ``contamination_kind``,
 ``contamination_eps``, ``replicate_index`` and true parameters (``truth``) in the attributes.
-Amortized methods are not refitted: the workflow samples their trained model on the set file
+A fit that fails for a reason of the method (the referee's chains not converging, a training
+run diverging: a :class:`~pdfinfer.errors.PdfinferError` other than a config or data error) is
+itself a result of the study: the output is then a ``fit_failure`` file (no draws; the message
+in ``error``) that the summary counts. Amortized methods are not refitted: the workflow samples their trained model on the set file
 with their own sampling command (the registry's ``sampler``).
 
 Usage::
@@ -18,7 +21,11 @@ import logging
 import time
 from collections.abc import Sequence
 
+from pdfinfer.errors import ConfigError, DataError, PdfinferError
 from pdfinfer.runtime import add_common_arguments, cli_main, parse_on_off, setup
+
+#: File kind of a failed fit (no draws).
+FAILURE_KIND = "fit_failure"
 
 log = logging.getLogger("pdfinfer.contamination.fit")
 
@@ -48,17 +55,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = method.settings_class().from_json(args.settings)
     fit = method.fit_function()
     setup(args)
-    from pdfinfer.io import check_writable, read_events, write_samples
+    from pdfinfer.io import check_writable, read_events, write_h5, write_samples
 
     check_writable(args.out)
     observed = read_events(args.observed, batched=False)
-    start = time.perf_counter()
-    samples = fit(settings, observed, args.normalization, args.seed, args.device, args.model)
-    wall = time.perf_counter() - start
     attrs = {
         key: observed.attrs[key] for key in ("contamination_kind", "contamination_eps", "contamination_n", "replicate_index")
     }
-    attrs.update(truth=observed.params.tolist(), n_obs=observed.n_events, observed=str(args.observed), wall_time_s=wall)
+    attrs.update(truth=observed.params.tolist(), n_obs=observed.n_events, observed=str(args.observed))
+    start = time.perf_counter()
+    try:
+        samples = fit(settings, observed, args.normalization, args.seed, args.device, args.model)
+    except (ConfigError, DataError):
+        raise
+    except PdfinferError as err:
+        attrs.update(method=method.label, error=str(err), wall_time_s=time.perf_counter() - start, seed=args.seed)
+        write_h5(args.out, FAILURE_KIND, {}, {**attrs, "config_hash": args.config_hash})
+        log.warning("%s failed on %s: %s (recorded in %s)", method.label, args.observed, err, args.out)
+        return 0
+    wall = time.perf_counter() - start
+    attrs["wall_time_s"] = wall
     write_samples(args.out, samples, method.label, settings.as_dict(), args.seed, observed.theory, args.config_hash, attrs=attrs)
     log.info("%s on %s in %.1f s -> %s", method.label, args.observed, wall, args.out)
     return 0

@@ -5,7 +5,8 @@ Each ``--run LABEL SET SAMPLES`` names a method, the contaminated set it ran on
 its samples file (a refit, :mod:`pdfinfer.contamination.fit`, or an amortized method's draws).
 contamination.json keys: ``n_obs``, ``settings`` (the contamination section), ``methods``
 (``{label: {kind: [cell per eps]}}``, :func:`pdfinfer.contamination.study.summarize`), ``answer``
-(the sentence of :func:`pdfinfer.contamination.study.answer`) and ``records`` (one per run).
+(the sentence of :func:`pdfinfer.contamination.study.answer`), ``records`` (one per run) and
+``failures`` (the runs whose fit failed, :mod:`pdfinfer.contamination.fit`, with their message).
 
 Usage::
 
@@ -45,25 +46,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = ContaminationSettings.from_json(args.settings)
     setup(args)
     from pdfinfer.contamination import study
-    from pdfinfer.io import read_events, read_samples, write_json
+    from pdfinfer.contamination.fit import FAILURE_KIND
+    from pdfinfer.io import read_events, read_h5, read_samples, write_json
     from pdfinfer.methods import method
 
-    records, sizes = [], set()
+    records, failures, sizes = [], [], set()
     for label, set_path, samples_path in args.run:
         method(label)
         observed = read_events(set_path, batched=False)
         a = observed.attrs
         sizes.add(observed.n_events)
-        samples = read_samples(samples_path).samples
-        records.append(
-            study.record(label, a["contamination_kind"], a["contamination_eps"], a["replicate_index"], samples, observed.params)
-        )
-    summary = study.summarize(records, settings.kinds)
-    sentence = study.answer(summary, settings.graceful_sd)
+        cell = (label, a["contamination_kind"], a["contamination_eps"], a["replicate_index"])
+        _, attrs = read_h5(samples_path)
+        if attrs.get("kind") == FAILURE_KIND:
+            failures.append(dict(zip(("method", "kind", "eps", "index"), cell), error=attrs.get("error", "")))
+            log.warning("%s: %s", samples_path, attrs.get("error", ""))
+            continue
+        records.append(study.record(*cell, read_samples(samples_path).samples, observed.params))
+    summary = study.summarize(records, settings.kinds, failures)
+    sentence = study.answer(summary, settings.graceful_sd, failures)
     for row in study.table(summary):
         log.info("%s", row)
     log.info("%s", sentence)
-    payload = {"n_obs": sorted(sizes), "settings": settings.as_dict(), "methods": summary, "answer": sentence, "records": records}
+    payload = {
+        "n_obs": sorted(sizes),
+        "settings": settings.as_dict(),
+        "methods": summary,
+        "answer": sentence,
+        "records": records,
+        "failures": failures,
+    }
     write_json(args.out, payload)
     return 0
 

@@ -58,7 +58,9 @@ def _mean_se(values: np.ndarray) -> tuple[list[float], list[float | None]]:
     return values.mean(0).tolist(), [None if s is None else float(s) for s in se]
 
 
-def _cell(rows: Sequence[dict[str, Any]], clean: Mapping[int, dict], ref_sd: Mapping[int, np.ndarray]) -> dict[str, Any]:
+def _cell(
+    rows: Sequence[dict[str, Any]], clean: Mapping[int, dict], ref_sd: Mapping[int, np.ndarray], n_failed: int = 0
+) -> dict[str, Any]:
     """Summary of one method at one (kind, eps) over its sets (see the module docstring)."""
     missing = sorted(r["index"] for r in rows if r["index"] not in clean or r["index"] not in ref_sd)
     if missing:
@@ -74,6 +76,7 @@ def _cell(rows: Sequence[dict[str, Any]], clean: Mapping[int, dict], ref_sd: Map
     out: dict[str, Any] = {
         "eps": rows[0]["eps"],
         "n_sets": len(rows),
+        "n_failed": n_failed,
         "bias": dict(zip(PARAM_NAMES, bias)),
         "bias_se": dict(zip(PARAM_NAMES, bias_se)),
         "bias_norm": float(np.mean(np.linalg.norm(mean - truth, axis=1))),
@@ -92,8 +95,12 @@ def _cell(rows: Sequence[dict[str, Any]], clean: Mapping[int, dict], ref_sd: Map
     return out
 
 
-def summarize(records: Sequence[dict[str, Any]], kinds: Sequence[str]) -> dict[str, Any]:
-    """Per method and kind, the cells at every eps (the clean eps = 0 first): ``{label: {kind: [cell, ...]}}``."""
+def summarize(records: Sequence[dict[str, Any]], kinds: Sequence[str], failures: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """Per method and kind, the cells at every eps (the clean eps = 0 first): ``{label: {kind: [cell, ...]}}``.
+
+    ``failures`` (``{method, kind, eps, index}`` of fits that failed) are counted in their cell's
+    ``n_failed``; a cell whose every fit failed is left out. A failed clean fit leaves its set unscored.
+    """
     ref_sd = {r["index"]: np.asarray(r["sd"]) for r in records if r["method"] == REFERENCE and r["kind"] == CLEAN}
     if not ref_sd:
         raise DataError(f"contamination: no clean ({CLEAN}, eps = 0) fit of the {REFERENCE} among the records")
@@ -103,31 +110,44 @@ def summarize(records: Sequence[dict[str, Any]], kinds: Sequence[str]) -> dict[s
         clean = {r["index"]: r for r in mine if r["kind"] == CLEAN}
         out[label] = {}
         for kind in kinds:
-            rows = [r for r in mine if r["kind"] == (CLEAN if r["eps"] == 0 else kind)]
+            scored = [r for r in mine if r["index"] in clean and r["index"] in ref_sd]
+            rows = [r for r in scored if r["kind"] == (CLEAN if r["eps"] == 0 else kind)]
+            failed = [f["eps"] for f in failures if f["method"] == label and f["kind"] == (CLEAN if f["eps"] == 0 else kind)]
             out[label][kind] = [
-                _cell([r for r in rows if r["eps"] == eps], clean, ref_sd) for eps in sorted({r["eps"] for r in rows})
+                _cell([r for r in rows if r["eps"] == eps], clean, ref_sd, failed.count(eps))
+                for eps in sorted({r["eps"] for r in rows})
             ]
     return out
 
 
-def answer(summary: Mapping[str, Any], graceful_sd: float) -> str:
-    """One sentence from the numbers: how far each method's mean moves at the largest eps, and which degrade gracefully."""
+def answer(summary: Mapping[str, Any], graceful_sd: float, failures: Sequence[Mapping[str, Any]] = ()) -> str:
+    """One sentence from the numbers: how far each method's mean moves at the largest eps, and which degrade gracefully.
+
+    A method without a scored fit at the largest eps of some kind (every fit there failed) does not degrade gracefully.
+    """
     kinds = list(next(iter(summary.values()))) if summary else []
+    top = {
+        k: max(
+            [c["eps"] for per in summary.values() for c in per[k]] + [f["eps"] for f in failures if f["kind"] == k], default=0.0
+        )
+        for k in kinds
+    }
+    if not any(top.values()):
+        return "No contaminated sets (every eps is 0): nothing to compare."
     graceful, not_graceful, moves = [], [], []
     for label, per_kind in summary.items():
-        last = {k: per_kind[k][-1] for k in kinds if per_kind[k] and per_kind[k][-1]["eps"] > 0}
-        if not last:
-            continue
-        worst = max(c["max_shift_sd"] for c in last.values())
-        (graceful if worst <= graceful_sd else not_graceful).append(title(label))
-        moves.append(f"{title(label)} " + " / ".join(f"{c['max_shift_sd']:.2f}" for c in last.values()))
-    if not moves:
-        return "No contaminated sets (every eps is 0): nothing to compare."
-    eps = {k: next(iter(summary.values()))[k][-1]["eps"] for k in kinds}
-    where = " / ".join(f"{k} at eps = {e:g}" for k, e in eps.items())
+        last = [per_kind[k][-1] if per_kind[k] and per_kind[k][-1]["eps"] == top[k] else None for k in kinds if top[k] > 0]
+        ok = all(c is not None and c["max_shift_sd"] <= graceful_sd for c in last)
+        (graceful if ok else not_graceful).append(title(label))
+        moves.append(f"{title(label)} " + " / ".join("failed" if c is None else f"{c['max_shift_sd']:.2f}" for c in last))
+    where = " / ".join(f"{k} at eps = {e:g}" for k, e in top.items() if e > 0)
     sentence = f"Largest move of the posterior mean in clean exact-posterior sd ({where}): " + "; ".join(moves) + ". "
     sentence += f"Degrade gracefully (at most {graceful_sd:g} sd for every kind): " + (", ".join(graceful) or "none")
-    return sentence + (f"; not: {', '.join(not_graceful)}." if not_graceful else ".")
+    sentence += f"; not: {', '.join(not_graceful)}." if not_graceful else "."
+    counts = {m: sum(f["method"] == m for f in failures) for m in order(sorted({f["method"] for f in failures}))}
+    return sentence + (
+        " Fits that failed (not scored): " + ", ".join(f"{title(m)} {n}" for m, n in counts.items()) + "." if counts else ""
+    )
 
 
 def table(summary: Mapping[str, Any]) -> list[str]:

@@ -60,7 +60,7 @@ def plot_contamination(data: Mapping[str, Any], style: PlotStyle, title: str = "
     labels = sort_methods(list(summary))
     kinds = list(summary[labels[0]])
     graceful = float(data.get("settings", {}).get("graceful_sd", 1.0))
-    sentence = answer({m: summary[m] for m in labels}, graceful)
+    sentence = answer({m: summary[m] for m in labels}, graceful, data.get("failures", ()))
     with styled(style):
         fig = figure(12.0, 3.3 * len(kinds) + 1.2, style)
         axes = np.atleast_2d(fig.subplots(len(kinds), 3, sharex=True))

@@ -25,6 +25,7 @@ STAGE_SETTINGS = {
     "compare": "pdfinfer.compare.settings:CompareSettings",
     "predictive": "pdfinfer.compare.settings:PredictiveSettings",
     "coverage": "pdfinfer.compare.settings:CoverageSettings",
+    "contamination": "pdfinfer.contamination.settings:ContaminationSettings",
 }
 
 

@@ -2,12 +2,16 @@ r"""Gradients for the generator when the simulator is a black box (``surrogate``
 
 The simulator is only *sampled*: events :math:`X \sim p(\cdot\mid\eta)` carry no gradient.
 
-**Surrogate** (local response surface with a trust region). Each surrogate step evaluates the
-per-set loss :math:`\ell` at a local design around the generator's support,
-:math:`\tilde\eta = \mathrm{clip}(G(z) + \sigma\xi)`, and appends
-:math:`(\tilde\eta, \operatorname{asinh}\ell)` to a FIFO :class:`ReplayBuffer` of the last
-``surrogate_buffer`` points. An ensemble of ``K`` surrogates is refitted on bootstrap
-resamples of the buffer (quadratic members in closed form, MLP members by Adam); the
+**Surrogate** (local response surface with a trust region; modes ``surrogate`` and
+``histogram``, which differ only in the target). Each surrogate step evaluates the target
+:math:`\ell` (the per-set loss, or the binned chi2 to the observed set of
+:mod:`pdfinfer.adversarial.histogram`) at a local design around the generator's support,
+:math:`\tilde\eta = \mathrm{clip}(G(z) + \sigma\xi)`, and appends :math:`(\tilde\eta, \ell)`
+(:func:`surrogate_target`) to a FIFO :class:`ReplayBuffer` of the last ``surrogate_buffer``
+points. An ensemble of ``K`` surrogates is refitted on bootstrap resamples of the buffer, each
+point weighted by its recency :math:`\delta^{\,t - t_i}` (``surrogate_decay``): quadratic
+members by weighted least squares in closed form, their Hessian projected onto the convex
+cone (:class:`~pdfinfer.adversarial.networks.QuadraticSurrogate`), MLP members by Adam. The
 generator minimizes
 
 .. math:: \mathbb E_z\Big[\bar S(G(z)) + \kappa\, \mathrm{sd}_k\, S_k(G(z))\Big],
@@ -22,7 +26,9 @@ Cranmer 2017, arXiv:1707.07113). For a generator with a tractable density :math:
 
 for any baseline :math:`b` independent of :math:`\eta`. With :math:`B` draws, the leave-one-out
 mean :math:`b_i = \frac{1}{B-1}\sum_{j\ne i}\ell_j` keeps the estimator unbiased and removes most of
-its variance (:func:`score_function_objective`). The set loss is heavy-tailed over a wide
+its variance (:func:`score_function_objective`). With ``reinforce_antithetic`` the draws come in
+pairs :math:`\mu \pm Lz` (the linear part of the loss cancels within a pair) and each baseline
+leaves its own pair out, so the estimator stays unbiased. The set loss is heavy-tailed over a wide
 generator (it spans decades over the prior), so the losses may first be shaped
 (``reinforce_shaping``): ``asinh`` compresses them monotonically, ``ranks`` replaces them by their
 centred ranks in the batch (fitness shaping of evolution strategies; Wierstra et al. 2014). Both
@@ -38,47 +44,71 @@ from pdfinfer.adversarial.networks import SurrogateEnsemble
 
 
 class ReplayBuffer:
-    """The last ``capacity`` surrogate training points: parameters ``(M, 6)`` and targets ``(M,)``."""
+    """The last ``capacity`` surrogate training points: parameters ``(M, 6)``, targets ``(M,)`` and the
+    training step each was evaluated at ``(M,)`` (for the recency weights)."""
 
     def __init__(self, capacity: int, device: torch.device) -> None:
         self.capacity = int(capacity)
         self.eta = torch.empty((0, 6), dtype=torch.float64, device=device)
         self.target = torch.empty((0,), dtype=torch.float64, device=device)
+        self.step = torch.empty((0,), dtype=torch.float64, device=device)
 
     def __len__(self) -> int:
         return int(self.target.shape[0])
 
-    def add(self, eta: torch.Tensor, target: torch.Tensor) -> None:
-        """Append points ``(P, 6)`` and targets ``(P,)``, dropping the oldest beyond the capacity."""
+    def add(self, eta: torch.Tensor, target: torch.Tensor, step: int = 0) -> None:
+        """Append points ``(P, 6)`` and targets ``(P,)`` of training step ``step``, dropping the oldest beyond the capacity."""
         self.eta = torch.cat([self.eta, eta.detach().double()])[-self.capacity :]
         self.target = torch.cat([self.target, target.detach().double()])[-self.capacity :]
+        self.step = torch.cat([self.step, torch.full_like(target.detach().double(), float(step))])[-self.capacity :]
+
+    def weights(self, step: int, decay: float) -> torch.Tensor:
+        """Recency weights ``decay ** (step - step_i)`` ``(M,)``: the loss of the adversarial mode drifts
+        with the critic, and older points lie farther from the generator's support."""
+        return torch.as_tensor(decay, dtype=torch.float64).pow(step - self.step)
 
     def state(self) -> dict[str, torch.Tensor]:
-        return {"eta": self.eta, "target": self.target}
+        return {"eta": self.eta, "target": self.target, "step": self.step}
 
     def load(self, state: dict[str, torch.Tensor]) -> None:
-        self.eta, self.target = state["eta"].to(self.eta.device), state["target"].to(self.eta.device)
+        device = self.eta.device
+        self.eta, self.target, self.step = (state[k].to(device) for k in ("eta", "target", "step"))
+
+
+def surrogate_target(loss: torch.Tensor, kind: str) -> torch.Tensor:
+    """What the members regress ``(P,)``: the loss itself for quadratic members (a smooth loss is
+    quadratic near its minimum; a compressed one is not, and a fit to it may turn concave), its
+    ``asinh`` for MLP members (the loss spans decades over the prior)."""
+    return loss if kind == "quadratic" else torch.asinh(loss)
 
 
 def fit_surrogates(
-    ensemble: SurrogateEnsemble, buffer: ReplayBuffer, rng: torch.Generator, optimizer: torch.optim.Optimizer | None, batch: int
+    ensemble: SurrogateEnsemble,
+    buffer: ReplayBuffer,
+    weight: torch.Tensor,
+    rng: torch.Generator,
+    optimizer: torch.optim.Optimizer | None,
+    batch: int,
 ) -> float:
-    """Refit every member on a bootstrap resample of ``buffer``; the mean squared residual of the ensemble mean."""
+    """Refit every member on a bootstrap resample of ``buffer`` with the point weights ``(M,)``; the
+    weighted mean squared residual of the ensemble mean."""
     n = len(buffer)
+    device = buffer.eta.device
     if ensemble.kind == "quadratic":
         for member in ensemble.members:
-            counts = torch.bincount(torch.randint(n, (n,), generator=rng, device=buffer.eta.device), minlength=n)
-            member.fit(buffer.eta, buffer.target, counts)
+            counts = torch.bincount(torch.randint(n, (n,), generator=rng, device=device), minlength=n)
+            member.fit(buffer.eta, buffer.target, counts * weight)
     else:
         assert optimizer is not None
-        rows = torch.randint(n, (len(ensemble.members), min(batch, n)), generator=rng, device=buffer.eta.device)
+        rows = torch.multinomial(weight.float().expand(len(ensemble.members), -1), min(batch, n), True, generator=rng)
         pred = torch.stack([m(buffer.eta[r].float()) for m, r in zip(ensemble.members, rows)])
         loss = (pred - buffer.target[rows].float()).pow(2).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
     with torch.no_grad():
-        return float((ensemble(buffer.eta.float()).mean(0).double() - buffer.target).pow(2).mean())
+        residual = (ensemble(buffer.eta.float()).mean(0).double() - buffer.target).pow(2)
+        return float((weight * residual).sum() / weight.sum())
 
 
 def surrogate_objective(ensemble: SurrogateEnsemble, eta: torch.Tensor, disagreement: float) -> torch.Tensor:
@@ -105,13 +135,22 @@ def shape_losses(losses: torch.Tensor, shaping: str) -> torch.Tensor:
     return losses
 
 
-def score_function_objective(log_prob: torch.Tensor, losses: torch.Tensor) -> torch.Tensor:
+def leave_one_pair_out_baseline(losses: torch.Tensor) -> torch.Tensor:
+    """``b_i`` ``(B,)`` for antithetic pairs ``(i, i + B/2)``: the mean loss of the *other* pairs (B/2 >= 2)."""
+    half = losses.shape[0] // 2
+    pair = losses[:half] + losses[half:]
+    baseline = (pair.sum() - pair) / (2 * (half - 1))
+    return torch.cat([baseline, baseline])
+
+
+def score_function_objective(log_prob: torch.Tensor, losses: torch.Tensor, antithetic: bool = False) -> torch.Tensor:
     """A scalar whose gradient is the REINFORCE estimate of ``grad E_q[l]``.
 
-    ``log_prob`` ``(B,)``: :math:`\\log q_\\psi` of independent draws (differentiable in
-    :math:`\\psi`); ``losses`` ``(B,)``: their losses (no gradient). Unbiased: each draw's baseline
-    is the mean of the *other* draws' losses.
+    ``log_prob`` ``(B,)``: :math:`\\log q_\\psi` of the draws (differentiable in :math:`\\psi`);
+    ``losses`` ``(B,)``: their losses (no gradient). Unbiased: each draw's baseline is the mean
+    loss of the draws independent of it, the *other* draws (independent draws), or the other pairs
+    (``antithetic``: draws ``i`` and ``i + B/2`` share one noise vector with opposite signs).
     """
     losses = losses.detach()
-    advantage = losses - leave_one_out_baseline(losses)
-    return (advantage * log_prob).mean()
+    baseline = leave_one_pair_out_baseline(losses) if antithetic else leave_one_out_baseline(losses)
+    return ((losses - baseline) * log_prob).mean()

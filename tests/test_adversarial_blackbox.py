@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from pdfinfer.adversarial.blackbox import (
+    LocalDesign,
     ReplayBuffer,
     leave_one_out_baseline,
     leave_one_pair_out_baseline,
@@ -266,3 +267,29 @@ def test_loss_shaping():
     torch.testing.assert_close(shape_losses(losses, "ranks"), torch.tensor([0.25, -0.5, 0.5, -0.25, 0.0]))
     torch.testing.assert_close(shape_losses(losses, "asinh"), torch.asinh(losses))
     assert shape_losses(losses, "none") is losses
+
+
+def test_local_design_follows_the_inverse_hessian_and_its_trust_region():
+    """Members fitted to l = 400 (eta_0 - 0.5)^2 + 16 (eta_1 - 0.5)^2 + 100 sum_{i>1} (eta_i - 0.5)^2:
+    without smoothing, the design sd ratio of directions 1 and 0 is sqrt(400 / 16) = 5 (all sds
+    within the clip [sigma/10, 4 sigma] around the geometric mean sigma: 0.024 to 0.12 for
+    sigma = 0.05); the trust penalty vanishes within the radius of the newest points' centre and
+    grows beyond it."""
+    g = torch.Generator().manual_seed(8)
+    eta = 0.5 + 0.05 * torch.randn((400, 6), generator=g, dtype=torch.float64)
+    curvature = torch.tensor([400.0, 16.0, 100.0, 100.0, 100.0, 100.0], dtype=torch.float64)
+    buffer = ReplayBuffer(400, torch.device("cpu"))
+    buffer.add(eta, ((eta - 0.5) ** 2 * curvature).sum(-1), step=1)
+    ensemble = SurrogateEnsemble("quadratic", 2)
+    for member in ensemble.members:
+        member.fit(buffer.eta, buffer.target)
+    design = LocalDesign(0.05, 1.0, torch.device("cpu"))
+    assert design.penalty(torch.full((1, 6), 0.9)).item() == 0.0  # no centre before the first update
+    design.update(ensemble, buffer, buffer.weights(1, 1.0), smoothing=0.0)
+    sd = design.scale_tril.pow(2).sum(1).sqrt()
+    # rtol 1e-2: the members' ridge (1e-3 of the weight sum) shrinks the fitted curvatures a little
+    torch.testing.assert_close(sd[1] / sd[0], torch.tensor(5.0, dtype=torch.float64), rtol=1e-2, atol=0)
+    torch.testing.assert_close(sd.log().mean().exp(), torch.tensor(0.05, dtype=torch.float64), rtol=1e-6, atol=0)
+    centre = design.centre[None].float()
+    inside, outside = centre + 0.5 * sd.float(), centre + 3 * sd.float()
+    assert design.penalty(inside).item() == 0.0 < design.penalty(outside).item()

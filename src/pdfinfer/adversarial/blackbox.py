@@ -16,8 +16,10 @@ generator minimizes
 
 .. math:: \mathbb E_z\Big[\bar S(G(z)) + \kappa\, \mathrm{sd}_k\, S_k(G(z))\Big],
 
-the disagreement term acting as a trust region: where the buffer holds no points the members
-extrapolate apart and the penalty grows.
+the disagreement term acting as a soft trust region: where the buffer holds no points the members
+extrapolate apart and the penalty grows; a hard one (:class:`LocalDesign`) keeps the generated
+parameters within ``surrogate_trust`` design standard deviations of the newest design points,
+and the design itself is shaped by the members' curvature, wide along a likelihood ridge.
 
 **REINFORCE** (the score-function gradient of adversarial variational optimization, Louppe &
 Cranmer 2017, arXiv:1707.07113). For a generator with a tractable density :math:`q_\psi`,
@@ -111,12 +113,75 @@ def fit_surrogates(
         return float((weight * residual).sum() / weight.sum())
 
 
-def surrogate_objective(ensemble: SurrogateEnsemble, eta: torch.Tensor, disagreement: float) -> torch.Tensor:
-    """``mean_b [mean_k S_k(eta_b) + kappa sd_k S_k(eta_b)]`` for generated ``eta`` ``(B, 6)``: a scalar."""
+class LocalDesign:
+    r"""Where the target is evaluated: :math:`\tilde\eta = G(z) + L\xi`, :math:`\xi \sim \mathcal N(0, I)`,
+    and the trust region of the generator around the newest design points.
+
+    :math:`L L^\top` starts at :math:`\sigma^2 I` (``surrogate_noise``). With quadratic members it
+    follows the inverse of their mean Hessian :math:`H` (in :math:`\eta`): the design is stretched along
+    the directions the target hardly changes in (a likelihood ridge) and shrunk along the steep ones,
+    each direction's standard deviation clipped to :math:`[\sigma/10, 4\sigma]` around a geometric mean
+    of :math:`\sigma`, and smoothed over steps. Trust region: the penalty
+    :math:`w\,\mathrm{relu}(\lVert L^{-1}(\eta - c)\rVert/\sqrt 6 - r)^2` (:math:`r` = ``surrogate_trust``,
+    :math:`w` = :data:`TRUST_WEIGHT`, :math:`c` the centre of the newest design points) keeps each
+    generator update within about :math:`r` design standard deviations of where the target was last evaluated.
+    """
+
+    def __init__(self, noise: float, trust: float, device: torch.device) -> None:
+        self.noise, self.trust = float(noise), float(trust)
+        self.scale_tril = noise * torch.eye(6, dtype=torch.float64, device=device)
+        self.centre: torch.Tensor | None = None
+
+    def sample(self, eta: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        """Design points ``(P, 6)`` around generated ``eta`` ``(P, 6)``, inside the prior box."""
+        xi = torch.randn(eta.shape, generator=rng, device=eta.device, dtype=torch.float64)
+        return (eta.double() + xi @ self.scale_tril.T).clamp(1e-4, 1 - 1e-4).to(eta.dtype)
+
+    def update(self, ensemble: SurrogateEnsemble, buffer: ReplayBuffer, weight: torch.Tensor, smoothing: float = 0.9) -> None:
+        """Re-centre on the newest design points; reshape along the quadratic members' mean inverse Hessian."""
+        self.centre = buffer.eta[buffer.step == buffer.step.max()].mean(0)
+        if ensemble.kind != "quadratic":
+            return
+        hessian = torch.stack([m.hessian() / torch.outer(m.spread, m.spread) for m in ensemble.members]).mean(0)
+        values, vectors = torch.linalg.eigh(hessian)
+        values = values.clamp_min(values.max().clamp_min(1e-12) * 1e-6)
+        sd = values.rsqrt()
+        sd = (sd * self.noise / sd.log().mean().exp()).clamp(self.noise / 10, 4 * self.noise)
+        cov = (vectors * sd**2) @ vectors.T
+        old = self.scale_tril @ self.scale_tril.T
+        self.scale_tril = torch.linalg.cholesky(smoothing * old + (1 - smoothing) * cov)
+
+    def penalty(self, eta: torch.Tensor) -> torch.Tensor:
+        """The trust-region penalty ``(B,)`` of generated ``eta`` ``(B, 6)`` (zero before the first fit or with ``trust = 0``)."""
+        if self.centre is None or self.trust <= 0:
+            return torch.zeros(eta.shape[0], dtype=eta.dtype, device=eta.device)
+        offset = (eta.double() - self.centre).T
+        d = torch.linalg.solve_triangular(self.scale_tril, offset, upper=False).T.norm(dim=-1) / 6**0.5
+        return (TRUST_WEIGHT * torch.relu(d - self.trust) ** 2).to(eta.dtype)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {"scale_tril": self.scale_tril, "centre": self.centre if self.centre is not None else torch.empty(0)}
+
+    def load(self, state: dict[str, torch.Tensor]) -> None:
+        self.scale_tril = state["scale_tril"].to(self.scale_tril.device)
+        centre = state["centre"].to(self.scale_tril.device)
+        self.centre = centre if centre.numel() else None
+
+
+#: Weight of the trust-region penalty (per squared design standard deviation beyond the radius).
+TRUST_WEIGHT = 10.0
+
+
+def surrogate_objective(
+    ensemble: SurrogateEnsemble, eta: torch.Tensor, disagreement: float, design: LocalDesign | None = None
+) -> torch.Tensor:
+    """``mean_b [mean_k S_k(eta_b) + kappa sd_k S_k(eta_b) + trust penalty]`` for generated ``eta`` ``(B, 6)``: a scalar."""
     pred = ensemble(eta)  # (K, B)
     value = pred.mean(0)
     if disagreement > 0 and pred.shape[0] > 1:
         value = value + disagreement * pred.std(0)
+    if design is not None:
+        value = value + design.penalty(eta)
     return value.mean()
 
 

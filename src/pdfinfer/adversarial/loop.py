@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from pdfinfer.adversarial.blackbox import (
+    LocalDesign,
     ReplayBuffer,
     fit_surrogates,
     score_function_objective,
@@ -87,6 +88,7 @@ class Run:
     n_fake: int  # events simulated per generated vector for the generator's loss
     buffer: ReplayBuffer | None = None  # surrogate modes: the points the surrogates are fitted on
     histogram: HistogramDistance | None = None  # histogram mode: the surrogates' target
+    design: LocalDesign | None = None  # surrogate modes: the design and trust region
 
     @property
     def generator(self) -> Generator:
@@ -209,6 +211,7 @@ def build_run(settings: AdversarialSettings, theory: Theory, observation: Observ
         n_fake,
         buffer,
         HistogramDistance(real.events, settings.histogram_bins) if settings.mode == "histogram" else None,
+        LocalDesign(settings.surrogate_noise, settings.surrogate_trust, device) if settings.uses_surrogate else None,
     )
 
 
@@ -241,17 +244,15 @@ def surrogate_step(run: Run, step: int) -> float:
     r"""Evaluate the target at ``surrogate_points`` design points, add them to the replay buffer and
     refit the surrogate ensemble on it (recency weights); the ensemble's weighted mean squared residual.
 
-    Design: :math:`\tilde\eta = \mathrm{clip}(G(z) + \sigma\xi)` with :math:`\sigma` =
-    ``surrogate_noise`` (a fraction ``surrogate_prior_fraction`` of prior draws instead). Target:
+    Design: :class:`~pdfinfer.adversarial.blackbox.LocalDesign` around generated parameters (a
+    fraction ``surrogate_prior_fraction`` of prior draws instead); it is re-centred and reshaped after the fit. Target:
     the set loss (``surrogate``) or the histogram distance of ``histogram_events`` events to the
     observed set (``histogram``), through :func:`~pdfinfer.adversarial.blackbox.surrogate_target`.
     The simulator is sampled only.
     """
     s = run.settings
     with torch.no_grad():
-        eta = run.generator.sample(s.surrogate_points, run.rng)
-        jitter = torch.randn(eta.shape, generator=run.rng, device=eta.device)
-        eta = (eta + s.surrogate_noise * jitter).clamp(1e-4, 1 - 1e-4)
+        eta = run.design.sample(run.generator.sample(s.surrogate_points, run.rng), run.rng)
         n_prior = round(s.surrogate_prior_fraction * s.surrogate_points)
         if n_prior:  # some prior draws keep S honest away from the generator's support
             eta[:n_prior] = torch.rand((n_prior, eta.shape[1]), generator=run.rng, device=eta.device, dtype=eta.dtype).clamp(
@@ -264,9 +265,10 @@ def surrogate_step(run: Run, step: int) -> float:
             loss = run.set_loss(fake, run.real.draw(s.surrogate_points, run.n_events, run.rng))
         run.buffer.add(eta, surrogate_target(loss, s.surrogate_model), step)
     weight = run.buffer.weights(step, s.surrogate_decay)
-    return fit_surrogates(
-        run.models["surrogate"], run.buffer, weight, run.rng, run.optimizers.get("surrogate"), 4 * s.surrogate_points
-    )
+    ensemble = run.models["surrogate"]
+    residual = fit_surrogates(ensemble, run.buffer, weight, run.rng, run.optimizers.get("surrogate"), 4 * s.surrogate_points)
+    run.design.update(ensemble, run.buffer, weight)
+    return residual
 
 
 def reinforce_loss(run: Run) -> tuple[torch.Tensor, float]:
@@ -293,7 +295,7 @@ def generator_step(run: Run) -> float:
     else:
         eta = run.generator.sample(batch, run.rng)
         if run.settings.uses_surrogate:
-            loss = surrogate_objective(run.models["surrogate"], eta, run.settings.surrogate_disagreement)
+            loss = surrogate_objective(run.models["surrogate"], eta, run.settings.surrogate_disagreement, run.design)
         else:
             fake = simulate_sets(run.theory, run.encoder, eta, run.n_fake, run.rng, differentiable=True)
             real = run.real.draw(batch, run.n_events, run.rng)
@@ -349,6 +351,7 @@ def state_of(run: Run, step: int, history: History, wall_time: float, selection:
         "models": {name: m.state_dict() for name, m in run.models.items()},
         "optimizers": {name: opt.state_dict() for name, opt in run.optimizers.items()},
         "buffer": run.buffer.state() if run.buffer is not None else {},
+        "design": run.design.state() if run.design is not None else {},
         "selection": selection.as_state(),
     }
 
@@ -361,6 +364,7 @@ def restore(run: Run, state: dict) -> tuple[int, History, float, Selection]:
         run.optimizers[name].load_state_dict(opt_state)
     if run.buffer is not None:
         run.buffer.load(state["buffer"])
+        run.design.load(state["design"])
     run.rng.set_state(state["rng"].cpu())  # generator states are CPU byte tensors, whatever the device
     return int(state["step"]), History(**state["history"]), float(state["wall_time"]), Selection.from_state(state["selection"])
 

@@ -80,6 +80,7 @@ class AdversarialSettings(Settings):
     surrogate_buffer: int = 512
     surrogate_points: int = 16
     surrogate_decay: float = 0.98
+    surrogate_trust: float = 1.0
     histogram_events: int = 32768
     histogram_bins: int = 20
     reinforce_batch: int = 32
@@ -148,6 +149,7 @@ class AdversarialSettings(Settings):
             "surrogate_depth",
             "attention_inducing",
             "surrogate_disagreement",
+            "surrogate_trust",
             "reinforce_min_scale",
         ):
             self.require_range(key, 0, None)

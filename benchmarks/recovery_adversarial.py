@@ -124,6 +124,8 @@ def main() -> None:
         ]
         results["modes"][mode] = {
             "steps": settings.steps,
+            "selected_step": result.selected_step,
+            "final_chi2_per_bin": result.history.chi2[-1] if result.history.chi2 else None,
             "train_wall_s": wall,
             "train_cpu_s": cpu,
             "s_per_step": wall / settings.steps,

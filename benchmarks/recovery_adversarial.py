@@ -48,12 +48,13 @@ from pdfinfer.theory import make_theory
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Settings per mode on top of the config section: the black-box modes evaluate their loss on more
-#: simulated events (the signal of the energy term grows with them, its noise does not).
+#: simulated events (the signal of the energy term grows with them, its noise does not); the
+#: surrogate modes use a wider design (sd 0.1) and fewer points per surrogate step.
 MODE_DEFAULTS = {
     "reparam": {},
-    "surrogate": {"energy_events": 32768, "surrogate_points": 8},
-    "reinforce": {"energy_events": 16384, "reinforce_batch": 16},
-    "histogram": {},
+    "surrogate": {"energy_events": 32768, "surrogate_points": 8, "surrogate_noise": 0.1, "steps": 300},
+    "reinforce": {"energy_events": 16384, "reinforce_batch": 16, "reinforce_antithetic": True},
+    "histogram": {"surrogate_points": 8, "surrogate_noise": 0.1, "steps": 300},
 }
 
 

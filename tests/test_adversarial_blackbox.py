@@ -283,7 +283,7 @@ def test_local_design_follows_the_inverse_hessian_and_its_trust_region():
     ensemble = SurrogateEnsemble("quadratic", 2)
     for member in ensemble.members:
         member.fit(buffer.eta, buffer.target)
-    design = LocalDesign(0.05, 1.0, torch.device("cpu"))
+    design = LocalDesign(0.05, 1.0, torch.device("cpu"), shaped=True)
     assert design.penalty(torch.full((1, 6), 0.9)).item() == 0.0  # no centre before the first update
     design.update(ensemble, buffer, buffer.weights(1, 1.0), smoothing=0.0)
     sd = design.scale_tril.pow(2).sum(1).sqrt()

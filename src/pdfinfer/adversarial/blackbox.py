@@ -19,7 +19,7 @@ generator minimizes
 the disagreement term acting as a soft trust region: where the buffer holds no points the members
 extrapolate apart and the penalty grows; a hard one (:class:`LocalDesign`) keeps the generated
 parameters within ``surrogate_trust`` design standard deviations of the newest design points,
-and the design itself is shaped by the members' curvature, wide along a likelihood ridge.
+and the design may be shaped by the members' curvature, wide along a likelihood ridge.
 
 **REINFORCE** (the score-function gradient of adversarial variational optimization, Louppe &
 Cranmer 2017, arXiv:1707.07113). For a generator with a tractable density :math:`q_\psi`,
@@ -117,8 +117,8 @@ class LocalDesign:
     r"""Where the target is evaluated: :math:`\tilde\eta = G(z) + L\xi`, :math:`\xi \sim \mathcal N(0, I)`,
     and the trust region of the generator around the newest design points.
 
-    :math:`L L^\top` starts at :math:`\sigma^2 I` (``surrogate_noise``). With quadratic members it
-    follows the inverse of their mean Hessian :math:`H` (in :math:`\eta`): the design is stretched along
+    :math:`L L^\top = \sigma^2 I` (``surrogate_noise``; ``surrogate_design: isotropic``). With
+    ``curvature`` and quadratic members it follows the inverse of their mean Hessian :math:`H` (in :math:`\eta`): the design is stretched along
     the directions the target hardly changes in (a likelihood ridge) and shrunk along the steep ones,
     each direction's standard deviation clipped to :math:`[\sigma/10, 4\sigma]` around a geometric mean
     of :math:`\sigma`, and smoothed over steps. Trust region: the penalty
@@ -127,8 +127,8 @@ class LocalDesign:
     generator update within about :math:`r` design standard deviations of where the target was last evaluated.
     """
 
-    def __init__(self, noise: float, trust: float, device: torch.device) -> None:
-        self.noise, self.trust = float(noise), float(trust)
+    def __init__(self, noise: float, trust: float, device: torch.device, shaped: bool = False) -> None:
+        self.noise, self.trust, self.shaped = float(noise), float(trust), bool(shaped)
         self.scale_tril = noise * torch.eye(6, dtype=torch.float64, device=device)
         self.centre: torch.Tensor | None = None
 
@@ -140,7 +140,7 @@ class LocalDesign:
     def update(self, ensemble: SurrogateEnsemble, buffer: ReplayBuffer, weight: torch.Tensor, smoothing: float = 0.9) -> None:
         """Re-centre on the newest design points; reshape along the quadratic members' mean inverse Hessian."""
         self.centre = buffer.eta[buffer.step == buffer.step.max()].mean(0)
-        if ensemble.kind != "quadratic":
+        if not self.shaped or ensemble.kind != "quadratic":
             return
         hessian = torch.stack([m.hessian() / torch.outer(m.spread, m.spread) for m in ensemble.members]).mean(0)
         values, vectors = torch.linalg.eigh(hessian)

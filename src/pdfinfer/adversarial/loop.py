@@ -211,7 +211,9 @@ def build_run(settings: AdversarialSettings, theory: Theory, observation: Observ
         n_fake,
         buffer,
         HistogramDistance(real.events, settings.histogram_bins) if settings.mode == "histogram" else None,
-        LocalDesign(settings.surrogate_noise, settings.surrogate_trust, device) if settings.uses_surrogate else None,
+        LocalDesign(settings.surrogate_noise, settings.surrogate_trust, device, settings.surrogate_design == "curvature")
+        if settings.uses_surrogate
+        else None,
     )
 
 

@@ -31,6 +31,8 @@ BLACK_BOX_MODES = ("surrogate", "reinforce", "histogram")
 #: Modes whose generator is trained through a surrogate ensemble S(eta): of the set loss
 #: (``surrogate``) or of the binned chi2 to the observed set (``histogram``, no discriminator).
 SURROGATE_MODES = ("surrogate", "histogram")
+#: Shapes of the surrogate modes' local design (see :class:`pdfinfer.adversarial.blackbox.LocalDesign`).
+DESIGNS = ("isotropic", "curvature")
 #: Which generator state the output is drawn from: the last, or the one at the lowest logged chi2/bins.
 SELECTIONS = ("last", "best_chi2")
 
@@ -81,6 +83,7 @@ class AdversarialSettings(Settings):
     surrogate_points: int = 16
     surrogate_decay: float = 0.98
     surrogate_trust: float = 1.0
+    surrogate_design: str = "isotropic"
     histogram_events: int = 32768
     histogram_bins: int = 20
     reinforce_batch: int = 32
@@ -108,6 +111,7 @@ class AdversarialSettings(Settings):
             ("lr_schedule", SCHEDULES),
             ("reinforce_shaping", SHAPINGS),
             ("select", SELECTIONS),
+            ("surrogate_design", DESIGNS),
         ):
             self.require_choice(key, allowed)
         positive = (

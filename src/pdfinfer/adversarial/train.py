@@ -2,8 +2,10 @@
 
 Outputs (``--out``): ``samples`` ``(K, 6)`` normalized draws of the (EMA) generator, the history
 (``history_step``, ``history_wall_time``, ``history_loss_d``, ``history_loss_g``,
-``history_loss_s`` in surrogate mode, ``history_param_mean`` and ``history_param_std``
-``(n_logged, 6)``) and the final generator weights as one flat vector ``generator_weights``
+``history_loss_s`` in the surrogate modes, ``history_param_mean`` and ``history_param_std``
+``(n_logged, 6)``, ``history_chi2``; no ``history_loss_d`` in the non-adversarial histogram mode),
+the attribute ``selected_step`` (the step whose generator the draws come from: the last, or the
+lowest chi2/bins with ``select: best_chi2``) and the final generator weights as one flat vector ``generator_weights``
 (rebuild with :func:`pdfinfer.adversarial.weights.load_generator`). Checkpoints
 (``--checkpoint``) are written every ``checkpoint_every`` steps; rerunning the same command
 continues from the last one, and the checkpoint is removed once the output is written.
@@ -113,13 +115,14 @@ def run_and_write(
         theory.spec(),
         args.config_hash,
         {
-            **result.history.arrays(settings.mode == "surrogate"),
+            **result.history.arrays(settings.uses_surrogate, settings.mode != "histogram"),
             "generator_weights": generator_weights(result.generator),
             **(extras or {}),
         },
         {
             "replica": args.replica,
             "steps_done": result.step,
+            "selected_step": result.selected_step,
             "wall_time_s": result.wall_time,
             "device": str(device),
             "observed": str(args.observed),

@@ -29,7 +29,12 @@ if TYPE_CHECKING:
 PathLike = str | os.PathLike[str]
 
 #: Adversarial loss datasets and the names the training figure gives them.
-ADVERSARIAL_LOSSES = {"history_loss_d": "discriminator", "history_loss_g": "generator", "history_loss_s": "surrogate"}
+ADVERSARIAL_LOSSES = {
+    "history_loss_d": "discriminator",
+    "history_loss_g": "generator",
+    "history_loss_s": "surrogate",
+    "history_chi2": "predictive chi2/bins",
+}
 
 
 def observed_set(path: PathLike) -> tuple[np.ndarray, Theory]:
@@ -69,8 +74,10 @@ def adversarial_history(sample_set: SampleSet) -> AdversarialHistory:
     std = (
         _extra(sample_set, "history_param_std", 2) * (THETA_MAX - THETA_MIN) if "history_param_std" in sample_set.extras else None
     )
+    selected = sample_set.attrs.get("selected_step")  # the step whose generator the draws come from
+    extra = {} if selected is None else {"selected_step": np.asarray(selected)}
     try:
-        return AdversarialHistory(step, losses, mean, std)
+        return AdversarialHistory(step, losses, mean, std, extra)
     except DataError as err:
         raise DataError(f"{sample_set.path}: {err}") from None
 

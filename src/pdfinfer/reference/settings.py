@@ -15,7 +15,7 @@ from pdfinfer.errors import ConfigError
 from pdfinfer.settings import Settings
 
 SAMPLERS = ("nuts", "emcee")
-COORDINATES = ("normalization", "box")
+COORDINATES = ("auto", "normalization", "box")
 
 
 @dataclass
@@ -51,7 +51,7 @@ class EmceeSettings(Settings):
     n_burn: int = 500
     n_steps: int = 1000
     max_steps: int = 8000
-    coordinates: str = "normalization"
+    coordinates: str = "auto"
 
     def check(self) -> None:
         self.require_choice("coordinates", COORDINATES)

@@ -66,7 +66,9 @@ class NormalizationCoordinates:
     def __init__(self, posterior: LogPosterior) -> None:
         theory = getattr(posterior, "theory", None)
         if theory is None or theory.n_targets != 2 or posterior.dim != 6:
-            raise ConfigError("reference.emcee.coordinates 'normalization' needs the full 6-parameter posterior of a two-target theory")
+            raise ConfigError(
+                "reference.emcee.coordinates 'normalization' needs the full 6-parameter posterior of a two-target theory"
+            )
         self.posterior = posterior
         self.theory = theory
         self.device = posterior.device

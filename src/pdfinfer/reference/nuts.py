@@ -48,7 +48,7 @@ from torch.nn.functional import logsigmoid
 from pdfinfer.reference.budget import sample_to_budget
 from pdfinfer.reference.diagnostics import chain_diagnostics
 from pdfinfer.reference.likelihood import LogPosterior, find_map, laplace_covariance
-from pdfinfer.reference.result import ConvergenceError, SamplerResult, thin_evenly
+from pdfinfer.reference.result import SamplerResult, thin_evenly
 from pdfinfer.reference.settings import ReferenceSettings
 from pdfinfer.runtime import progress
 

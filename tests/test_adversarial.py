@@ -372,6 +372,7 @@ def test_workflow_schedules_one_job_per_replica_and_size(repo_root, tmp_path):
             "--config",
             f"results={tmp_path}",
             "methods=[adversarial,adversarial_bootstrap]",
+            "sweep={n_obs: [64, 128]}",
             "--",
             *[f"{tmp_path}/{label}/n{n}/pooled.h5" for n in (64, 128) for label in ("adversarial", "adversarial_bootstrap")],
         ],

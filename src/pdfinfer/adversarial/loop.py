@@ -47,7 +47,7 @@ from pdfinfer.adversarial.blackbox import (
     surrogate_objective,
 )
 from pdfinfer.adversarial.networks import GaussianGenerator, Generator, SurrogateEnsemble, build_discriminator
-from pdfinfer.adversarial.objective import DiscriminatorLoss, SetLoss
+from pdfinfer.adversarial.objective import DiscriminatorLoss, PriorPenalty, SetLoss
 from pdfinfer.adversarial.observation import Observation
 from pdfinfer.adversarial.sets import RealSets, SetEncoder, simulate_sets
 from pdfinfer.adversarial.settings import AdversarialSettings
@@ -83,6 +83,7 @@ class Run:
     n_events: int  # events per set seen by the critic
     n_fake: int  # events simulated per generated vector for the generator's loss
     buffer: ReplayBuffer | None = None  # surrogate mode: the points the surrogates are fitted on
+    penalty: PriorPenalty | None = None  # the sum-rule constraint's -log f on generated parameters (when on)
 
     @property
     def generator(self) -> Generator:
@@ -180,6 +181,7 @@ def build_run(settings: AdversarialSettings, theory: Theory, observation: Observ
         n_events,
         n_fake,
         buffer,
+        PriorPenalty(observation.constraint) if observation.constraint.enabled else None,
     )
 
 
@@ -241,6 +243,8 @@ def reinforce_loss(run: Run) -> tuple[torch.Tensor, float]:
         fake = simulate_sets(run.theory, run.encoder, torch.sigmoid(u), run.n_fake, run.rng)
         real = run.real.draw(batch, run.n_events, run.rng)
         losses = run.set_loss(fake, real)
+        if run.penalty is not None:
+            losses = losses + run.penalty(torch.sigmoid(u))
     shaped = shape_losses(losses, run.settings.reinforce_shaping)
     return score_function_objective(run.generator.log_prob_latent(u), shaped), float(losses.mean())
 
@@ -259,6 +263,8 @@ def generator_step(run: Run) -> float:
             fake = simulate_sets(run.theory, run.encoder, eta, run.n_fake, run.rng, differentiable=True)
             real = run.real.draw(batch, run.n_events, run.rng)
             loss = run.set_loss(fake, real).mean()
+        if run.penalty is not None:
+            loss = loss + run.penalty(eta).mean()
         value = update(run.optimizers["generator"], loss)
     with torch.no_grad():
         for p_ema, p in zip(run.models["ema"].parameters(), run.generator.parameters()):
@@ -297,6 +303,7 @@ def run_fingerprint(settings: AdversarialSettings, theory: Theory, observation: 
         seed=int(seed),
         theory=theory.spec(),
         data=data,
+        **({"constraints": observation.constraint.as_dict()} if observation.constraint.enabled else {}),
     )
 
 

@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--settings", default="{}", help="JSON object of training settings (the config section 'adversarial')")
     parser.add_argument(
+        "--constraints", default="{}", help="the config section 'observation.constraints' as JSON: the generator pays -log f"
+    )
+    parser.add_argument(
         "--stop-after", type=int, default=None, help="stop this call after that many steps (checkpointed; rerun to continue)"
     )
     add_common_arguments(parser)
@@ -100,7 +103,12 @@ def run_and_write(
         args.out,
         samples,
         method,
-        {**settings.as_dict(), "normalization": observation.norm is not None, "n_obs": n_obs},
+        {
+            **settings.as_dict(),
+            "normalization": observation.norm is not None,
+            "n_obs": n_obs,
+            **({"constraints": observation.constraint.as_dict()} if observation.constraint.enabled else {}),
+        },
         seed,
         theory.spec(),
         args.config_hash,
@@ -122,6 +130,13 @@ def run_and_write(
     return 0
 
 
+def constraint_arg(args: argparse.Namespace) -> Any:
+    """The sum-rule constraint of ``--constraints`` (a :class:`~pdfinfer.constraints.settings.ConstraintSettings`)."""
+    from pdfinfer.constraints.settings import ConstraintSettings
+
+    return ConstraintSettings.from_json(args.constraints, "--constraints")
+
+
 @cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
@@ -131,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pdfinfer.runtime import derive_seed
 
     settings = AdversarialSettings.from_json(args.settings)
-    theory, observation = read_observation(args.observed, args.normalization == "on")
+    theory, observation = read_observation(args.observed, args.normalization == "on", constraint_arg(args))
     seed = derive_seed(args.seed, "adversarial", len(observation.events), args.replica)
     return run_and_write(args, settings, theory, observation, seed, "adversarial", {})
 

@@ -118,6 +118,19 @@ def _methods(metrics: Mapping[str, Any], path: PathLike) -> dict[str, Any]:
     return methods
 
 
+def bound_note(metrics: Mapping[str, Any]) -> str:
+    """The first table's note: degenerate directions, and how to read the two bounds."""
+    parts = []
+    if metrics.get("degenerate_directions"):
+        parts.append("degenerate directions (no information in the data): " + "; ".join(metrics["degenerate_directions"]))
+    if metrics.get("bayesian_bound"):
+        parts.append(
+            "prior-limited: the Cramér–Rao bound exceeds the prior's sd (box width / sqrt 12); van Trees: "
+            "Bayesian Cramér–Rao bound with a Gaussian prior of the box's covariance (docs/physics.md)"
+        )
+    return "; ".join(parts)
+
+
 def summary_tables(path: PathLike) -> list["Table"]:
     """The comparison ``metrics.json`` of one n_obs as three tables (see :mod:`pdfinfer.plotting.table`).
 
@@ -135,6 +148,8 @@ def summary_tables(path: PathLike) -> list["Table"]:
     names = require(metrics, "parameter_names", path)
     truth = require(require(metrics, "truth", path), "physical", path)
     bounds = metrics.get("cramer_rao", {})
+    limited = set(metrics.get("prior_limited", []))
+    bayes = metrics.get("bayesian_bound", {})
     headline = sort_methods(list(methods))
     label = {m: method_label(m) for m in methods}
 
@@ -149,15 +164,17 @@ def summary_tables(path: PathLike) -> list["Table"]:
             _fmt(truth.get(name)),
             _fmt(bounds.get(name), ".2g") if bounds.get(name) is not None else "none (degenerate)",
         ]
+        if limited and name in limited and bounds.get(name) is not None:
+            row[-1] += " (prior-limited)"
+        if bayes:
+            row.append(_fmt(bayes.get(name), ".2g"))
         row += [f"{_fmt(param(m, name)['mean'])} ± {_fmt(param(m, name)['std'], '.2g')}" for m in headline]
         rows.append(row)
     t1 = Table(
         "Posterior mean ± standard deviation (physical units)",
-        ["parameter", "truth", "Cramér–Rao bound"] + [label[m] for m in headline],
+        ["parameter", "truth", "Cramér–Rao bound"] + (["van Trees bound"] if bayes else []) + [label[m] for m in headline],
         rows,
-        note="degenerate directions (no information in the data): " + "; ".join(metrics.get("degenerate_directions", []))
-        if metrics.get("degenerate_directions")
-        else "",
+        note=bound_note(metrics),
     )
     learned = [m for m in headline if m != REFERENCE]
     rows = [

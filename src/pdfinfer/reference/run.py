@@ -1,6 +1,6 @@
 r"""Command line: the exact-likelihood reference posterior of one observed set, and its Fisher bound.
 
-Samples :math:`\pi(\eta \mid x_{1..N}) \propto \prod_i p(x_i \mid \eta)\,[\mathcal N(z; Z(\eta), (rZ)^2)]`
+Samples :math:`\pi(\eta \mid x_{1..N}) \propto \prod_i p(x_i \mid \eta)\,[\mathcal N(z; Z(\eta), (rZ)^2)]\,[f(\eta)]`
 on the prior box with the configured sampler (:func:`pdfinfer.reference.mcmc.run_mcmc`, default,
 or :func:`pdfinfer.reference.nuts.run_nuts`) and writes
 
@@ -10,7 +10,9 @@ or :func:`pdfinfer.reference.nuts.run_nuts`) and writes
   per-walker ``acceptance``); attributes ``sampler`` and ``wall_time_s``;
 * ``--out-fisher``: JSON with the per-event and total Fisher matrices at :math:`\eta^*` (normalized
   parameters), the Cramér-Rao bound per parameter (normalized and physical units, ``null`` where
-  the parameter is not identifiable), the degenerate directions, and the posterior's MCMC
+  the parameter is not identifiable), the degenerate directions, the prior-aware bounds
+  (``prior_limited``, the van Trees ``bayesian_bound``; :func:`pdfinfer.reference.fisher.prior_aware`),
+  the sum-rule constraint's information (``fisher_constraint``) and the posterior's MCMC
   diagnostics for the record.
 
 Usage::
@@ -32,10 +34,11 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
+from pdfinfer.constraints.settings import ConstraintSettings
 from pdfinfer.errors import ConfigError
 from pdfinfer.io import read_events, write_json, write_samples
 from pdfinfer.params import PARAM_NAMES, TRUTH
-from pdfinfer.reference.fisher import cramer_rao, event_fisher, norm_fisher
+from pdfinfer.reference.fisher import cramer_rao, event_fisher, norm_fisher, prior_aware
 from pdfinfer.reference.likelihood import LogPosterior
 from pdfinfer.reference.result import SamplerResult
 from pdfinfer.reference.settings import ReferenceSettings
@@ -56,20 +59,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--settings", default="{}", help="the config section 'reference' as JSON (missing keys take the defaults)"
     )
+    parser.add_argument(
+        "--constraints", default="{}", help="the config section 'observation.constraints' as JSON (default: none)"
+    )
     parser.add_argument("--out-samples", required=True)
     parser.add_argument("--out-fisher", required=True)
     add_common_arguments(parser)
     return parser
 
 
-def fisher_report(theory: Theory, n_obs: int, rel_unc: float | None, panels: int) -> dict:
-    """Fisher matrices and Cramér-Rao bounds at eta* for ``n_obs`` events (+ normalization)."""
+def fisher_report(
+    theory: Theory, n_obs: int, rel_unc: float | None, panels: int, constraint: ConstraintSettings | None = None
+) -> dict:
+    """Fisher matrices, Cramér-Rao and van Trees bounds at eta* for ``n_obs`` events (+ normalization, + constraint)."""
+    from pdfinfer.constraints.sumrules import constraint_fisher
+
+    constraint = constraint or ConstraintSettings()
     per_event, check = event_fisher(theory, TRUTH, panels)
     total = n_obs * per_event
     norm = np.zeros_like(per_event)
     if rel_unc is not None:
         norm = norm_fisher(theory, TRUTH, rel_unc)
         total = total + norm
+    sum_rules = constraint_fisher(TRUTH, constraint)
+    total = total + sum_rules
     bounds = cramer_rao(total)
     for direction in bounds["degenerate_directions"]:
         log.warning("degenerate direction (no information from the data): %s", direction["direction"])
@@ -87,6 +100,9 @@ def fisher_report(theory: Theory, n_obs: int, rel_unc: float | None, panels: int
         "degenerate_parameters": bounds["degenerate_parameters"],
         "degenerate_directions": bounds["degenerate_directions"],
         "eigenvalues": bounds["eigenvalues"],
+        "constraints": constraint.as_dict(),
+        "fisher_constraint": sum_rules.tolist(),
+        **prior_aware(total, bounds["bounds"]),
     }
 
 
@@ -94,6 +110,7 @@ def fisher_report(theory: Theory, n_obs: int, rel_unc: float | None, panels: int
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = ReferenceSettings.from_json(args.settings)
+    constraint = ConstraintSettings.from_json(args.constraints)
     setup(args)
     with threadpool_limits(limits=max(1, args.threads)):
         reference(
@@ -105,6 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             device=args.device,
             config_hash=args.config_hash,
+            constraint=constraint,
         )
     return 0
 
@@ -129,9 +147,12 @@ def reference(
     seed: int = 0,
     device: str = "auto",
     config_hash: str = "",
+    constraint: ConstraintSettings | None = None,
 ) -> SamplerResult:
-    """Sample the reference posterior of one observed set and write the samples file and the Fisher report."""
+    """Sample the reference posterior of one observed set and write the samples file and the Fisher report
+    (``constraint``: the prior's sum-rule factor, default none)."""
     settings.check_all()
+    constraint = constraint or ConstraintSettings()
     start = time.perf_counter()
     observed = read_events(observed_path, batched=False)
     theory = make_theory(observed.theory)
@@ -139,7 +160,7 @@ def reference(
     if rel_unc is not None and not rel_unc > 0:
         raise ConfigError(f"{observed_path}: normalization requested but the file's norm_rel_unc is {rel_unc}")
     torch_device = resolve_device(device)
-    posterior = LogPosterior(theory, observed.events, observed.norm, rel_unc, torch_device)
+    posterior = LogPosterior(theory, observed.events, observed.norm, rel_unc, torch_device, constraint=constraint)
     run_seed = derive_seed(seed, "reference", observed.n_events)
     log.info(
         "reference posterior (%s): %d events of %s, normalization %s, device %s",
@@ -157,12 +178,13 @@ def reference(
         **settings.as_dict(),
         **result.info,
         "normalization": rel_unc is not None,
+        **({"constraints": constraint.as_dict()} if constraint.enabled else {}),
         "n_obs": observed.n_events,
         "observed": str(observed_path),
         "device": str(torch_device),
     }
     with torch.enable_grad():
-        report = fisher_report(theory, observed.n_events, rel_unc, settings.fisher_panels)
+        report = fisher_report(theory, observed.n_events, rel_unc, settings.fisher_panels, constraint)
     wall = time.perf_counter() - start
     write_samples(
         out_samples,

@@ -88,16 +88,22 @@ class LogPosterior:
         self.dim = N_PARAMS
         self.names: tuple[str, ...] = PARAM_NAMES
 
-    def torch_log_prob(self, eta: torch.Tensor) -> torch.Tensor:
+    def torch_log_prob(self, eta: torch.Tensor, log_z: torch.Tensor | None = None) -> torch.Tensor:
         """Differentiable log-likelihood ``(B,)`` for ``eta`` ``(B, 6)`` inside the box (no prior check).
 
         Same value as ``theory.log_prob(events, eta).sum(-1)`` (+ the normalization term), to rounding.
+        ``log_z``: the log-normalizers ``log Z_t(eta)`` ``(B, T)`` when the caller already has them.
         """
         parts = []
         for start in range(0, eta.shape[0], self.rows_per_chunk):
             rows = eta[start : start + self.rows_per_chunk]
-            z = self.theory.normalizers(rows)
-            lp = self.likelihood(rows, torch.log(z))
+            if log_z is None:
+                z = self.theory.normalizers(rows)
+                log_zs = torch.log(z)
+            else:
+                log_zs = log_z[start : start + self.rows_per_chunk]
+                z = torch.exp(log_zs)
+            lp = self.likelihood(rows, log_zs)
             if self.norm is not None:
                 lp = lp + self.theory.norm_log_prob(self.norm, rows, self.rel_unc, z=z)
             if self.constraint is not None:

@@ -1,8 +1,8 @@
 r"""Command line: the exact-likelihood reference posterior of one observed set, and its Fisher bound.
 
 Samples :math:`\pi(\eta \mid x_{1..N}) \propto \prod_i p(x_i \mid \eta)\,[\mathcal N(z; Z(\eta), (rZ)^2)]\,[f(\eta)]`
-on the prior box with the configured sampler (:func:`pdfinfer.reference.nuts.run_nuts`, default,
-or :func:`pdfinfer.reference.mcmc.run_mcmc`) and writes
+on the prior box with the configured sampler (:func:`pdfinfer.reference.mcmc.run_mcmc`, default,
+or :func:`pdfinfer.reference.nuts.run_nuts`) and writes
 
 * ``--out-samples``: ``samples`` ``(K, 6)`` normalized (method ``"reference"``), extras ``rhat``,
   ``ess_bulk``, ``ess_tail`` (per parameter), ``map_eta``, ``log_prob`` ``(K,)`` and the sampler's

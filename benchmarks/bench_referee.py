@@ -25,9 +25,9 @@ import numpy as np
 import torch
 
 from pdfinfer.params import PARAM_NAMES, TRUTH
+from pdfinfer.reference.job import sample_posterior
 from pdfinfer.reference.likelihood import LogPosterior
 from pdfinfer.reference.result import ConvergenceError
-from pdfinfer.reference.run import sample_posterior
 from pdfinfer.reference.settings import ReferenceSettings
 from pdfinfer.theory import make_theory
 

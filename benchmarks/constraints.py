@@ -33,9 +33,9 @@ from pdfinfer.params import PARAM_NAMES, THETA_MAX, THETA_MIN, TRUTH
 from pdfinfer.plotting.constraints import answer, plot_constraint_widths
 from pdfinfer.plotting.style import PlotStyle, save
 from pdfinfer.reference.fisher import PRIOR_STD
+from pdfinfer.reference.job import fisher_report
 from pdfinfer.reference.likelihood import LogPosterior
 from pdfinfer.reference.mcmc import run_mcmc
-from pdfinfer.reference.run import fisher_report
 from pdfinfer.reference.settings import ReferenceSettings
 from pdfinfer.theory import make_theory
 

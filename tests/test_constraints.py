@@ -256,7 +256,7 @@ def test_training_shards_off_are_bit_for_bit_and_on_record_the_constrained_prior
 
 
 def test_fisher_report_adds_the_constraint_and_marks_prior_limited_bounds():
-    from pdfinfer.reference.run import fisher_report
+    from pdfinfer.reference.job import fisher_report
     from pdfinfer.theory import make_theory
 
     theory = make_theory({"name": "proxy"})

@@ -1,7 +1,7 @@
 """The tiny config's referee converges for both theories and both normalization settings.
 
 Each combination simulates the tiny observed set (128 events at the truth, ``config/tiny.yaml``)
-and calls the referee rule's function (:func:`pdfinfer.reference.run.reference`, no Snakemake)
+and calls the referee rule's function (:func:`pdfinfer.reference.job.reference`, no Snakemake)
 with ``config/tiny.yaml``'s ``reference`` section; the run itself enforces the budget (bulk and
 tail ESS >= ess_target, R-hat <= rhat_max) and raises ConvergenceError otherwise, so the test
 fails if any combination needs more than ``max_steps``. The written file is checked too.
@@ -23,7 +23,7 @@ import yaml
 
 from pdfinfer.io import read_samples, write_events
 from pdfinfer.params import TRUTH
-from pdfinfer.reference.run import reference
+from pdfinfer.reference.job import reference
 from pdfinfer.reference.settings import ReferenceSettings
 from pdfinfer.theory import make_theory
 

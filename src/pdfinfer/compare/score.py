@@ -1,6 +1,6 @@
 r"""Score every method's posterior draws against the exact reference for one ``n_obs``.
 
-Reads the observed set, the reference samples and Fisher report (:mod:`pdfinfer.reference.run`),
+Reads the observed set, the reference samples and Fisher report (:mod:`pdfinfer.reference.job`),
 any number of methods' samples files with their posterior-predictive replicate sets (the
 referee's included), computes the metrics of :mod:`pdfinfer.compare.metrics` and returns the
 payload that :mod:`pdfinfer.compare.run` writes as ``metrics.json``. Its keys (physical units

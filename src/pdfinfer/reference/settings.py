@@ -50,7 +50,7 @@ class EmceeSettings(Settings):
     n_walkers: int = 16
     n_burn: int = 500
     n_steps: int = 1000
-    max_steps: int = 8000
+    max_steps: int = 24000
     coordinates: str = "auto"
 
     def check(self) -> None:

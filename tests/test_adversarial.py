@@ -361,6 +361,8 @@ def test_workflow_schedules_one_job_per_replica_and_size(repo_root, tmp_path):
 
     if not _registry_importable():
         pytest.skip("a registered method's settings module is missing on this branch (main mid-integration)")
+    sizes = tmp_path / "sizes.yaml"
+    sizes.write_text("sweep:\n  n_obs: [64, 128]\n")
     out = subprocess.run(
         [
             sys.executable,
@@ -372,10 +374,10 @@ def test_workflow_schedules_one_job_per_replica_and_size(repo_root, tmp_path):
             "2",
             "--configfile",
             "config/tiny.yaml",
+            str(sizes),
             "--config",
             f"results={tmp_path}",
             "methods=[adversarial,adversarial_bootstrap]",
-            "sweep={n_obs: [64, 128]}",
             "--",
             *[f"{tmp_path}/{label}/n{n}/pooled.h5" for n in (64, 128) for label in ("adversarial", "adversarial_bootstrap")],
         ],

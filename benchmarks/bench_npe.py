@@ -37,7 +37,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shards", nargs="+", required=True)
     parser.add_argument("--observed", required=True)
-    parser.add_argument("--holdout", required=True)
+    parser.add_argument("--holdout", default=None, help="held-out sets for the calibration (skipped without)")
     parser.add_argument("--reference", required=True, help="exact-posterior samples file of the observed set")
     parser.add_argument("--normalization", choices=["on", "off"], default="off")
     parser.add_argument("--settings", default="{}")
@@ -62,19 +62,21 @@ def main() -> None:
     reference = read_samples(args.reference).samples
     score = c2st(samples, reference, seed=args.seed)
     width = float(np.mean(samples.std(0) / reference.std(0)))
-    holdout = read_events(args.holdout, batched=True)
     n = settings.diagnostics.n_sims
     tic = time.perf_counter()
-    draw_fn, log_density = npe_sampler(posterior)
-    theta = torch.as_tensor(holdout.params[:n], dtype=torch.float32)
-    cal = calibrate(
-        draw_fn,
-        theta,
-        observation_tensor(holdout, spec)[:n],
-        settings.diagnostics.n_posterior_samples,
-        log_density,
-        seed=args.seed,
-    )
+    cal = {"coverage_max_deviation": float("nan"), "sbc_ks_pvalues": [float("nan")], "tarp_atc": float("nan")}
+    if args.holdout:
+        holdout = read_events(args.holdout, batched=True)
+        draw_fn, log_density = npe_sampler(posterior)
+        theta = torch.as_tensor(holdout.params[:n], dtype=torch.float32)
+        cal = calibrate(
+            draw_fn,
+            theta,
+            observation_tensor(holdout, spec)[:n],
+            settings.diagnostics.n_posterior_samples,
+            log_density,
+            seed=args.seed,
+        )
     cal_s = time.perf_counter() - tic
     epochs = history["epochs"]
     row = {
@@ -85,12 +87,15 @@ def main() -> None:
         "simulations_total": spec["n_train"] * (epochs if settings.training.fresh_simulations else 1) + spec["n_validation"],
         "epochs": epochs,
         "best_epoch": history["best_epoch"],
+        "best_val_loss": history["best_val_loss"],
+        "final_train_loss": history["train_loss"][-1],
         "train_s": train_s,
         "s_per_epoch": float(np.mean(history["epoch_seconds"])),
         "sample_s": sample_s,
         "c2st": score,
         "width_ratio": width,
         "width_per_param": (samples.std(0) / reference.std(0)).tolist(),
+        "bias_per_param": ((samples.mean(0) - reference.mean(0)) / reference.std(0)).tolist(),
         "coverage_max_dev": cal["coverage_max_deviation"],
         "sbc_ks_min": float(np.min(cal["sbc_ks_pvalues"])),
         "tarp_atc": cal["tarp_atc"],

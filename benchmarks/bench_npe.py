@@ -35,11 +35,13 @@ from pdfinfer.npe.sample import draw
 from pdfinfer.npe.settings import NPESettings
 
 HEADER = (
-    "| variant | norm | simulations | epochs (best) | train s | s/epoch | C2ST | width | coverage dev | SBC KS min | TARP ATC |\n"
+    "| variant | norm | simulations | epochs (best) | train s | s/epoch | C2ST | width "
+    "| coverage dev | SBC KS min | TARP ATC |\n"
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 )
 ROW = (
-    "| {label} | {normalization} | {simulations_total} | {epochs} ({best_epoch}) | {train_s:.0f} | {s_per_epoch:.1f} | {c2st:.3f} | "
+    "| {label} | {normalization} | {simulations_total} | {epochs} ({best_epoch}) | {train_s:.0f} | {s_per_epoch:.1f} "
+    "| {c2st:.3f} | "
     "{width_ratio:.2f} | {coverage_max_dev:.3f} | {sbc_ks_min:.3g} | {tarp_atc:+.3f} |"
 )
 

@@ -23,6 +23,7 @@ for method_rules in METHOD_RULE_FILES:
 include: "workflow/rules/compare.smk"
 include: "workflow/rules/plots.smk"
 include: "workflow/rules/coverage.smk"
+include: "workflow/rules/contamination.smk"
 
 
 report: "workflow/report/workflow.rst"

@@ -28,8 +28,7 @@ import torch
 from pdfinfer.compare.metrics import c2st
 from pdfinfer.io import read_events, read_samples, write_samples
 from pdfinfer.nle.model import NLEModel, load_model, quiet_library_warnings
-from pdfinfer.nle.posterior import NLELogPosterior
-from pdfinfer.nle.sample import sample_posterior
+from pdfinfer.nle.posterior import NLELogPosterior, sample_posterior
 from pdfinfer.nle.settings import NLESettings
 from pdfinfer.params import PARAM_NAMES, TRUTH, to_physical
 

@@ -3,8 +3,8 @@
 Set-up as in the original study: the normalization observable on (all six parameters
 identifiable), the WHOLE truth bank (102400 events at eta*) as the observed set, real sets of
 ``batch_events`` (1024) drawn from it. For each gradient mode (``reparam`` needs a
-differentiable simulator; ``surrogate`` and ``reinforce`` only sample it) it trains one run and
-reports
+differentiable simulator; ``surrogate``, ``reinforce`` and the non-adversarial ``histogram`` only
+sample it) it trains one run and reports
 
 * the relative L2 error of the mean generated parameters to eta*, ``|mean - eta*| / |eta*|``;
 * the distance of the mean to the exact maximum-likelihood estimate of this truth bank (events +
@@ -12,7 +12,10 @@ reports
   standard deviations (:func:`~pdfinfer.reference.likelihood.laplace_covariance`): the data's own
   fluctuation sets a floor on the error to eta*, the distance to the MLE in units of the Laplace
   std says whether the method is within the statistical error (aim: every parameter within 2);
-* the training wall time (aim for the black-box modes: at most 10 minutes on CPU).
+* the training wall time and seconds per step (aim for the black-box modes: at most 10 minutes on CPU).
+
+It ends with one summary table (one row per mode: error to eta*, max and per-parameter
+(mean - MLE) / Laplace sd, training seconds, seconds per step).
 
     PYTHONPATH=src python benchmarks/recovery_adversarial.py                          # all modes
     PYTHONPATH=src python benchmarks/recovery_adversarial.py --modes reinforce --steps 800
@@ -45,18 +48,20 @@ from pdfinfer.theory import make_theory
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Settings per mode on top of the config section: the black-box modes evaluate their loss on more
-#: simulated events (the signal of the energy term grows with them, its noise does not).
+#: simulated events (the signal of the energy term grows with them, its noise does not); the
+#: surrogate modes use a wider design (sd 0.1) and fewer points per surrogate step.
 MODE_DEFAULTS = {
     "reparam": {},
-    "surrogate": {"energy_events": 32768, "surrogate_points": 8},
-    "reinforce": {"energy_events": 16384, "reinforce_batch": 16},
+    "surrogate": {"energy_events": 32768, "surrogate_points": 8, "surrogate_noise": 0.1, "steps": 300},
+    "reinforce": {"energy_events": 16384, "reinforce_batch": 16, "reinforce_antithetic": True},
+    "histogram": {"surrogate_points": 8, "surrogate_noise": 0.1, "steps": 300},
 }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", type=Path, default=ROOT / "config" / "config.yaml")
-    parser.add_argument("--modes", nargs="+", default=["reparam", "surrogate", "reinforce"])
+    parser.add_argument("--modes", nargs="+", default=list(MODE_DEFAULTS))
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the config's)")
     parser.add_argument("--set", default="{}", help="JSON object of further settings overrides (every mode)")
     for mode in MODE_DEFAULTS:
@@ -120,6 +125,8 @@ def main() -> None:
         ]
         results["modes"][mode] = {
             "steps": settings.steps,
+            "selected_step": result.selected_step,
+            "final_chi2_per_bin": result.history.chi2[-1] if result.history.chi2 else None,
             "train_wall_s": wall,
             "train_cpu_s": cpu,
             "s_per_step": wall / settings.steps,
@@ -145,8 +152,23 @@ def main() -> None:
         print(
             "max |running mean - MLE| / Laplace sd: " + ", ".join(f"{s}:{e:.2f}" for s, e in curve[:: max(1, len(curve) // 10)])
         )
+    print_summary(results, args.threads)
     if args.out:
         write_json(args.out, results)
+
+
+def print_summary(results: dict, threads: int) -> None:
+    """One row per mode: error to eta*, max and per-parameter pulls to the MLE, seconds."""
+    print(f"\n== summary (CPU, {threads} thread; exact MLE's own error to eta* {results['mle_rel_l2_error']:.4f})")
+    head = " | ".join(f"{p} sd" for p in PARAM_NAMES)
+    print(f"| mode | steps | error to eta* | max sd | {head} | train s | s/step |")
+    print("|" + " --- |" * (7 + len(PARAM_NAMES) - 1))
+    for mode, r in results["modes"].items():
+        pulls = " | ".join(f"{v:+.2f}" for v in r["mean_minus_mle_in_laplace_std"])
+        print(
+            f"| {mode} | {r['steps']} | {r['rel_l2_error']:.4f} | {r['max_abs_laplace']:.2f} | {pulls} | "
+            f"{r['train_wall_s']:.0f} | {r['s_per_step']:.3f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -223,11 +223,13 @@ TINY = {
 }
 
 
-@pytest.mark.parametrize("mode", ["reparam", "surrogate", "reinforce"])
+@pytest.mark.parametrize("mode", ["reparam", "surrogate", "reinforce", "histogram"])
 def test_resume_continues_step_count_and_history(theory, observed, tmp_path, mode):
+    """Also the histogram mode with ``select: best_chi2`` (the kept state and the design survive the resume)."""
     events, norm = observed
     observation = Observation(events, norm, 0.02)
-    settings = AdversarialSettings.from_config({**TINY, "mode": mode})
+    extra = {"histogram_events": 64, "select": "best_chi2"} if mode == "histogram" else {}
+    settings = AdversarialSettings.from_config({**TINY, "mode": mode, **extra})
     straight = train(theory, observation, settings, seed=7, show_progress=False)
     ckpt = tmp_path / "seed0.pt"
     first = train(theory, observation, settings, seed=7, checkpoint=ckpt, stop_after=5, show_progress=False)
@@ -236,7 +238,8 @@ def test_resume_continues_step_count_and_history(theory, observed, tmp_path, mod
     resumed = train(theory, observation, settings, seed=7, checkpoint=ckpt, show_progress=False)
     assert (resumed.step, resumed.complete) == (8, True)
     assert resumed.history.step == [2, 4, 6, 8]
-    assert resumed.history.loss_d[:2] == first.history.loss_d
+    assert resumed.history.loss_d[:2] == pytest.approx(first.history.loss_d, nan_ok=True)
+    assert resumed.selected_step == straight.selected_step
     assert resumed.history.wall_time[2] >= first.history.wall_time[1]
     # the interrupted run is the uninterrupted run: same random stream, same optimizer state
     for a, b in zip(resumed.generator.parameters(), straight.generator.parameters()):
@@ -372,6 +375,7 @@ def test_workflow_schedules_one_job_per_replica_and_size(repo_root, tmp_path):
             "--config",
             f"results={tmp_path}",
             "methods=[adversarial,adversarial_bootstrap]",
+            "sweep={n_obs: [64, 128]}",
             "--",
             *[f"{tmp_path}/{label}/n{n}/pooled.h5" for n in (64, 128) for label in ("adversarial", "adversarial_bootstrap")],
         ],

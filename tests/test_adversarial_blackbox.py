@@ -1,5 +1,7 @@
-"""Black-box modes (surrogate, reinforce): no gradient through the simulator; an unbiased
-score-function estimator; the surrogate pieces (quadratic fit, buffer, trust-region penalty)."""
+"""Black-box modes (surrogate, reinforce, histogram): no gradient through the simulator; an unbiased
+score-function estimator (independent and antithetic draws); the surrogate pieces (quadratic fit and
+its convex projection, recency-weighted buffer, trust-region penalty); the histogram mode's target;
+the best-chi2 selection."""
 
 from __future__ import annotations
 
@@ -8,17 +10,22 @@ import pytest
 import torch
 
 from pdfinfer.adversarial.blackbox import (
+    LocalDesign,
     ReplayBuffer,
     leave_one_out_baseline,
+    leave_one_pair_out_baseline,
     score_function_objective,
     shape_losses,
     surrogate_objective,
 )
-from pdfinfer.adversarial.loop import train
+from pdfinfer.adversarial.histogram import HistogramDistance, chi2_edges, two_sample_chi2
+from pdfinfer.adversarial.loop import MONITOR_DRAWS, Selection, train
+from pdfinfer.adversarial.losses import SetBatch
 from pdfinfer.adversarial.networks import GaussianGenerator, QuadraticSurrogate, SurrogateEnsemble
 from pdfinfer.adversarial.observation import Observation
 from pdfinfer.adversarial.settings import AdversarialSettings
 from pdfinfer.params import TRUTH
+from pdfinfer.runtime import derive_seed, make_generator
 from pdfinfer.theory import make_theory
 
 TINY = {
@@ -81,13 +88,15 @@ def observation():
     )
 
 
-@pytest.mark.parametrize(("mode", "model"), [("surrogate", "quadratic"), ("surrogate", "mlp"), ("reinforce", "quadratic")])
+@pytest.mark.parametrize(
+    ("mode", "model"), [("surrogate", "quadratic"), ("surrogate", "mlp"), ("reinforce", "quadratic"), ("histogram", "quadratic")]
+)
 def test_black_box_modes_never_differentiate_the_simulator(observation, mode, model):
     spy = SpyTheory(make_theory("proxy"))
     result = train(
         spy,
         observation,
-        AdversarialSettings.from_config({**TINY, "mode": mode, "surrogate_model": model}),
+        AdversarialSettings.from_config({**TINY, "mode": mode, "surrogate_model": model, "histogram_events": 64}),
         seed=2,
         show_progress=False,
     )
@@ -103,13 +112,15 @@ def test_reparam_does_use_the_differentiable_sampler(observation):
         train(SpyTheory(make_theory("proxy")), observation, AdversarialSettings.from_config(TINY), seed=2, show_progress=False)
 
 
-def test_reinforce_gradient_is_unbiased_on_a_gaussian_toy():
+@pytest.mark.parametrize("antithetic", [False, True])
+def test_reinforce_gradient_is_unbiased_on_a_gaussian_toy(antithetic):
     r"""Toy with a known gradient: l(eta) = sum_i a_i logit(eta_i)^2 + noise, so that
     E_q[l] = sum_i a_i (loc_i^2 + (L L^T)_ii) in closed form. M = 1500 independent estimates of B = 8
     draws each; every gradient component's mean lies within k = 4 standard errors of the exact
     gradient (42 components, 4 sigma: a false alarm has probability < 0.3 % under normality, and the
     seed is fixed). The largest exact component exceeds 5 standard errors (asserted), so an estimator
-    with the wrong sign, or off by a factor 2, fails it."""
+    with the wrong sign, or off by a factor 2, fails it. Antithetic: 4 pairs +-z per estimate, the
+    baseline of a draw from the other pairs (a baseline that saw its own pair would be biased)."""
     torch.manual_seed(0)
     gen = GaussianGenerator(init_scale=0.7, min_scale=0.05).double()
     with torch.no_grad():
@@ -124,10 +135,13 @@ def test_reinforce_gradient_is_unbiased_on_a_gaussian_toy():
     estimates = []
     for _ in range(1500):
         z = torch.randn((8, 6), generator=rng, dtype=torch.float64)
+        if antithetic:
+            z = torch.cat([z[:4], -z[:4]])
         with torch.no_grad():
             u = gen.latent(z)
             losses = (a * u**2).sum(-1) + torch.randn(8, generator=rng, dtype=torch.float64)  # a noisy black box
-        grads = torch.autograd.grad(score_function_objective(gen.log_prob_latent(u), losses), list(gen.parameters()))
+        objective = score_function_objective(gen.log_prob_latent(u), losses, antithetic)
+        grads = torch.autograd.grad(objective, list(gen.parameters()))
         estimates.append(torch.cat([g.flatten() for g in grads]))
     estimates = torch.stack(estimates)
     mean, se = estimates.mean(0), estimates.std(0) / estimates.shape[0] ** 0.5
@@ -138,9 +152,11 @@ def test_reinforce_gradient_is_unbiased_on_a_gaussian_toy():
     assert exact[live].abs().max() > 5 * se[live].max()  # the test has power: the gradient is well resolved
 
 
-def test_leave_one_out_baseline():
+def test_leave_one_out_baselines():
     losses = torch.tensor([1.0, 2.0, 6.0])
     torch.testing.assert_close(leave_one_out_baseline(losses), torch.tensor([4.0, 3.5, 1.5]))
+    pairs = torch.tensor([1.0, 2.0, 4.0, 3.0, 6.0, 8.0])  # pairs (1, 3), (2, 6), (4, 8): sums 4, 8, 12
+    torch.testing.assert_close(leave_one_pair_out_baseline(pairs), torch.tensor([5.0, 4.0, 3.0, 5.0, 4.0, 3.0]))
 
 
 def test_quadratic_surrogate_recovers_a_quadratic_and_its_gradient():
@@ -175,11 +191,75 @@ def test_disagreement_penalty_grows_away_from_the_data():
     assert far > 20 * near > 0
 
 
-def test_replay_buffer_keeps_the_newest_points():
+def test_replay_buffer_keeps_the_newest_points_and_weighs_them_by_recency():
     buffer = ReplayBuffer(5, torch.device("cpu"))
     for i in range(3):
-        buffer.add(torch.full((2, 6), float(i)), torch.full((2,), float(i)))
+        buffer.add(torch.full((2, 6), float(i)), torch.full((2,), float(i)), step=i + 1)
     assert len(buffer) == 5 and buffer.target.tolist() == [0.0, 1.0, 1.0, 2.0, 2.0]
+    torch.testing.assert_close(buffer.weights(3, 0.5), torch.tensor([0.25, 0.5, 0.5, 1.0, 1.0], dtype=torch.float64))
+
+
+def test_quadratic_surrogate_convex_projection():
+    """A saddle target: the unprojected fit reproduces it (one negative Hessian eigenvalue); the
+    projected one has none, keeps the convex direction's curvature and still fits the points'
+    mean (the constant and linear terms are refitted)."""
+    g = torch.Generator().manual_seed(6)
+    eta = 0.5 + 0.05 * torch.randn((300, 6), generator=g, dtype=torch.float64)
+    target = 100 * (eta[:, 0] - 0.5) ** 2 - 30 * (eta[:, 1] - 0.5) ** 2
+    free, convex = QuadraticSurrogate(ridge=1e-9, convex=False), QuadraticSurrogate(ridge=1e-9)
+    free.fit(eta, target)
+    convex.fit(eta, target)
+    assert torch.linalg.eigvalsh(free.hessian()).min() < 0
+    values = torch.linalg.eigvalsh(convex.hessian())
+    assert values.min() >= 0
+    torch.testing.assert_close(values.max(), torch.linalg.eigvalsh(free.hessian()).max(), rtol=1e-6, atol=0)
+    torch.testing.assert_close(convex(eta).mean(), target.mean(), rtol=0, atol=1e-9)
+
+
+def test_histogram_target_is_the_two_sample_chi2():
+    """Without the normalization: exactly two_sample_chi2 on the observed marginals' bins, set by set;
+    with it: plus N_a / (N_a + N_b) * sum_T z^2 / (bins in all), as the module docstring states."""
+    g = torch.Generator().manual_seed(7)
+    observed = torch.randn((500, 2), generator=g, dtype=torch.float64)
+    fake = torch.randn((3, 200, 2), generator=g, dtype=torch.float64) + torch.tensor([0.0, 0.3, 1.0])[:, None, None]
+    target = HistogramDistance(observed, 10)
+    edges = chi2_edges(observed, 10)
+    expected = torch.tensor([two_sample_chi2(x, observed, edges) for x in fake], dtype=torch.float64)
+    torch.testing.assert_close(target(SetBatch(fake)), expected)
+    norm = torch.tensor([[0.0, 1.0], [2.0, 0.0], [1.0, 1.0]])
+    torch.testing.assert_close(target(SetBatch(fake, norm)), expected + 200 / 700 * norm.double().pow(2).sum(-1) / 20)
+    assert expected[0] < 2 < expected[2]  # the chi2 sees the shifted set
+
+
+def test_selection_keeps_the_state_at_the_lowest_chi2():
+    """Deterministic toy history: the module's weight is set to the step number before each offer;
+    the kept state is the one offered at the minimum chi2 (the earlier of two equal minima)."""
+    module = torch.nn.Linear(1, 1, bias=False)
+    selection = Selection()
+    for step, chi2 in zip([10, 20, 30, 40, 50], [3.0, 1.5, 2.0, 1.5, 4.0]):
+        with torch.no_grad():
+            module.weight.fill_(float(step))
+        selection.offer(step, chi2, module)
+    assert (selection.step, selection.chi2) == (20, 1.5)
+    assert selection.state["weight"].item() == 20.0
+    assert Selection.from_state(selection.as_state()) == selection
+
+
+def test_best_chi2_run_returns_the_generator_of_the_lowest_logged_chi2(observation):
+    """The returned generator, on the loop's monitor noise, reproduces the mean logged at the step of
+    the lowest chi2 after warm-up (and the last run's generator does not, in general)."""
+    settings = AdversarialSettings.from_config(
+        {**TINY, "mode": "histogram", "histogram_events": 64, "steps": 8, "select": "best_chi2"}
+    )
+    result = train(make_theory("proxy"), observation, settings, seed=4, show_progress=False)
+    steps, chi2 = np.asarray(result.history.step), np.asarray(result.history.chi2)
+    live = steps > settings.surrogate_warmup
+    best = np.flatnonzero(live)[np.argmin(chi2[live])]
+    assert result.selected_step == steps[best]
+    noise = torch.randn((MONITOR_DRAWS, settings.noise_dim), generator=make_generator(derive_seed(4, "monitor")))
+    with torch.no_grad():
+        mean = result.generator(noise).double().mean(0).numpy()
+    np.testing.assert_allclose(mean, result.history.param_mean[best], rtol=1e-6)
 
 
 def test_loss_shaping():
@@ -187,3 +267,29 @@ def test_loss_shaping():
     torch.testing.assert_close(shape_losses(losses, "ranks"), torch.tensor([0.25, -0.5, 0.5, -0.25, 0.0]))
     torch.testing.assert_close(shape_losses(losses, "asinh"), torch.asinh(losses))
     assert shape_losses(losses, "none") is losses
+
+
+def test_local_design_follows_the_inverse_hessian_and_its_trust_region():
+    """Members fitted to l = 400 (eta_0 - 0.5)^2 + 16 (eta_1 - 0.5)^2 + 100 sum_{i>1} (eta_i - 0.5)^2:
+    without smoothing, the design sd ratio of directions 1 and 0 is sqrt(400 / 16) = 5 (all sds
+    within the clip [sigma/10, 4 sigma] around the geometric mean sigma: 0.024 to 0.12 for
+    sigma = 0.05); the trust penalty vanishes within the radius of the newest points' centre and
+    grows beyond it."""
+    g = torch.Generator().manual_seed(8)
+    eta = 0.5 + 0.05 * torch.randn((400, 6), generator=g, dtype=torch.float64)
+    curvature = torch.tensor([400.0, 16.0, 100.0, 100.0, 100.0, 100.0], dtype=torch.float64)
+    buffer = ReplayBuffer(400, torch.device("cpu"))
+    buffer.add(eta, ((eta - 0.5) ** 2 * curvature).sum(-1), step=1)
+    ensemble = SurrogateEnsemble("quadratic", 2)
+    for member in ensemble.members:
+        member.fit(buffer.eta, buffer.target)
+    design = LocalDesign(0.05, 1.0, torch.device("cpu"), shaped=True)
+    assert design.penalty(torch.full((1, 6), 0.9)).item() == 0.0  # no centre before the first update
+    design.update(ensemble, buffer, buffer.weights(1, 1.0), smoothing=0.0)
+    sd = design.scale_tril.pow(2).sum(1).sqrt()
+    # rtol 1e-2: the members' ridge (1e-3 of the weight sum) shrinks the fitted curvatures a little
+    torch.testing.assert_close(sd[1] / sd[0], torch.tensor(5.0, dtype=torch.float64), rtol=1e-2, atol=0)
+    torch.testing.assert_close(sd.log().mean().exp(), torch.tensor(0.05, dtype=torch.float64), rtol=1e-6, atol=0)
+    centre = design.centre[None].float()
+    inside, outside = centre + 0.5 * sd.float(), centre + 3 * sd.float()
+    assert design.penalty(inside).item() == 0.0 < design.penalty(outside).item()

@@ -1,9 +1,10 @@
-"""Variants of issue 13: the regularized Jensen-Shannon penalty and the chi2/bins stopping figure."""
+"""Variants of issue 13: the regularized Jensen-Shannon penalty, the chi2/bins stopping figure and its plot."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -12,6 +13,9 @@ from pdfinfer.adversarial.losses import JSGradientPenalty, SetBatch
 from pdfinfer.adversarial.networks import DeepSetsDiscriminator
 from pdfinfer.adversarial.objective import DiscriminatorLoss
 from pdfinfer.adversarial.settings import AdversarialSettings
+from pdfinfer.params import TRUTH_PHYSICAL
+from pdfinfer.plotting.style import PlotStyle
+from pdfinfer.plotting.training import AdversarialHistory, plot_adversarial_training
 
 
 def _fd_grad_sq(critic, events: torch.Tensor, norm: torch.Tensor, h: float = 1e-6) -> torch.Tensor:
@@ -69,3 +73,24 @@ def test_chi2_per_bin_near_one_for_one_distribution_and_large_for_two():
     same = two_sample_chi2(a, b, edges)
     assert abs(same - 0.95) < 4 * math.sqrt(2 * 38) / 40
     assert two_sample_chi2(a + 0.2, b, edges) > 10
+
+
+def test_training_figure_plots_chi2_with_the_losses_and_marks_the_selected_step():
+    """The chi2/bins is a loss panel (log scale: it falls by decades); the selected step (best_chi2)
+    is a vertical line on every panel, and no line is drawn when the output is the last state."""
+    steps = np.arange(10, 110, 10)
+    chi2 = np.array([50.0, 20, 8, 3, 1.2, 0.9, 1.1, 1.4, 1.0, 1.3])
+    losses = {"generator": np.linspace(1, 0, 10), "predictive chi2/bins": chi2}
+    mean = np.tile(TRUTH_PHYSICAL, (10, 1))
+
+    def vlines(fig):
+        return [sum(1 for ln in ax.lines if len(set(ln.get_xdata())) == 1 and ln.get_linestyle() == ":") for ax in fig.axes]
+
+    style = PlotStyle(dpi=50, formats=("png",), font_size=8)
+    selected = AdversarialHistory(steps, losses, mean, extra={"selected_step": np.asarray(60)})
+    fig = plot_adversarial_training({"run": selected}, TRUTH_PHYSICAL, style)
+    assert [ax.get_ylabel() for ax in fig.axes[:2]] == ["generator loss", "predictive chi2/bins"]
+    assert fig.axes[1].get_yscale() == "log"
+    assert vlines(fig) == [1] * 8  # 2 loss panels + 6 parameter panels
+    last = AdversarialHistory(steps, losses, mean, extra={"selected_step": np.asarray(100)})
+    assert vlines(plot_adversarial_training({"run": last}, TRUTH_PHYSICAL, style)) == [0] * 8

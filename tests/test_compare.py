@@ -15,7 +15,7 @@ from pdfinfer.compare.metrics import c2st, joint_credibility, parameter_summary,
 from pdfinfer.errors import DataError
 from pdfinfer.io import write_events, write_json, write_samples
 from pdfinfer.params import PARAM_NAMES, THETA_MAX, THETA_MIN, TRUTH, TRUTH_PHYSICAL, to_normalized
-from pdfinfer.reference.run import fisher_report
+from pdfinfer.reference.job import fisher_report
 from pdfinfer.theory import make_theory
 
 

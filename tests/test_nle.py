@@ -14,11 +14,12 @@ from scipy import stats
 
 from pdfinfer.errors import DataError, TrainingError
 from pdfinfer.io import EventSet, write_events
+from pdfinfer.nle import posterior as nle_posterior
 from pdfinfer.nle import sample as nle_sample
+from pdfinfer.nle.loop import fit_loop, subsample, train
 from pdfinfer.nle.model import build_model, load_model, quiet_library_warnings, save_model
 from pdfinfer.nle.posterior import NLELogPosterior
 from pdfinfer.nle.settings import NLESettings
-from pdfinfer.nle.train import fit_loop, subsample, train
 from pdfinfer.params import TRUTH
 from pdfinfer.reference.mcmc import MCMCSettings, run_mcmc
 from pdfinfer.theory import make_theory
@@ -177,8 +178,8 @@ def test_permuting_observed_events_leaves_draws_unchanged(tiny: tuple[Path, dict
     norm = make_theory("proxy").normalizers(torch.as_tensor(TRUTH[None]))[0].numpy()
     settings = NLESettings.from_config(TINY)
     perm = np.random.default_rng(0).permutation(len(events))
-    a = nle_sample.sample_posterior(model, events, norm, settings, seed=11).samples
-    b = nle_sample.sample_posterior(model, events[perm], norm, settings, seed=11).samples
+    a = nle_posterior.sample_posterior(model, events, norm, settings, seed=11).samples
+    b = nle_posterior.sample_posterior(model, events[perm], norm, settings, seed=11).samples
     assert np.array_equal(a, b)
     assert a.std(0).min() > 0  # the chains moved
 
@@ -220,7 +221,7 @@ def test_nan_log_likelihood_names_the_parameter_point(tiny: tuple[Path, dict]) -
         "\n" not in message and "N_u=0.5" in message and "b_d=0.5" in message and "N_u=1.5" in message
     )  # normalized and physical
     with pytest.raises(TrainingError, match="NaN at eta"):
-        nle_sample.sample_posterior(model, events, np.array([3.3, 1.9]), NLESettings.from_config(TINY), seed=0)
+        nle_posterior.sample_posterior(model, events, np.array([3.3, 1.9]), NLESettings.from_config(TINY), seed=0)
 
 
 def test_chunked_sum_equals_unchunked(tiny: tuple[Path, dict]) -> None:

@@ -111,7 +111,9 @@ def test_unconverged_run_fails_naming_the_parameter(proxy):
     post = SubspacePosterior(LogPosterior(proxy, events), [1, 2], TRUTH)
     settings = MCMCSettings(n_chains=2, n_walkers=8, n_burn=0, n_steps=8, max_steps=16, n_samples=16, rhat_max=1.000001)
     with pytest.raises(
-        ConvergenceError, match=r"emcee not converged: (a_u|b_u) has R-hat 1\.\d{4} \(max 1\.000001\).* after 16 steps"
+        ConvergenceError,
+        match=r"emcee not converged: (a_u|b_u) has R-hat 1\.\d{4} \(max 1\.000001\), bulk ESS \d+, tail ESS \d+ \(target 1\) "
+        r"after 16 draws x 2 ensembles of 8 walkers \(reference\.emcee\.max_steps = 16; raise it\)",
     ):
         run_mcmc(post, settings, seed=7)
 

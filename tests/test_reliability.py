@@ -118,7 +118,7 @@ def assert_same(a: dict, b: dict) -> None:
 
 def test_killed_pipeline_resumes_into_the_uninterrupted_result(tmp_path, config):
     clean = tmp_path / "clean"
-    done = snakemake("--cores", "1", *config, f"results={clean}", timeout=900)
+    done = snakemake("--cores", "2", *config, f"results={clean}", timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
 
     killed = tmp_path / "killed"
@@ -127,7 +127,7 @@ def test_killed_pipeline_resumes_into_the_uninterrupted_result(tmp_path, config)
     # Snakemake itself was killed too: its lock stays, and is removed as Snakemake says to.
     unlock = snakemake("--unlock", *config, f"results={killed}")
     assert unlock.returncode == 0, unlock.stderr[-2000:]
-    rerun = snakemake("--cores", "1", "--rerun-incomplete", *config, f"results={killed}", timeout=900)
+    rerun = snakemake("--cores", "2", "--rerun-incomplete", *config, f"results={killed}", timeout=900)
     assert rerun.returncode == 0, f"rerun after a kill at job {kill_at} failed: {rerun.stderr[-4000:]}"
     assert not list(killed.rglob("*.part")), "temporary files survived the kill and the rerun"
     assert_same(results_content(clean), results_content(killed))

@@ -16,6 +16,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from pdfinfer.constraints.settings import constraint_settings
 from pdfinfer.errors import ConfigError
 from pdfinfer.methods import REGISTRY, Method, enabled
 
@@ -24,7 +25,12 @@ STAGE_SETTINGS = {
     "compare": "pdfinfer.compare.settings:CompareSettings",
     "predictive": "pdfinfer.compare.settings:PredictiveSettings",
     "coverage": "pdfinfer.compare.settings:CoverageSettings",
+    "contamination": "pdfinfer.contamination.settings:ContaminationSettings",
 }
+
+
+#: Methods that do not apply the sum-rule constraint yet (their posterior multiplies the box prior).
+CONSTRAINT_UNSUPPORTED = ("nle", "tsnpe")
 
 
 def settings_class(section: str) -> type:
@@ -103,4 +109,16 @@ def check_config(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[M
         m.build_settings(config)
     for section in STAGE_SETTINGS:
         section_settings(config, section)
+    constraint = constraint_settings(config)
+    unsupported = [m.label for m in methods if m.label in CONSTRAINT_UNSUPPORTED]
+    if constraint.enabled and unsupported:
+        raise ConfigError(
+            f"config: observation.constraints.kind = {constraint.kind!r} is not supported by method(s) {unsupported} "
+            "(their posterior uses the box prior); use kind: none or remove them from methods"
+        )
+    if constraint.enabled and constraint.form == "hard" and section_settings(config, "reference").sampler == "nuts":
+        raise ConfigError(
+            "config: observation.constraints.form = 'hard' with reference.sampler = 'nuts': NUTS stalls on the band's "
+            "steep walls (a 128-event run did not finish warm-up in 27 min); use reference.sampler: emcee or form: soft"
+        )
     return methods

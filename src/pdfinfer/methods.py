@@ -57,6 +57,9 @@ class Method:
             signature ``fit(settings, observed: EventSet, normalization: bool, seed: int, device: str,
             model: str | None) -> (K, 6)``; ``model`` is the method's ``model`` file when it declares one. ``None``:
             the method is not refitted (amortized methods are calibrated on the hold-out sets).
+        sampler: for an amortized method, the module whose command line draws its trained model's posterior
+            for an observed-set file (``python -m <sampler> --model M --observed O --normalization on|off --out S``
+            plus the common arguments); the contamination study samples it on contaminated sets.
     """
 
     label: str
@@ -73,6 +76,7 @@ class Method:
     replicas: str | None = None
     replica_samples: str | None = None
     fit: str | None = None
+    sampler: str | None = None
     rules: str = ""
 
     def __post_init__(self) -> None:
@@ -146,6 +150,7 @@ REGISTRY: dict[str, Method] = {
             model="npe/n{n_obs}/posterior.pt",
             diagnostics="npe/n{n_obs}/diagnostics.json",
             history="epochs",
+            sampler="pdfinfer.npe.sample",
         ),
         Method(
             label="nle",
@@ -203,6 +208,7 @@ REGISTRY: dict[str, Method] = {
             amortized=True,
             model="gatsbi/n{n_obs}/generator.pt",
             diagnostics="gatsbi/n{n_obs}/diagnostics.json",
+            sampler="pdfinfer.gatsbi.sample",
         ),
     )
 }

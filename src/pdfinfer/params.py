@@ -13,12 +13,15 @@ and the prior is uniform on that box. Physical values are for people (plots, tab
 
 from __future__ import annotations
 
-from typing import TypeVar
+import sys
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-import torch
 
 from pdfinfer.errors import ParameterError
+
+if TYPE_CHECKING:
+    import torch
 
 PARAM_NAMES: tuple[str, ...] = ("N_u", "a_u", "b_u", "N_d", "a_d", "b_d")
 PARAM_LABELS: tuple[str, ...] = (r"$N_u$", r"$a_u$", r"$b_u$", r"$N_d$", r"$a_d$", r"$b_d$")
@@ -32,11 +35,19 @@ TRUTH = np.array([0.72916667, 0.25, 0.6, 0.36458333, 0.25, 0.8])
 #: Reference truth in physical units, theta* = (2.1875, -0.5, 3.0, 1.09375, -0.5, 4.0).
 TRUTH_PHYSICAL = np.array([2.1875, -0.5, 3.0, 1.09375, -0.5, 4.0])
 
-Array = TypeVar("Array", np.ndarray, torch.Tensor)
+Array = TypeVar("Array", np.ndarray, "torch.Tensor")
+
+
+def is_tensor(x: Any) -> bool:
+    """Whether ``x`` is a torch tensor, without importing torch (jobs that never use it stay light)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
 
 
 def _bounds_like(x: Array) -> tuple[Array, Array]:
-    if isinstance(x, torch.Tensor):
+    if is_tensor(x):
+        import torch
+
         dtype = x.dtype if x.is_floating_point() else torch.float64
         lo = torch.as_tensor(THETA_MIN, dtype=dtype, device=x.device)
         hi = torch.as_tensor(THETA_MAX, dtype=dtype, device=x.device)
@@ -64,7 +75,7 @@ def check_params(eta: Array, where: str = "parameters", atol: float = 1e-9) -> A
     shape = tuple(eta.shape)
     if len(shape) == 0 or shape[-1] != N_PARAMS:
         raise ParameterError(f"{where}: expected shape (..., {N_PARAMS}) of normalized parameters, got {shape}")
-    values = eta.detach().cpu().numpy() if isinstance(eta, torch.Tensor) else np.asarray(eta)
+    values = eta.detach().cpu().numpy() if is_tensor(eta) else np.asarray(eta)
     bad = ~np.isfinite(values) | (values < -atol) | (values > 1 + atol)
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])

@@ -124,18 +124,44 @@ def add_common_arguments(parser: argparse.ArgumentParser, seed: bool = True, dev
 _THREAD_LIMITS: list[Any] = []
 
 
+def process_age() -> float | None:
+    """Seconds since this process started (Linux ``/proc``; ``None`` elsewhere): its start-up cost."""
+    try:
+        with open("/proc/self/stat") as stat, open("/proc/uptime") as uptime:
+            start_ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
+            return float(uptime.read().split()[0]) - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def setup(args: argparse.Namespace) -> None:
-    """Configure logging, and limit torch and BLAS/OpenMP threads (numpy, scikit-learn) to ``--threads``."""
-    import torch
+    """Configure logging, and limit torch and BLAS/OpenMP threads (numpy, scikit-learn) to ``--threads``.
+
+    torch is not imported here (plotting and comparison jobs never need it): the thread count goes
+    to ``OMP_NUM_THREADS``, which torch reads when it is imported later, and to torch directly when
+    it is already loaded. The first log line states the job's start-up seconds (interpreter and
+    imports before this call), which ``benchmarks/rule_times.py`` sums over a run.
+    """
     from threadpoolctl import threadpool_limits
 
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True
     )
-    if getattr(args, "threads", 0):
-        torch.set_num_threads(int(args.threads))
-        _THREAD_LIMITS.append(threadpool_limits(int(args.threads)))  # kept alive for the process
-    log.info("pdfinfer %s, torch %s, argv: %s", __version__, torch.__version__, " ".join(sys.argv[1:]))
+    threads = int(getattr(args, "threads", 0) or 0)
+    if threads:
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
+        _THREAD_LIMITS.append(threadpool_limits(threads))  # kept alive for the process
+    torch = sys.modules.get("torch")
+    age = process_age()
+    log.info(
+        "pdfinfer %s%s, start-up %s, argv: %s",
+        __version__,
+        f", torch {torch.__version__}" if torch is not None else "",
+        "unknown" if age is None else f"{age:.2f} s",
+        " ".join(sys.argv[1:]),
+    )
 
 
 def cli_main(func: Callable[[Sequence[str] | None], int | None]) -> Callable[[Sequence[str] | None], int]:

@@ -3,8 +3,10 @@ r"""Event generation: the truth bank, observed sets and prior-predictive trainin
 * ``truth``: ``n_truth`` events at :math:`\eta^*` (the truth bank, 102400 in the original study)
   and one measurement of the normalization observable :math:`z = Z(\eta^*)(1 + r\epsilon)`.
 * ``observed``: the first ``n_obs`` events of the truth bank (the observed set).
-* ``training``: ``n_sims`` parameter vectors :math:`\eta \sim U[0,1]^6` (the prior), ``n_obs``
-  events and one normalization measurement each; one shard of a sharded training set.
+* ``training``: ``n_sims`` parameter vectors :math:`\eta \sim U[0,1]^6` (the prior; with
+  ``--constraints`` the sum-rule constrained prior, :func:`pdfinfer.constraints.sumrules.sample_prior`,
+  the one place training parameters are drawn), ``n_obs`` events and one normalization
+  measurement each; one shard of a sharded training set.
 * ``holdout``: held-out prior-predictive sets in the training shards' layout, for calibration
   checks of amortized methods; same construction, its own seed stream.
 
@@ -165,8 +167,8 @@ def run_observed(args: argparse.Namespace) -> None:
 def simulate_prior_sets(args: argparse.Namespace, stream: tuple[Any, ...], desc: str, attrs: dict[str, Any]) -> None:
     """``args.n_sims`` prior draws with ``args.n_obs`` events each from the seed stream ``stream``,
     written to ``args.out`` in the training-shard layout (``attrs`` added): shards and hold-out sets."""
-    import torch
-
+    from pdfinfer.constraints.settings import ConstraintSettings
+    from pdfinfer.constraints.sumrules import sample_prior
     from pdfinfer.io import check_writable, write_events
     from pdfinfer.runtime import derive_seed, make_generator, resolve_device
 
@@ -175,7 +177,8 @@ def simulate_prior_sets(args: argparse.Namespace, stream: tuple[Any, ...], desc:
     device = resolve_device(args.device)
     seed = derive_seed(args.seed, *stream)
     generator = make_generator(seed, device)
-    eta = torch.rand((args.n_sims, 6), generator=generator, dtype=torch.float64, device=device)
+    constraint = ConstraintSettings.from_json(args.constraints, "--constraints")
+    eta = sample_prior(args.n_sims, generator, constraint, device=device)
     start = time.perf_counter()
     events, norm = simulate_sets(theory, eta, args.n_obs, args.norm_rel_unc, generator, desc=desc)
     elapsed = time.perf_counter() - start
@@ -196,7 +199,12 @@ def simulate_prior_sets(args: argparse.Namespace, stream: tuple[Any, ...], desc:
         seed,
         args.norm_rel_unc,
         args.config_hash,
-        {"device": str(device), "stream": stream[0], **attrs},
+        {
+            "device": str(device),
+            "stream": stream[0],
+            **attrs,
+            **({"constraints": constraint.as_dict()} if constraint.enabled else {}),
+        },
     )
 
 
@@ -255,6 +263,11 @@ def _prior_set_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=0.02,
         help="relative uncertainty of the normalization observable",
+    )
+    parser.add_argument(
+        "--constraints",
+        default="{}",
+        help="the config section 'observation.constraints' as JSON: the prior the parameters are drawn from (default: the box)",
     )
     parser.add_argument("--out", required=True)
     add_common_arguments(parser)

@@ -32,13 +32,14 @@ rule adversarial:
     params:
         checkpoint=f"{RESULTS}/checkpoints/adversarial/n{{n_obs}}/seed{{replica}}.pt",
         norm=NORM_FLAG,
+        constraints=CONSTRAINTS,
         settings=settings_json("adversarial"),
         seed=config["seed"],
         device=config["device"],
         hash=config_hash("theory", "observation", "adversarial", "seed"),
     shell:
         "python -m pdfinfer.adversarial.train --observed {input.observed:q} --replica {wildcards.replica:q}"
-        " --normalization {params.norm:q} --settings {params.settings:q} --checkpoint {params.checkpoint:q}"
+        " --normalization {params.norm:q} --constraints {params.constraints:q} --settings {params.settings:q} --checkpoint {params.checkpoint:q}"
         " --seed {params.seed:q} --device {params.device:q} --threads {threads} --config-hash {params.hash:q}"
         " --out {output:q} > {log:q} 2>&1"
 
@@ -97,6 +98,7 @@ rule adversarial_bootstrap:
     params:
         checkpoint=f"{RESULTS}/checkpoints/adversarial_bootstrap/n{{n_obs}}/replica{{replica}}.pt",
         norm=NORM_FLAG,
+        constraints=CONSTRAINTS,
         settings=settings_json("adversarial"),
         bootstrap=settings_json("adversarial_bootstrap"),
         seed=config["seed"],
@@ -106,7 +108,7 @@ rule adversarial_bootstrap:
         ),
     shell:
         "python -m pdfinfer.adversarial.bootstrap --observed {input.observed:q} --replica {wildcards.replica:q}"
-        " --normalization {params.norm:q} --settings {params.settings:q} --bootstrap-settings {params.bootstrap:q}"
+        " --normalization {params.norm:q} --constraints {params.constraints:q} --settings {params.settings:q} --bootstrap-settings {params.bootstrap:q}"
         " --checkpoint {params.checkpoint:q} --seed {params.seed:q} --device {params.device:q} --threads {threads}"
         " --config-hash {params.hash:q} --out {output:q} > {log:q} 2>&1"
 

@@ -21,6 +21,7 @@ from pdfinfer.config import (
     section_settings,
     validate_schema,
 )  # noqa: E402
+from pdfinfer.constraints.settings import constraint_settings  # noqa: E402
 from pdfinfer.errors import ConfigError  # noqa: E402
 from pdfinfer.methods import REFERENCE, REGISTRY, rule_files  # noqa: E402
 
@@ -63,6 +64,8 @@ NORM = config["observation"]["normalization"]
 #: The normalization observable on/off, as the modules' --normalization flag takes it.
 NORM_FLAG = "on" if NORM["enabled"] else "off"
 OBSERVED = f"{RESULTS}/data/n{{n_obs}}/observed.h5"
+#: The prior's sum-rule constraint (observation.constraints) as the JSON the modules' --constraints takes.
+CONSTRAINTS = constraint_settings(config).to_json()
 #: Held-out prior-predictive sets (own seed stream): the calibration set of every amortized method.
 HOLDOUT = f"{RESULTS}/data/n{{n_obs}}/holdout.h5"
 #: Posterior-predictive replicate sets of one method (or `truth`), read by compare and the plots.
@@ -285,3 +288,35 @@ def replica_files(n_obs):
         ]
         for m in REFITTED
     }
+
+
+# -------------------- Contaminated observed sets (contamination.smk)
+
+CONTAMINATION = section_settings(config, "contamination")
+CONTAMINATION_N = CONTAMINATION.n_obs or SWEEP[0]
+#: Refitted on each contaminated set: every enabled method with a registry `fit` (the referee always).
+CONTAMINATION_FIT = [m for m in METHODS if m.fit]
+#: Sampled on each contaminated set: every enabled amortized method with a registry `sampler`.
+CONTAMINATION_SAMPLED = [m for m in METHODS if m.amortized and m.sampler and not m.fit]
+CONTAMINATED_SET = (
+    f"{RESULTS}/contamination/n{{n_obs}}/sets/{{ckind}}_eps{{eps}}_set{{index}}.h5"
+)
+CONTAMINATED = f"{RESULTS}/contamination/n{{n_obs}}/{{method}}/{{ckind}}_eps{{eps}}_set{{index}}.h5"
+
+
+def contamination_runs(n_obs):
+    """(label, set file, samples file) of every method on every contaminated set of the study."""
+    cells = [
+        dict(n_obs=n_obs, ckind=k, eps=f"{e:g}", index=i)
+        for k, e in CONTAMINATION.cells()
+        for i in range(CONTAMINATION.sets)
+    ]
+    return [
+        (
+            m.label,
+            CONTAMINATED_SET.format(**c),
+            CONTAMINATED.format(method=m.label, **c),
+        )
+        for m in CONTAMINATION_FIT + CONTAMINATION_SAMPLED
+        for c in cells
+    ]

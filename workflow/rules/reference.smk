@@ -22,12 +22,14 @@ rule reference:
         runtime=config["reference"].get("runtime_minutes", 30),
     params:
         norm=NORM_FLAG,
+        constraints=CONSTRAINTS,
         settings=settings_json("reference"),
         seed=config["seed"],
         device=config["device"],
         hash=config_hash("theory", "observation", "reference", "seed"),
     shell:
         "python -m pdfinfer.reference.run --observed {input.observed:q} --normalization {params.norm:q}"
+        " --constraints {params.constraints:q}"
         " --settings {params.settings:q} --seed {params.seed:q} --device {params.device:q} --threads {threads:q}"
         " --config-hash {params.hash:q} --out-samples {output.samples:q} --out-fisher {output.fisher:q} > {log:q} 2>&1"
 

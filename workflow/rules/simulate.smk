@@ -68,12 +68,14 @@ rule simulate_training:
         theory=theory_spec(),
         n_sims=lambda wc: shard_sizes()[int(wc.shard)],
         rel_unc=NORM["rel_unc"],
+        constraints=CONSTRAINTS,
         seed=config["seed"],
         device=config["device"],
         hash=config_hash("theory", "observation", "training_data", "seed"),
     shell:
         "python -m pdfinfer.simulate training --theory {params.theory:q} --n-sims {params.n_sims}"
         " --n-obs {wildcards.n_obs} --shard {wildcards.shard} --norm-rel-unc {params.rel_unc}"
+        " --constraints {params.constraints:q}"
         " --seed {params.seed} --device {params.device:q} --threads {threads}"
         " --config-hash {params.hash} --out {output:q} > {log:q} 2>&1"
 
@@ -96,12 +98,14 @@ rule simulate_holdout:
         theory=theory_spec(),
         n_sims=config["training_data"]["n_holdout"],
         rel_unc=NORM["rel_unc"],
+        constraints=CONSTRAINTS,
         seed=config["seed"],
         device=config["device"],
         hash=config_hash("theory", "observation", "training_data", "seed"),
     shell:
         "python -m pdfinfer.simulate holdout --theory {params.theory:q} --n-sims {params.n_sims}"
         " --n-obs {wildcards.n_obs} --norm-rel-unc {params.rel_unc}"
+        " --constraints {params.constraints:q}"
         " --seed {params.seed} --device {params.device:q} --threads {threads}"
         " --config-hash {params.hash} --out {output:q} > {log:q} 2>&1"
 

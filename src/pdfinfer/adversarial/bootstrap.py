@@ -62,7 +62,7 @@ def resample(observation: Observation, settings: AdversarialBootstrapSettings, s
         norm = np.abs(
             norm + observation.rel_unc * norm * rng.standard_normal(norm.shape)
         )  # |.|: a 50-sigma guard, never hit at r <= 2 %
-    return Observation(events[rows], norm, observation.rel_unc)
+    return Observation(events[rows], norm, observation.rel_unc, observation.constraint)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,12 +81,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup(args)
     from pdfinfer.adversarial.observation import read_observation
     from pdfinfer.adversarial.settings import AdversarialBootstrapSettings, AdversarialSettings
-    from pdfinfer.adversarial.train import run_and_write
+    from pdfinfer.adversarial.train import constraint_arg, run_and_write
     from pdfinfer.runtime import derive_seed
 
     settings = AdversarialSettings.from_json(args.settings)
     boot = AdversarialBootstrapSettings.from_json(args.bootstrap_settings, where="--bootstrap-settings")
-    theory, observation = read_observation(args.observed, args.normalization == "on")
+    theory, observation = read_observation(args.observed, args.normalization == "on", constraint_arg(args))
     seed = derive_seed(args.seed, LABEL, len(observation.events), args.replica)
     resampled = resample(observation, boot, derive_seed(seed, "resample"))
     log.info(

@@ -3,13 +3,14 @@ r"""The training loop of one adversarial run: the step functions and the visible
 One training step is
 
 1. ``d_steps`` times: update :math:`D` on real subsets and sets simulated at generated
-   parameters with :class:`~pdfinfer.adversarial.objective.DiscriminatorLoss`; in ``surrogate``
-   mode follow each with ``surrogate_steps`` evaluations of the loss at a local design and
-   refits of the surrogate ensemble (see :func:`surrogate_step`);
+   parameters with :class:`~pdfinfer.adversarial.objective.DiscriminatorLoss` (not in the
+   non-adversarial ``histogram`` mode); in ``surrogate`` and ``histogram`` mode follow each with
+   ``surrogate_steps`` evaluations of the target (the set loss, or the binned chi2 to the observed
+   set) at a local design and refits of the surrogate ensemble (see :func:`surrogate_step`);
 2. one update of :math:`G` on :math:`\mathbb E_z\,\ell(X_f(G(z)))` with the per-set loss
    :class:`~pdfinfer.adversarial.objective.SetLoss`, the gradient flowing through the
    differentiable inverse-CDF sampler (``reparam``), through the surrogate ensemble
-   (``surrogate``; the first ``surrogate_warmup`` steps train only D and S) or by the
+   (``surrogate``, ``histogram``; the first ``surrogate_warmup`` steps train only D and S) or by the
    score-function estimator (``reinforce``, a Gaussian generator in logit space); see
    :mod:`pdfinfer.adversarial.blackbox` for the two black-box routes. In the black-box modes the
    generator's learning rate follows a cosine schedule down to ``lr_final_fraction`` (``lr_schedule``);
@@ -18,7 +19,8 @@ One training step is
 Every ``log_every`` steps the history records the losses, the mean and spread of the generated
 parameters and the chi2 per bin of the generator's predictive events against the observed set
 (equal-probability bins of each observed marginal; :func:`two_sample_chi2`), a stopping figure
-that does not depend on the discriminator.
+that does not depend on the discriminator. With ``select: best_chi2`` the output is the EMA
+generator at the lowest logged chi2/bins (:class:`Selection`) instead of the last one.
 
 Checkpoints (:class:`pdfinfer.checkpoint.Checkpoint`) hold the whole state, so an interrupted
 run continues into the result of an uninterrupted one; the fingerprint covers the settings,
@@ -40,14 +42,17 @@ import torch
 from torch import nn
 
 from pdfinfer.adversarial.blackbox import (
+    LocalDesign,
     ReplayBuffer,
     fit_surrogates,
     score_function_objective,
     shape_losses,
     surrogate_objective,
+    surrogate_target,
 )
+from pdfinfer.adversarial.histogram import HistogramDistance, chi2_edges, two_sample_chi2
 from pdfinfer.adversarial.networks import GaussianGenerator, Generator, SurrogateEnsemble, build_discriminator
-from pdfinfer.adversarial.objective import DiscriminatorLoss, SetLoss
+from pdfinfer.adversarial.objective import DiscriminatorLoss, PriorPenalty, SetLoss
 from pdfinfer.adversarial.observation import Observation
 from pdfinfer.adversarial.sets import RealSets, SetEncoder, simulate_sets
 from pdfinfer.adversarial.settings import AdversarialSettings
@@ -60,11 +65,10 @@ log = logging.getLogger("pdfinfer.adversarial")
 
 #: Generated parameter vectors used for the logged mean/std.
 MONITOR_DRAWS = 512
-#: Equal-probability bins per event feature and simulated events for the logged chi2/bins.
-CHI2_BINS = 20
+#: Simulated events for the logged chi2/bins.
 CHI2_EVENTS = 8192
 #: Version of this loop's checkpoint state (bump when its layout changes).
-STATE_VERSION = 2
+STATE_VERSION = 3
 
 
 @dataclass
@@ -82,7 +86,10 @@ class Run:
     rng: torch.Generator
     n_events: int  # events per set seen by the critic
     n_fake: int  # events simulated per generated vector for the generator's loss
-    buffer: ReplayBuffer | None = None  # surrogate mode: the points the surrogates are fitted on
+    buffer: ReplayBuffer | None = None  # surrogate modes: the points the surrogates are fitted on
+    penalty: PriorPenalty | None = None  # the sum-rule constraint's -log f on generated parameters (when on)
+    histogram: HistogramDistance | None = None  # histogram mode: the surrogates' target
+    design: LocalDesign | None = None  # surrogate modes: the design and trust region
 
     @property
     def generator(self) -> Generator:
@@ -102,17 +109,18 @@ class History:
     param_std: list[list[float]] = field(default_factory=list)
     chi2: list[float] = field(default_factory=list)
 
-    def arrays(self, surrogate: bool) -> dict[str, np.ndarray]:
-        """Flat datasets ``history_*`` for the samples file."""
+    def arrays(self, surrogate: bool, adversarial: bool = True) -> dict[str, np.ndarray]:
+        """Flat datasets ``history_*`` for the samples file (the discriminator's loss only when there is one)."""
         out = {
             "history_step": np.asarray(self.step, dtype=np.int64),
             "history_wall_time": np.asarray(self.wall_time, dtype=np.float64),
-            "history_loss_d": np.asarray(self.loss_d, dtype=np.float64),
             "history_loss_g": np.asarray(self.loss_g, dtype=np.float64),
             "history_param_mean": np.asarray(self.param_mean, dtype=np.float64).reshape(-1, 6),
             "history_param_std": np.asarray(self.param_std, dtype=np.float64).reshape(-1, 6),
             "history_chi2": np.asarray(self.chi2, dtype=np.float64),
         }
+        if adversarial:
+            out["history_loss_d"] = np.asarray(self.loss_d, dtype=np.float64)
         if surrogate:
             out["history_loss_s"] = np.asarray(self.loss_s, dtype=np.float64)
         return out
@@ -120,13 +128,36 @@ class History:
 
 @dataclass
 class Result:
-    """What :func:`train` returns: the (EMA) generator, the history and how far it got."""
+    """What :func:`train` returns: the (EMA) generator (the selected one), the history and how far it got."""
 
     generator: Generator
     history: History
     step: int
     complete: bool
     wall_time: float
+    selected_step: int = 0  # the step whose generator state is the output
+
+
+@dataclass
+class Selection:
+    """The EMA generator's state at the lowest chi2/bins offered so far (``select: best_chi2``)."""
+
+    chi2: float = math.inf
+    step: int = 0
+    state: dict[str, torch.Tensor] | None = None
+
+    def offer(self, step: int, chi2: float, module: nn.Module) -> None:
+        """Keep a copy of ``module``'s weights when ``chi2`` is the lowest yet (ties keep the earlier)."""
+        if chi2 < self.chi2:
+            self.chi2, self.step = float(chi2), int(step)
+            self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+    def as_state(self) -> dict:
+        return {"chi2": self.chi2, "step": self.step, "state": self.state or {}}
+
+    @classmethod
+    def from_state(cls, state: dict) -> Selection:
+        return cls(float(state["chi2"]), int(state["step"]), state["state"] or None)
 
 
 # ------------------------------------------------------------------------------ building
@@ -157,7 +188,7 @@ def build_run(settings: AdversarialSettings, theory: Theory, observation: Observ
         "critic": torch.optim.Adam(critic.parameters(), lr=settings.lr_discriminator, betas=betas),
     }
     buffer = None
-    if settings.mode == "surrogate":
+    if settings.uses_surrogate:
         ensemble = SurrogateEnsemble(
             settings.surrogate_model, settings.surrogate_members, settings.surrogate_width, settings.surrogate_depth
         )
@@ -180,6 +211,11 @@ def build_run(settings: AdversarialSettings, theory: Theory, observation: Observ
         n_events,
         n_fake,
         buffer,
+        PriorPenalty(observation.constraint) if observation.constraint.enabled else None,
+        HistogramDistance(real.events, settings.histogram_bins) if settings.mode == "histogram" else None,
+        LocalDesign(settings.surrogate_noise, settings.surrogate_trust, device, settings.surrogate_design == "curvature")
+        if settings.uses_surrogate
+        else None,
     )
 
 
@@ -208,41 +244,52 @@ def discriminator_step(run: Run) -> float:
     return update(run.optimizers["critic"], run.d_loss(real, fake, run.rng))
 
 
-def surrogate_step(run: Run) -> float:
-    r"""Evaluate the (asinh of the) set loss at ``surrogate_points`` design points, add them to the
-    replay buffer and refit the surrogate ensemble; the ensemble's mean squared residual.
+def surrogate_step(run: Run, step: int) -> float:
+    r"""Evaluate the target at ``surrogate_points`` design points, add them to the replay buffer and
+    refit the surrogate ensemble on it (recency weights); the ensemble's weighted mean squared residual.
 
-    Design: :math:`\tilde\eta = \mathrm{clip}(G(z) + \sigma\xi)` with :math:`\sigma` =
-    ``surrogate_noise`` (a fraction ``surrogate_prior_fraction`` of prior draws instead). asinh: a
-    monotone compression, the loss spans decades over the prior. The simulator is sampled only.
+    Design: :class:`~pdfinfer.adversarial.blackbox.LocalDesign` around generated parameters (a
+    fraction ``surrogate_prior_fraction`` of prior draws instead); it is re-centred and reshaped after the fit. Target:
+    the set loss (``surrogate``) or the histogram distance of ``histogram_events`` events to the
+    observed set (``histogram``), through :func:`~pdfinfer.adversarial.blackbox.surrogate_target`.
+    The simulator is sampled only.
     """
     s = run.settings
     with torch.no_grad():
-        eta = run.generator.sample(s.surrogate_points, run.rng)
-        jitter = torch.randn(eta.shape, generator=run.rng, device=eta.device)
-        eta = (eta + s.surrogate_noise * jitter).clamp(1e-4, 1 - 1e-4)
+        eta = run.design.sample(run.generator.sample(s.surrogate_points, run.rng), run.rng)
         n_prior = round(s.surrogate_prior_fraction * s.surrogate_points)
         if n_prior:  # some prior draws keep S honest away from the generator's support
             eta[:n_prior] = torch.rand((n_prior, eta.shape[1]), generator=run.rng, device=eta.device, dtype=eta.dtype).clamp(
                 1e-4, 1 - 1e-4
             )
-        fake = simulate_sets(run.theory, run.encoder, eta, run.n_fake, run.rng)
-        real = run.real.draw(s.surrogate_points, run.n_events, run.rng)
-        run.buffer.add(eta, torch.asinh(run.set_loss(fake, real)))
-    return fit_surrogates(run.models["surrogate"], run.buffer, run.rng, run.optimizers.get("surrogate"), 4 * s.surrogate_points)
+        if run.histogram is not None:
+            loss = run.histogram(simulate_sets(run.theory, run.encoder, eta, s.histogram_events, run.rng))
+        else:
+            fake = simulate_sets(run.theory, run.encoder, eta, run.n_fake, run.rng)
+            loss = run.set_loss(fake, run.real.draw(s.surrogate_points, run.n_events, run.rng))
+        run.buffer.add(eta, surrogate_target(loss, s.surrogate_model), step)
+    weight = run.buffer.weights(step, s.surrogate_decay)
+    ensemble = run.models["surrogate"]
+    residual = fit_surrogates(ensemble, run.buffer, weight, run.rng, run.optimizers.get("surrogate"), 4 * s.surrogate_points)
+    run.design.update(ensemble, run.buffer, weight)
+    return residual
 
 
 def reinforce_loss(run: Run) -> tuple[torch.Tensor, float]:
     """The score-function objective of ``reinforce_batch`` draws (black-box sets) and their mean loss."""
-    batch = run.settings.reinforce_batch
+    batch, antithetic = run.settings.reinforce_batch, run.settings.reinforce_antithetic
     with torch.no_grad():
-        z = torch.randn((batch, run.generator.noise_dim), generator=run.rng, device=run.rng.device)
+        z = torch.randn((batch // 2 if antithetic else batch, run.generator.noise_dim), generator=run.rng, device=run.rng.device)
+        if antithetic:
+            z = torch.cat([z, -z])
         u = run.generator.latent(z)
         fake = simulate_sets(run.theory, run.encoder, torch.sigmoid(u), run.n_fake, run.rng)
         real = run.real.draw(batch, run.n_events, run.rng)
         losses = run.set_loss(fake, real)
+        if run.penalty is not None:
+            losses = losses + run.penalty(torch.sigmoid(u))
     shaped = shape_losses(losses, run.settings.reinforce_shaping)
-    return score_function_objective(run.generator.log_prob_latent(u), shaped), float(losses.mean())
+    return score_function_objective(run.generator.log_prob_latent(u), shaped, antithetic), float(losses.mean())
 
 
 def generator_step(run: Run) -> float:
@@ -253,12 +300,14 @@ def generator_step(run: Run) -> float:
         update(run.optimizers["generator"], loss)
     else:
         eta = run.generator.sample(batch, run.rng)
-        if run.settings.mode == "surrogate":
-            loss = surrogate_objective(run.models["surrogate"], eta, run.settings.surrogate_disagreement)
+        if run.settings.uses_surrogate:
+            loss = surrogate_objective(run.models["surrogate"], eta, run.settings.surrogate_disagreement, run.design)
         else:
             fake = simulate_sets(run.theory, run.encoder, eta, run.n_fake, run.rng, differentiable=True)
             real = run.real.draw(batch, run.n_events, run.rng)
             loss = run.set_loss(fake, real).mean()
+        if run.penalty is not None:
+            loss = loss + run.penalty(eta).mean()
         value = update(run.optimizers["generator"], loss)
     with torch.no_grad():
         for p_ema, p in zip(run.models["ema"].parameters(), run.generator.parameters()):
@@ -297,10 +346,11 @@ def run_fingerprint(settings: AdversarialSettings, theory: Theory, observation: 
         seed=int(seed),
         theory=theory.spec(),
         data=data,
+        **({"constraints": observation.constraint.as_dict()} if observation.constraint.enabled else {}),
     )
 
 
-def state_of(run: Run, step: int, history: History, wall_time: float) -> dict:
+def state_of(run: Run, step: int, history: History, wall_time: float, selection: Selection) -> dict:
     """The full training state as tensors, numbers and containers (weights-only loadable)."""
     return {
         "step": step,
@@ -310,39 +360,25 @@ def state_of(run: Run, step: int, history: History, wall_time: float) -> dict:
         "models": {name: m.state_dict() for name, m in run.models.items()},
         "optimizers": {name: opt.state_dict() for name, opt in run.optimizers.items()},
         "buffer": run.buffer.state() if run.buffer is not None else {},
+        "design": run.design.state() if run.design is not None else {},
+        "selection": selection.as_state(),
     }
 
 
-def restore(run: Run, state: dict) -> tuple[int, History, float]:
-    """Load ``state`` into ``run``; the step, history and wall time to continue from."""
+def restore(run: Run, state: dict) -> tuple[int, History, float, Selection]:
+    """Load ``state`` into ``run``; the step, history, wall time and selection to continue from."""
     for name, weights in state["models"].items():
         run.models[name].load_state_dict(weights)
     for name, opt_state in state["optimizers"].items():
         run.optimizers[name].load_state_dict(opt_state)
     if run.buffer is not None:
         run.buffer.load(state["buffer"])
+        run.design.load(state["design"])
     run.rng.set_state(state["rng"].cpu())  # generator states are CPU byte tensors, whatever the device
-    return int(state["step"]), History(**state["history"]), float(state["wall_time"])
+    return int(state["step"]), History(**state["history"]), float(state["wall_time"]), Selection.from_state(state["selection"])
 
 
 # ------------------------------------------------------------------------------ monitoring
-def two_sample_chi2(a: torch.Tensor, b: torch.Tensor, edges: torch.Tensor) -> float:
-    r"""Binned chi2 per bin between event samples ``a`` ``(N_a, F)`` and ``b`` ``(N_b, F)`` on each
-    feature's bins (interior edges ``(F, K - 1)``):
-    :math:`\sum (\sqrt{N_b/N_a}\,n_a - \sqrt{N_a/N_b}\,n_b)^2 / (n_a + n_b)` over all bins, divided by
-    their number (about ``(K - 1) / K`` when both samples come from one distribution)."""
-    total, n_bins = 0.0, 0
-    ra, rb = math.sqrt(b.shape[0] / a.shape[0]), math.sqrt(a.shape[0] / b.shape[0])
-    for f in range(edges.shape[0]):
-        k = edges.shape[1] + 1
-        na = torch.bincount(torch.bucketize(a[:, f].contiguous(), edges[f]), minlength=k).double()
-        nb = torch.bincount(torch.bucketize(b[:, f].contiguous(), edges[f]), minlength=k).double()
-        both = (na + nb) > 0
-        total += float(((ra * na - rb * nb)[both] ** 2 / (na + nb)[both]).sum())
-        n_bins += k
-    return total / n_bins
-
-
 def predictive_chi2(run: Run, edges: torch.Tensor, seed: int) -> float:
     """chi2/bins of events simulated at EMA-generator draws (16 draws, ``CHI2_EVENTS`` events in all)
     against the whole observed set; its own random stream per ``seed`` (the training stream is untouched)."""
@@ -353,12 +389,6 @@ def predictive_chi2(run: Run, edges: torch.Tensor, seed: int) -> float:
         per = max(1, min(CHI2_EVENTS, run.real.n_obs) // n_draws)
         fake = simulate_sets(run.theory, run.encoder, eta, per, rng).events.reshape(-1, run.real.events.shape[1])
     return two_sample_chi2(fake.double(), run.real.events.double(), edges)
-
-
-def chi2_edges(events: torch.Tensor, bins: int = CHI2_BINS) -> torch.Tensor:
-    """Interior edges ``(F, bins - 1)`` of equal-probability bins of each feature of ``events`` ``(N, F)``."""
-    q = torch.linspace(0, 1, bins + 1, dtype=torch.float64, device=events.device)[1:-1]
-    return torch.quantile(events.double(), q, dim=0).T.contiguous()
 
 
 # ------------------------------------------------------------------------------ the loop
@@ -404,30 +434,31 @@ def train(
         (MONITOR_DRAWS, run.generator.noise_dim), generator=make_generator(derive_seed(seed, "monitor"), device), device=device
     )
     edges = chi2_edges(run.real.events)
-    step, history, wall_before = 0, History(), 0.0
+    step, history, wall_before, selection = 0, History(), 0.0, Selection()
     state = store.load(device)
     if state is not None:
-        step, history, wall_before = restore(run, state)
+        step, history, wall_before, selection = restore(run, state)
         log.info("resumed from %s at step %d of %d", checkpoint, step, settings.steps)
-    surrogate = settings.mode == "surrogate"
+    adversarial, surrogate = settings.mode != "histogram", settings.uses_surrogate
     last = settings.steps if stop_after is None else min(settings.steps, step + stop_after)
-    start, loss_s = time.perf_counter(), float("nan")
+    start, loss_d, loss_s = time.perf_counter(), float("nan"), float("nan")
     with progress(
         total=settings.steps, initial=step, desc=f"adversarial {settings.mode}", unit="step", disable=not show_progress
     ) as bar:
         while step < last:
             step += 1
             for _ in range(settings.d_steps):
-                loss_d = discriminator_step(run)
+                if adversarial:
+                    loss_d = discriminator_step(run)
                 if surrogate:
-                    loss_s = float(np.mean([surrogate_step(run) for _ in range(settings.surrogate_steps)]))
+                    loss_s = float(np.mean([surrogate_step(run, step) for _ in range(settings.surrogate_steps)]))
             warming_up = surrogate and step <= settings.surrogate_warmup
             if not warming_up:
                 set_learning_rate(run, step)
             loss_g = float("nan") if warming_up else generator_step(run)
             check_finite(
                 step,
-                discriminator_loss=loss_d,
+                **({"discriminator_loss": loss_d} if adversarial else {}),
                 **({} if warming_up else {"generator_loss": loss_g}),
                 **({"surrogate_loss": loss_s} if surrogate else {}),
             )
@@ -437,11 +468,25 @@ def train(
                 mean = log_entry(
                     run, history, step, wall_before + time.perf_counter() - start, (loss_d, loss_g, loss_s), noise, chi2
                 )
+                if not warming_up:
+                    selection.offer(step, chi2, run.models["ema"])
                 bar.set_postfix(
                     {"D": f"{loss_d:.3f}", "G": f"{loss_g:.3f}", "chi2/bin": f"{chi2:.2f}"},
                     eta="(" + ", ".join(f"{m:.3f}" for m in mean) + ")",
                     refresh=False,
                 )
             if step % settings.checkpoint_every == 0 or step == last:
-                store.save(state_of(run, step, history, wall_before + time.perf_counter() - start))
-    return Result(run.models["ema"], history, step, step >= settings.steps, wall_before + time.perf_counter() - start)
+                store.save(state_of(run, step, history, wall_before + time.perf_counter() - start, selection))
+    return finish(run, history, step, wall_before + time.perf_counter() - start, selection)
+
+
+def finish(run: Run, history: History, step: int, wall_time: float, selection: Selection) -> Result:
+    """The result: the last EMA generator, or (``select: best_chi2``, once the run is complete) a copy
+    holding the state at the lowest logged chi2/bins."""
+    complete = step >= run.settings.steps
+    generator, selected = run.models["ema"], step
+    if complete and run.settings.select == "best_chi2" and selection.state is not None:
+        generator = copy.deepcopy(generator)
+        generator.load_state_dict(selection.state)
+        selected = selection.step
+    return Result(generator, history, step, complete, wall_time, selected)

@@ -221,12 +221,14 @@ class QuadraticSurrogate(nn.Module):
     :math:`x = (\eta - c) / r`: :math:`S = w^\top \phi(x)`, :math:`\phi = (1, x, x_i x_j)_{i \le j}`.
 
     :meth:`fit` solves weighted ridge least squares in closed form (centre and scale from the
-    points); the forward pass is differentiable in :math:`\eta`.
+    points) and, with ``convex``, projects the Hessian onto the positive semi-definite cone; the
+    forward pass is differentiable in :math:`\eta`.
     """
 
-    def __init__(self, ridge: float = 1e-3) -> None:
+    def __init__(self, ridge: float = 1e-3, convex: bool = True) -> None:
         super().__init__()
         self.ridge = float(ridge)
+        self.convex = bool(convex)
         n_feat = 1 + N_PARAMS + N_PARAMS * (N_PARAMS + 1) // 2
         rows, cols = torch.triu_indices(N_PARAMS, N_PARAMS)
         self.register_buffer("rows", rows)
@@ -241,7 +243,8 @@ class QuadraticSurrogate(nn.Module):
         return torch.cat([torch.ones_like(x[:, :1]), x, x[:, self.rows] * x[:, self.cols]], dim=1)
 
     def fit(self, eta: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> None:
-        """Weighted ridge fit to points ``(N, 6)`` and targets ``(N,)`` (weights ``(N,)``, e.g. bootstrap counts)."""
+        """Weighted ridge fit to points ``(N, 6)`` and targets ``(N,)`` (weights ``(N,)``, e.g. bootstrap
+        counts times recency), then the convex projection (:meth:`make_convex`)."""
         eta, target = eta.detach().double(), target.detach().double()
         w = torch.ones_like(target) if weight is None else weight.double()
         self.centre = (w[:, None] * eta).sum(0) / w.sum()
@@ -252,6 +255,30 @@ class QuadraticSurrogate(nn.Module):
             torch.cat([torch.zeros(1, dtype=gram.dtype), torch.ones(phi.shape[1] - 1, dtype=gram.dtype)])
         )
         self.weight = torch.linalg.solve(gram, phi.T @ (w * target))
+        if self.convex:
+            self.make_convex(phi, target, w)
+
+    def hessian(self) -> torch.Tensor:
+        """The Hessian ``(6, 6)`` of the fitted surface in standardized coordinates."""
+        quad = self.weight[1 + N_PARAMS :]
+        h = torch.zeros((N_PARAMS, N_PARAMS), dtype=self.weight.dtype, device=self.weight.device)
+        h[self.rows, self.cols] = quad
+        return h + h.T  # diagonal: 2 c_ii; off-diagonal: c_ij
+
+    def make_convex(self, phi: torch.Tensor, target: torch.Tensor, w: torch.Tensor) -> None:
+        r"""Clip the Hessian's eigenvalues at ``1e-3`` of the largest (the surface then has a minimum,
+        and the generator cannot run off along a concave direction fitted to noise), and refit the
+        constant and linear terms by weighted least squares with that Hessian held fixed."""
+        values, vectors = torch.linalg.eigh(self.hessian())
+        if values.min() >= 0:
+            return
+        floor = 1e-3 * values.abs().max().clamp_min(1e-12)
+        h = (vectors * values.clamp_min(floor)) @ vectors.T
+        quad = torch.where(self.rows == self.cols, h[self.rows, self.cols] / 2, h[self.rows, self.cols])
+        lin = phi[:, : 1 + N_PARAMS]
+        residual = target - phi[:, 1 + N_PARAMS :] @ quad
+        gram = lin.T @ (w[:, None] * lin) + 1e-9 * w.sum() * torch.eye(1 + N_PARAMS, dtype=lin.dtype)
+        self.weight = torch.cat([torch.linalg.solve(gram, lin.T @ (w * residual)), quad])
 
     def forward(self, eta: torch.Tensor) -> torch.Tensor:
         return (self.features(eta) @ self.weight).to(eta.dtype)

@@ -14,7 +14,13 @@ r"""The objectives of adversarial parameter learning as small modules.
   (``wgan-gp``: :math:`\gamma\,\mathrm{GP}`) or Roth et al.'s regularizer (``rjs``: :math:`\frac\gamma2\Omega`),
   :math:`\gamma` = ``gp_weight``.
 
-Both hold the critic (and the MMD / energy modules); neither owns an optimizer.
+* :class:`PriorPenalty`: :math:`-\log f(\eta)` ``(B,)`` of generated parameters, the sum-rule
+  factor of the prior (:mod:`pdfinfer.constraints.sumrules`) when ``observation.constraints`` is on;
+  the generator's loss adds it per draw (in every mode), so that
+  :math:`\mathbb E_G[\ell] - \mathbb E_G[\log f]` is minimized: the constraint acts on the
+  generator as the prior factor acts on a posterior.
+
+The loss modules hold the critic (and the MMD / energy modules); none owns an optimizer.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from torch import nn
 
 from pdfinfer.adversarial.losses import MMD, GradientPenalty, JSGradientPenalty, MarginalEnergy, SetBatch, make_loss, point_energy
 from pdfinfer.adversarial.settings import AdversarialSettings
+from pdfinfer.constraints.settings import ConstraintSettings
+from pdfinfer.constraints.sumrules import log_factor
 
 
 def mmd_rows(sets: SetBatch, k: int) -> torch.Tensor:
@@ -89,3 +97,14 @@ class DiscriminatorLoss(nn.Module):
         if self.penalty is not None:
             loss = loss + self.gp_weight * self.penalty(self.critic, real, fake, generator)
         return loss
+
+
+class PriorPenalty(nn.Module):
+    """``-log f(eta)`` ``(B,)`` of generated parameters ``eta`` ``(B, 6)`` (the sum-rule constraint)."""
+
+    def __init__(self, constraint: ConstraintSettings) -> None:
+        super().__init__()
+        self.constraint = constraint
+
+    def forward(self, eta: torch.Tensor) -> torch.Tensor:
+        return -log_factor(eta, self.constraint)

@@ -14,7 +14,7 @@ from pdfinfer.errors import ConfigError
 from pdfinfer.settings import Settings
 
 #: Gradient routes to the generator.
-MODES = ("reparam", "surrogate", "reinforce")
+MODES = ("reparam", "surrogate", "reinforce", "histogram")
 #: Adversarial losses (see :mod:`pdfinfer.adversarial.losses`).
 LOSSES = ("bce", "hinge", "wgan-gp", "rjs")
 #: Set discriminators and Deep Sets poolings (see :mod:`pdfinfer.adversarial.networks`).
@@ -27,7 +27,14 @@ SCHEDULES = ("auto", "constant", "cosine")
 #: How REINFORCE weighs the losses of a batch (see :mod:`pdfinfer.adversarial.blackbox`).
 SHAPINGS = ("none", "asinh", "ranks")
 #: Modes that use the simulator as a black box (no gradient through it).
-BLACK_BOX_MODES = ("surrogate", "reinforce")
+BLACK_BOX_MODES = ("surrogate", "reinforce", "histogram")
+#: Modes whose generator is trained through a surrogate ensemble S(eta): of the set loss
+#: (``surrogate``) or of the binned chi2 to the observed set (``histogram``, no discriminator).
+SURROGATE_MODES = ("surrogate", "histogram")
+#: Shapes of the surrogate modes' local design (see :class:`pdfinfer.adversarial.blackbox.LocalDesign`).
+DESIGNS = ("isotropic", "curvature")
+#: Which generator state the output is drawn from: the last, or the one at the lowest logged chi2/bins.
+SELECTIONS = ("last", "best_chi2")
 
 
 @dataclass
@@ -74,17 +81,24 @@ class AdversarialSettings(Settings):
     surrogate_disagreement: float = 1.0
     surrogate_buffer: int = 512
     surrogate_points: int = 16
+    surrogate_decay: float = 0.98
+    surrogate_trust: float = 1.0
+    surrogate_design: str = "isotropic"
+    histogram_events: int = 32768
+    histogram_bins: int = 20
     reinforce_batch: int = 32
     reinforce_init_scale: float = 0.5
     reinforce_min_scale: float = 0.05
     lr_reinforce: float = 0.05
     reinforce_shaping: str = "asinh"
+    reinforce_antithetic: bool = False
     lr_schedule: str = "auto"
     lr_final_fraction: float = 0.05
     ema: float = 0.95
     checkpoint_every: int = 200
     log_every: int = 10
     n_samples: int = 10000
+    select: str = "last"
 
     def check(self) -> None:
         """Refuse values the training cannot use, naming the key."""
@@ -96,6 +110,8 @@ class AdversarialSettings(Settings):
             ("surrogate_model", SURROGATE_MODELS),
             ("lr_schedule", SCHEDULES),
             ("reinforce_shaping", SHAPINGS),
+            ("select", SELECTIONS),
+            ("surrogate_design", DESIGNS),
         ):
             self.require_choice(key, allowed)
         positive = (
@@ -122,6 +138,7 @@ class AdversarialSettings(Settings):
             "reinforce_init_scale",
             "lr_final_fraction",
             "lr_reinforce",
+            "histogram_events",
         )
         for key in positive:
             self.require_range(key, 0, None, strict=True)
@@ -136,6 +153,7 @@ class AdversarialSettings(Settings):
             "surrogate_depth",
             "attention_inducing",
             "surrogate_disagreement",
+            "surrogate_trust",
             "reinforce_min_scale",
         ):
             self.require_range(key, 0, None)
@@ -144,7 +162,14 @@ class AdversarialSettings(Settings):
             if not 0 <= value < 1:
                 raise ConfigError(f"{self.SECTION}.{key} = {value!r} must lie in [0, 1)")
         self.require_range("lr_final_fraction", 0, 1, strict=False)
+        self.require_range("surrogate_decay", 0, 1, strict=False)
+        self.require_range("histogram_bins", 2, None)
         self.require_range("reinforce_batch", 2, None)  # the leave-one-out baseline needs two draws
+        if self.reinforce_antithetic and (self.reinforce_batch % 2 or self.reinforce_batch < 4):
+            raise ConfigError(
+                f"{self.SECTION}.reinforce_batch = {self.reinforce_batch} must be even and at least 4 with "
+                f"{self.SECTION}.reinforce_antithetic (pairs of draws, a baseline from the other pairs)"
+            )
         self.require_range("surrogate_buffer", self.surrogate_points, None)
         if self.reinforce_init_scale <= self.reinforce_min_scale:
             raise ConfigError(
@@ -165,6 +190,11 @@ class AdversarialSettings(Settings):
     def black_box(self) -> bool:
         """Whether the simulator is used as a black box (surrogate, reinforce)."""
         return self.mode in BLACK_BOX_MODES
+
+    @property
+    def uses_surrogate(self) -> bool:
+        """Whether the generator is trained through a surrogate ensemble (surrogate, histogram)."""
+        return self.mode in SURROGATE_MODES
 
     @property
     def schedule(self) -> str:

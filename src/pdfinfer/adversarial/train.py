@@ -2,8 +2,10 @@
 
 Outputs (``--out``): ``samples`` ``(K, 6)`` normalized draws of the (EMA) generator, the history
 (``history_step``, ``history_wall_time``, ``history_loss_d``, ``history_loss_g``,
-``history_loss_s`` in surrogate mode, ``history_param_mean`` and ``history_param_std``
-``(n_logged, 6)``) and the final generator weights as one flat vector ``generator_weights``
+``history_loss_s`` in the surrogate modes, ``history_param_mean`` and ``history_param_std``
+``(n_logged, 6)``, ``history_chi2``; no ``history_loss_d`` in the non-adversarial histogram mode),
+the attribute ``selected_step`` (the step whose generator the draws come from: the last, or the
+lowest chi2/bins with ``select: best_chi2``) and the final generator weights as one flat vector ``generator_weights``
 (rebuild with :func:`pdfinfer.adversarial.weights.load_generator`). Checkpoints
 (``--checkpoint``) are written every ``checkpoint_every`` steps; rerunning the same command
 continues from the last one, and the checkpoint is removed once the output is written.
@@ -49,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="whether the discriminator also sees the normalization observable",
     )
     parser.add_argument("--settings", default="{}", help="JSON object of training settings (the config section 'adversarial')")
+    parser.add_argument(
+        "--constraints", default="{}", help="the config section 'observation.constraints' as JSON: the generator pays -log f"
+    )
     parser.add_argument(
         "--stop-after", type=int, default=None, help="stop this call after that many steps (checkpointed; rerun to continue)"
     )
@@ -100,18 +105,24 @@ def run_and_write(
         args.out,
         samples,
         method,
-        {**settings.as_dict(), "normalization": observation.norm is not None, "n_obs": n_obs},
+        {
+            **settings.as_dict(),
+            "normalization": observation.norm is not None,
+            "n_obs": n_obs,
+            **({"constraints": observation.constraint.as_dict()} if observation.constraint.enabled else {}),
+        },
         seed,
         theory.spec(),
         args.config_hash,
         {
-            **result.history.arrays(settings.mode == "surrogate"),
+            **result.history.arrays(settings.uses_surrogate, settings.mode != "histogram"),
             "generator_weights": generator_weights(result.generator),
             **(extras or {}),
         },
         {
             "replica": args.replica,
             "steps_done": result.step,
+            "selected_step": result.selected_step,
             "wall_time_s": result.wall_time,
             "device": str(device),
             "observed": str(args.observed),
@@ -120,6 +131,13 @@ def run_and_write(
     )
     Checkpoint(args.checkpoint, "").discard()
     return 0
+
+
+def constraint_arg(args: argparse.Namespace) -> Any:
+    """The sum-rule constraint of ``--constraints`` (a :class:`~pdfinfer.constraints.settings.ConstraintSettings`)."""
+    from pdfinfer.constraints.settings import ConstraintSettings
+
+    return ConstraintSettings.from_json(args.constraints, "--constraints")
 
 
 @cli_main
@@ -131,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pdfinfer.runtime import derive_seed
 
     settings = AdversarialSettings.from_json(args.settings)
-    theory, observation = read_observation(args.observed, args.normalization == "on")
+    theory, observation = read_observation(args.observed, args.normalization == "on", constraint_arg(args))
     seed = derive_seed(args.seed, "adversarial", len(observation.events), args.replica)
     return run_and_write(args, settings, theory, observation, seed, "adversarial", {})
 

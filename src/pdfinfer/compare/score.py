@@ -1,6 +1,6 @@
 r"""Score every method's posterior draws against the exact reference for one ``n_obs``.
 
-Reads the observed set, the reference samples and Fisher report (:mod:`pdfinfer.reference.run`),
+Reads the observed set, the reference samples and Fisher report (:mod:`pdfinfer.reference.job`),
 any number of methods' samples files with their posterior-predictive replicate sets (the
 referee's included), computes the metrics of :mod:`pdfinfer.compare.metrics` and returns the
 payload that :mod:`pdfinfer.compare.run` writes as ``metrics.json``. Its keys (physical units
@@ -9,6 +9,8 @@ unless said otherwise):
 * ``n_obs``, ``theory`` (spec), ``normalization`` (bool), ``parameter_names``;
 * ``truth``: ``{"normalized": [6], "physical": {name: value}}``;
 * ``cramer_rao``: ``{name: bound or null}`` (null: not identifiable); ``degenerate_directions``: [str];
+  ``prior_limited``: [names whose bound exceeds the prior's sd]; ``bayesian_bound``: ``{name: van Trees bound}``
+  (physical units; :func:`pdfinfer.reference.fisher.prior_aware`);
 * ``reference``: ``{"path", "rhat": {name}, "ess_bulk": {name}, "n_samples"}``;
 * ``methods``: ``{label: {...}}`` for ``reference`` and every other method, each with ``method``,
   ``family`` and ``title`` (from :mod:`pdfinfer.methods`), ``path``, ``n_samples``,
@@ -75,6 +77,8 @@ METRICS_KEYS = (
     "parameter_names",
     "truth",
     "cramer_rao",
+    "prior_limited",
+    "bayesian_bound",
     "degenerate_directions",
     REFERENCE,
     "methods",
@@ -352,6 +356,9 @@ def compare(
         "parameter_names": list(PARAM_NAMES),
         "truth": {"normalized": TRUTH.tolist(), "physical": dict(zip(PARAM_NAMES, TRUTH_PHYSICAL.tolist()))},
         "cramer_rao": scorer.cramer_rao,
+        # prior-aware bounds of the Fisher report (pdfinfer.reference.fisher.prior_aware); absent in older reports
+        "prior_limited": list(fisher.get("prior_limited", [])),
+        "bayesian_bound": {n: b["physical"] for n, b in fisher.get("bayesian_bound", {}).items()},
         "degenerate_directions": [d["direction"] for d in fisher["degenerate_directions"]],
         REFERENCE: {
             "path": reference.path,

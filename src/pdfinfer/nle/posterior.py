@@ -24,7 +24,9 @@ import torch
 
 from pdfinfer.errors import DataError, TrainingError
 from pdfinfer.nle.model import NLEModel
+from pdfinfer.nle.settings import NLESettings
 from pdfinfer.params import N_PARAMS, PARAM_NAMES, to_physical
+from pdfinfer.reference.mcmc import ConvergenceError, MCMCResult, MCMCSettings, run_mcmc
 
 
 def canonical_order(events: np.ndarray) -> np.ndarray:
@@ -120,3 +122,35 @@ class NLELogPosterior:
         self.check_finite(row.detach().cpu().numpy(), np.array([float(value.detach())]))
         (grad,) = torch.autograd.grad(value, row)
         return float(value.detach()), grad[0].cpu().numpy()
+
+
+def mcmc_settings(settings: NLESettings) -> MCMCSettings:
+    """The referee sampler's settings from the ``nle.mcmc`` section and ``nle.n_samples``."""
+    m = settings.mcmc
+    return MCMCSettings(
+        n_chains=m.n_chains,
+        n_walkers=m.n_walkers,
+        n_burn=m.n_burn,
+        n_steps=m.n_steps,
+        max_steps=m.max_steps,
+        n_samples=settings.n_samples,
+        rhat_max=m.rhat_max,
+    )
+
+
+def sample_posterior(
+    model: NLEModel,
+    events: np.ndarray,
+    norm: np.ndarray | None,
+    settings: NLESettings,
+    seed: int,
+    device: torch.device | str = "cpu",
+) -> MCMCResult:
+    """MCMC draws ``(K, D)`` of the learned posterior of ``events`` ``(N, F)`` (and ``norm`` ``(T,)``)."""
+    posterior = NLELogPosterior(model, events, norm, device, settings.chunk_elements)
+    try:
+        return run_mcmc(posterior, mcmc_settings(settings), seed)
+    except ConvergenceError as err:  # the referee's sampler names its own config keys; name ours
+        raise ConvergenceError(
+            str(err).replace("reference.max_steps", "nle.mcmc.max_steps").replace("reference:", "nle:", 1)
+        ) from None

@@ -2,7 +2,7 @@ r"""Draw from the NLE posterior of the observed set by MCMC on the learned iid l
 
 The sampler is the referee's (:func:`pdfinfer.reference.mcmc.run_mcmc`: emcee differential-evolution
 moves, ``n_chains`` independent ensembles started at L-BFGS optima, split R-hat check with
-extension up to ``max_steps``) run on :class:`pdfinfer.nle.posterior.NLELogPosterior`. It is chosen
+extension up to ``max_steps``) run on :class:`pdfinfer.nle.posterior.NLELogPosterior` (:func:`pdfinfer.nle.posterior.sample_posterior`). It is chosen
 over ``sbi``'s MCMC for iid data because (1) NLE and the exact posterior are then sampled by the
 same algorithm with the same convergence test, so the comparison measures the learned likelihood
 alone; (2) its batched DE ensembles handle the normalization ridge (normalization off), on which
@@ -24,52 +24,16 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from pdfinfer.io import read_events, write_samples
-from pdfinfer.nle.model import NLEModel, check_compatible, load_model, quiet_library_warnings
-from pdfinfer.nle.posterior import NLELogPosterior
-from pdfinfer.nle.settings import NLESettings
-from pdfinfer.params import PARAM_NAMES, to_physical
-from pdfinfer.reference.mcmc import ConvergenceError, MCMCResult, MCMCSettings, run_mcmc
-from pdfinfer.runtime import add_common_arguments, cli_main, derive_seed, parse_on_off, resolve_device, setup
+from pdfinfer.runtime import add_common_arguments, cli_main, parse_on_off
+
+if TYPE_CHECKING:
+    from pdfinfer.reference.mcmc import MCMCResult
 
 log = logging.getLogger("pdfinfer.nle.sample")
-
-
-def mcmc_settings(settings: NLESettings) -> MCMCSettings:
-    """The referee sampler's settings from the ``nle.mcmc`` section and ``nle.n_samples``."""
-    m = settings.mcmc
-    return MCMCSettings(
-        n_chains=m.n_chains,
-        n_walkers=m.n_walkers,
-        n_burn=m.n_burn,
-        n_steps=m.n_steps,
-        max_steps=m.max_steps,
-        n_samples=settings.n_samples,
-        rhat_max=m.rhat_max,
-    )
-
-
-def sample_posterior(
-    model: NLEModel,
-    events: np.ndarray,
-    norm: np.ndarray | None,
-    settings: NLESettings,
-    seed: int,
-    device: torch.device | str = "cpu",
-) -> MCMCResult:
-    """MCMC draws ``(K, D)`` of the learned posterior of ``events`` ``(N, F)`` (and ``norm`` ``(T,)``)."""
-    posterior = NLELogPosterior(model, events, norm, device, settings.chunk_elements)
-    try:
-        return run_mcmc(posterior, mcmc_settings(settings), seed)
-    except ConvergenceError as err:  # the referee's sampler names its own config keys; name ours
-        raise ConvergenceError(
-            str(err).replace("reference.max_steps", "nle.mcmc.max_steps").replace("reference:", "nle:", 1)
-        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,7 +76,15 @@ def extras(result: MCMCResult, history: dict[str, Any]) -> dict[str, np.ndarray]
 @cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from pdfinfer.nle.settings import NLESettings
+
     settings = NLESettings.from_json(args.settings)
+    from pdfinfer.io import read_events, write_samples
+    from pdfinfer.nle.model import check_compatible, load_model, quiet_library_warnings
+    from pdfinfer.nle.posterior import sample_posterior
+    from pdfinfer.params import PARAM_NAMES, to_physical
+    from pdfinfer.runtime import derive_seed, resolve_device, setup
+
     setup(args)
     quiet_library_warnings()
     device = resolve_device(args.device)

@@ -7,7 +7,9 @@ r"""Training data of the NPE estimator: the data spec, the validation split, fre
   ``S`` new prior-predictive sets drawn from the theory (seed stream ``("npe", "fresh", epoch)``,
   so a resumed run sees the same sets), instead of the fixed training rows of the shards: the
   simulator is cheap, and fresh data cannot be overfitted. The shard rows then serve as the
-  validation set only (early stopping) and fix the standardization.
+  validation set only (early stopping) and fix the standardization. Fresh parameters come from
+  the shards' prior (:func:`pdfinfer.constraints.sumrules.sample_prior`; the sum-rule
+  constraint when the shards record one).
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from pdfinfer.constraints.settings import ConstraintSettings
+from pdfinfer.constraints.sumrules import sample_prior
 from pdfinfer.errors import DataError
 from pdfinfer.io import EventSet
 from pdfinfer.npe.embedding import flatten_observation, moments
-from pdfinfer.params import N_PARAMS
 from pdfinfer.runtime import derive_seed, make_generator
 from pdfinfer.theory import log_flagged, make_theory
 
@@ -91,19 +94,30 @@ def data_spec(data: EventSet, use_norm: bool, rows: torch.Tensor) -> dict[str, A
         "x_features": x_features,
         "x_hi": theory.x_hi,
         **stats,
+        # the constrained prior of the shards (recorded only when on), which fresh simulations reuse
+        **({"constraints": dict(data.attrs["constraints"])} if "constraints" in data.attrs else {}),
     }
 
 
 class FreshSimulations:
     """New prior-predictive sets per epoch: ``epoch -> (theta (S, 6), x (S, N*F + T))`` on ``device``."""
 
-    def __init__(self, spec: dict[str, Any], n_sets: int, seed: int, device: torch.device, chunk: int = 512) -> None:
+    def __init__(
+        self,
+        spec: dict[str, Any],
+        n_sets: int,
+        seed: int,
+        device: torch.device,
+        chunk: int = 512,
+        constraint: ConstraintSettings | None = None,
+    ) -> None:
         self.theory = make_theory(spec["theory"])
         self.spec, self.n_sets, self.seed, self.device, self.chunk = spec, int(n_sets), int(seed), device, chunk
+        self.constraint = constraint or ConstraintSettings.from_config(spec.get("constraints"))
 
     def __call__(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
         generator = make_generator(derive_seed(self.seed, "npe", "fresh", epoch), self.device)
-        eta = torch.rand((self.n_sets, N_PARAMS), generator=generator, dtype=torch.float64, device=self.device)
+        eta = sample_prior(self.n_sets, generator, self.constraint, device=self.device)
         rows = []
         for part in eta.split(self.chunk):
             events = self.theory.sample(part, self.spec["n_events"], generator=generator)

@@ -14,6 +14,7 @@ Usage::
     python -m pdfinfer.plotting.cli calibration --method npe --diagnostics diagnostics.h5 \\
         --out-coverage coverage.png --out-sbc sbc.png --out-tarp tarp.png
     python -m pdfinfer.plotting.cli sweep --sweep sweep.json --out sweep.png
+    python -m pdfinfer.plotting.cli contamination --contamination contamination.json --out contamination.png
     python -m pdfinfer.plotting.cli table --metrics metrics.json --out-png table.png --out-html table.html
 """
 
@@ -217,6 +218,14 @@ def run_coverage(args: argparse.Namespace) -> None:
     _save(coverage.plot_coverage(load.json_file(args.coverage), style, title=_title(args, args.n_obs)), args.out, style)
 
 
+def run_contamination(args: argparse.Namespace) -> None:
+    from pdfinfer.plotting import contamination, load
+
+    style = _style(args)
+    data = load.json_file(args.contamination)
+    _save(contamination.plot_contamination(data, style, title=_title(args, args.n_obs)), args.out, style)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pdfinfer.plotting.cli",
@@ -297,6 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     common(p)
     p.set_defaults(run=run_coverage)
+
+    p = sub.add_parser("contamination", help="bias and coverage of every method against the contaminated fraction eps")
+    p.add_argument("--contamination", required=True, help="contamination.json (pdfinfer.contamination.gather)")
+    p.add_argument("--out", required=True)
+    common(p)
+    p.set_defaults(run=run_contamination)
 
     p = sub.add_parser("table", help="comparison metrics as an image and an HTML table")
     p.add_argument("--metrics", required=True, help="comparison metrics.json")

@@ -29,7 +29,12 @@ if TYPE_CHECKING:
 PathLike = str | os.PathLike[str]
 
 #: Adversarial loss datasets and the names the training figure gives them.
-ADVERSARIAL_LOSSES = {"history_loss_d": "discriminator", "history_loss_g": "generator", "history_loss_s": "surrogate"}
+ADVERSARIAL_LOSSES = {
+    "history_loss_d": "discriminator",
+    "history_loss_g": "generator",
+    "history_loss_s": "surrogate",
+    "history_chi2": "predictive chi2/bins",
+}
 
 
 def observed_set(path: PathLike) -> tuple[np.ndarray, Theory]:
@@ -69,8 +74,10 @@ def adversarial_history(sample_set: SampleSet) -> AdversarialHistory:
     std = (
         _extra(sample_set, "history_param_std", 2) * (THETA_MAX - THETA_MIN) if "history_param_std" in sample_set.extras else None
     )
+    selected = sample_set.attrs.get("selected_step")  # the step whose generator the draws come from
+    extra = {} if selected is None else {"selected_step": np.asarray(selected)}
     try:
-        return AdversarialHistory(step, losses, mean, std)
+        return AdversarialHistory(step, losses, mean, std, extra)
     except DataError as err:
         raise DataError(f"{sample_set.path}: {err}") from None
 
@@ -118,6 +125,19 @@ def _methods(metrics: Mapping[str, Any], path: PathLike) -> dict[str, Any]:
     return methods
 
 
+def bound_note(metrics: Mapping[str, Any]) -> str:
+    """The first table's note: degenerate directions, and how to read the two bounds."""
+    parts = []
+    if metrics.get("degenerate_directions"):
+        parts.append("degenerate directions (no information in the data): " + "; ".join(metrics["degenerate_directions"]))
+    if metrics.get("bayesian_bound"):
+        parts.append(
+            "prior-limited: the Cramér–Rao bound exceeds the prior's sd (box width / sqrt 12); van Trees: "
+            "Bayesian Cramér–Rao bound with a Gaussian prior of the box's covariance (docs/physics.md)"
+        )
+    return "; ".join(parts)
+
+
 def summary_tables(path: PathLike) -> list["Table"]:
     """The comparison ``metrics.json`` of one n_obs as three tables (see :mod:`pdfinfer.plotting.table`).
 
@@ -135,6 +155,8 @@ def summary_tables(path: PathLike) -> list["Table"]:
     names = require(metrics, "parameter_names", path)
     truth = require(require(metrics, "truth", path), "physical", path)
     bounds = metrics.get("cramer_rao", {})
+    limited = set(metrics.get("prior_limited", []))
+    bayes = metrics.get("bayesian_bound", {})
     headline = sort_methods(list(methods))
     label = {m: method_label(m) for m in methods}
 
@@ -149,15 +171,17 @@ def summary_tables(path: PathLike) -> list["Table"]:
             _fmt(truth.get(name)),
             _fmt(bounds.get(name), ".2g") if bounds.get(name) is not None else "none (degenerate)",
         ]
+        if limited and name in limited and bounds.get(name) is not None:
+            row[-1] += " (prior-limited)"
+        if bayes:
+            row.append(_fmt(bayes.get(name), ".2g"))
         row += [f"{_fmt(param(m, name)['mean'])} ± {_fmt(param(m, name)['std'], '.2g')}" for m in headline]
         rows.append(row)
     t1 = Table(
         "Posterior mean ± standard deviation (physical units)",
-        ["parameter", "truth", "Cramér–Rao bound"] + [label[m] for m in headline],
+        ["parameter", "truth", "Cramér–Rao bound"] + (["van Trees bound"] if bayes else []) + [label[m] for m in headline],
         rows,
-        note="degenerate directions (no information in the data): " + "; ".join(metrics.get("degenerate_directions", []))
-        if metrics.get("degenerate_directions")
-        else "",
+        note=bound_note(metrics),
     )
     learned = [m for m in headline if m != REFERENCE]
     rows = [

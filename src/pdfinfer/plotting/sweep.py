@@ -12,11 +12,17 @@ the largest ``n``, and the bound where it exists (a degenerate direction, such a
 shows the C2ST accuracy of each method's draws against the reference draws (0.5: the two
 cannot be told apart). Each panel quotes the fitted slope of :math:`\log \sigma` against
 :math:`\log n` per method (``-0.5`` for the regular rate).
+
+Under the panels, one sentence per method answers "how sensitive is it to the sample size?"
+(:func:`sweep_answers`): the common slope :math:`b` of :math:`\log \sigma_p = a_p + b \log n`
+over the identifiable parameters (those with a Cramér–Rao bound at every ``n``; per-parameter
+intercepts, least squares, :func:`width_slope`) against :math:`-0.5`, and whether its C2ST against
+the exact posterior holds across ``n``.
 """
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -27,6 +33,69 @@ from pdfinfer.errors import DataError
 from pdfinfer.methods import REFERENCE
 from pdfinfer.params import N_PARAMS
 from pdfinfer.plotting.style import PlotStyle, figure, method_color, method_label, param_label, sort_methods, styled
+
+#: |slope + 0.5| within this (or two standard errors) counts as following 1/sqrt(n).
+SLOPE_TOLERANCE = 0.1
+#: A change of the C2ST across the sweep within this counts as holding.
+C2ST_TOLERANCE = 0.05
+
+
+def width_slope(
+    n_obs: Sequence[float], widths: np.ndarray, use: Sequence[bool] | None = None
+) -> tuple[float | None, float | None, int]:
+    """Common slope of ``log width`` against ``log n``: ``(b, standard error, parameters used)``.
+
+    ``widths`` ``(S, P)``; a parameter enters (``use``, default all) when its width is finite and
+    positive at every size. Each parameter keeps its own intercept; ``b`` is the least-squares slope
+    of the centred logs, its error from the residuals (``None`` without residual degrees of freedom).
+    """
+    x = np.log(np.asarray(n_obs, dtype=float))
+    w = np.asarray(widths, dtype=float)
+    keep = np.all(np.isfinite(w) & (w > 0), axis=0) & (np.ones(w.shape[1], bool) if use is None else np.asarray(use, bool))
+    if len(x) < 2 or not keep.any():
+        return None, None, int(keep.sum())
+    xc = np.broadcast_to((x - x.mean())[:, None], (len(x), int(keep.sum())))
+    y = np.log(w[:, keep])
+    yc = y - y.mean(axis=0)
+    slope = float((xc * yc).sum() / (xc**2).sum())
+    dof = xc.size - keep.sum() - 1
+    se = float(np.sqrt(((yc - slope * xc) ** 2).sum() / dof / (xc**2).sum())) if dof > 0 else None
+    return slope, se, int(keep.sum())
+
+
+def sweep_answers(
+    n_obs: Sequence[float],
+    widths: Mapping[str, np.ndarray],
+    c2st: Mapping[str, np.ndarray] | None = None,
+    cramer_rao: np.ndarray | None = None,
+) -> list[str]:
+    """One sentence per method: does its width follow 1/sqrt(n), does its C2ST vs exact hold across n?"""
+    n = np.asarray(n_obs, dtype=float)
+    order = np.argsort(n)
+    use = None if cramer_rao is None else np.all(np.isfinite(np.asarray(cramer_rao, dtype=float)), axis=0)
+    lines = []
+    for m in sort_methods(list(widths)):
+        slope, se, k = width_slope(n[order], np.asarray(widths[m], dtype=float)[order], use)
+        if slope is None:
+            text = f"{method_label(m)}: width slope not measurable (fewer than two sizes or no identifiable parameter)"
+        else:
+            off = slope + 0.5
+            verdict = (
+                "follows 1/sqrt(n)"
+                if abs(off) <= max(SLOPE_TOLERANCE, 2 * (se or 0))
+                else ("shrinks slower than 1/sqrt(n)" if off > 0 else "shrinks faster than 1/sqrt(n)")
+            )
+            err = f" ± {se:.2f}" if se is not None else ""
+            text = f"{method_label(m)}: width ∝ n^({slope:+.2f}{err}) over {k} identifiable parameters vs -0.50: {verdict}"
+        acc = None if c2st is None or m not in c2st else np.asarray(c2st[m], dtype=float)[order]
+        if acc is not None and np.isfinite(acc).sum() >= 2:
+            ok = np.flatnonzero(np.isfinite(acc))
+            first, last = acc[ok[0]], acc[ok[-1]]
+            change = last - first
+            held = "holds" if abs(change) <= C2ST_TOLERANCE else ("worsens" if change > 0 else "improves")
+            text += f"; C2ST vs exact {first:.2f} -> {last:.2f} from n = {n[order][ok[0]]:g} to {n[order][ok[-1]]:g}: {held}"
+        lines.append(text + ".")
+    return lines
 
 
 def plot_sweep(
@@ -61,9 +130,17 @@ def plot_sweep(
             raise DataError(f"sweep plot: widths of {method!r} must have shape ({len(n)}, {N_PARAMS}), got {np.shape(w)}")
     methods = sort_methods(list(widths))
     n_line = np.geomspace(n[0] / 1.3, n[-1] * 1.3, 50)
+    answers = sweep_answers(
+        n,
+        {m: np.asarray(w, dtype=float)[order] for m, w in widths.items()},
+        None if c2st is None else {m: np.asarray(c, dtype=float)[order] for m, c in c2st.items()},
+        None if cramer_rao is None else np.asarray(cramer_rao, dtype=float)[order],
+    )
     with styled(style):
-        fig = figure(11.0, 5.6, style)
+        fig = figure(11.0, 5.6 + 0.2 * len(answers), style)
         axes = fig.subplots(2, 4).ravel()
+        # supxlabel: constrained layout keeps room for it under the panels (the answer, one line per method)
+        fig.supxlabel("\n".join(answers), x=0.01, ha="left", fontsize=style.font_size * 0.85, linespacing=1.4)
         for p in range(N_PARAMS):
             ax = axes[p]
             for m in methods:

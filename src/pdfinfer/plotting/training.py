@@ -1,7 +1,9 @@
 r"""Training curves: adversarial losses and generated-parameter trajectories; per-epoch losses.
 
-Adversarial runs log, per logged step :math:`s`, the discriminator, generator and (in surrogate
-mode) surrogate losses and the mean and standard deviation of the generated parameters
+Adversarial runs log, per logged step :math:`s`, the discriminator (not in the histogram mode),
+generator and (in the surrogate modes) surrogate losses, the chi2/bins of the generator's
+predictive events against the observed set (the stopping figure of ``select: best_chi2``, whose
+selected step is marked) and the mean and standard deviation of the generated parameters
 :math:`\bar\theta(s) \pm \sigma_\theta(s)`. A run that converges shows the losses settling and
 :math:`\bar\theta(s)` approaching the region of the truth :math:`\theta^*` with a stable spread;
 seeds are overlaid so their agreement (or not) is visible. Noisy losses are drawn faintly with a
@@ -71,12 +73,24 @@ def running_mean(values: np.ndarray, window: int) -> np.ndarray:
     return (cum[idx] - cum[start]) / (idx - start)
 
 
+def mark_selected_steps(axes: list, runs: Mapping[str, AdversarialHistory], colors: Mapping[str, str]) -> None:
+    """A dotted vertical line at each run's selected step (``extra["selected_step"]``) when it is not the last."""
+    for label, run in runs.items():
+        selected = run.extra.get("selected_step")
+        if selected is None or len(run.step) == 0 or int(selected) == int(run.step[-1]):
+            continue
+        for ax in axes:
+            ax.axvline(int(selected), color=colors[label], ls=":", lw=1.0)
+
+
 def plot_adversarial_training(
     runs: Mapping[str, AdversarialHistory], truth: np.ndarray, style: PlotStyle, title: str = ""
 ) -> Figure:
     """Losses (top row, one panel per loss) and parameter trajectories (2 x 3) vs step, one colour per run.
 
     ``runs``: run label (e.g. ``"seed 0"``) -> :class:`AdversarialHistory`; ``truth`` ``(6,)`` physical.
+    The predictive's chi2/bins (when logged) is one of the loss panels; a run whose output is not its
+    last state (``select: best_chi2``) has its selected step marked by a dotted line on every panel.
     """
     if not runs:
         raise DataError("adversarial training plot: no runs given")
@@ -95,11 +109,14 @@ def plot_adversarial_training(
                 ax.plot(run.step, values, color=colors[label], alpha=0.25, lw=0.6)
                 ax.plot(run.step, running_mean(values, window), color=colors[label], lw=1.2)
             ax.set_xlabel("training step")
-            ax.set_ylabel(f"{name} loss")
+            ax.set_ylabel(name if "chi2" in name else f"{name} loss")
+            if "chi2" in name and all(np.nanmin(r.losses[name], initial=np.inf) > 0 for r in runs.values() if name in r.losses):
+                ax.set_yscale("log")  # the predictive's chi2/bins falls by decades
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if not loss_names:
             loss_axes[0].text(0.5, 0.5, "no losses logged", ha="center", va="center", transform=loss_axes[0].transAxes)
         param_axes = bottom.subplots(2, 3, sharex=True).ravel()
+        mark_selected_steps(list(loss_axes) + list(param_axes), runs, colors)
         for i, ax in enumerate(param_axes):
             for label, run in runs.items():
                 ax.plot(run.step, run.mean[:, i], color=colors[label], lw=1.2)

@@ -22,6 +22,27 @@ normalization is not observed: :math:`\log p` is exactly invariant along it). Pa
 :math:`i` is estimable iff :math:`e_i` is orthogonal to all of them; then its bound is
 :math:`\sigma_i \ge \sqrt{e_i^\top I^{+} e_i}`, otherwise no finite bound exists and the
 parameter is reported as degenerate. Bounds are converted to physical units with the box widths.
+With the sum-rule constraint on (``observation.constraints``), its information
+:func:`pdfinfer.constraints.sumrules.constraint_fisher` is added to :math:`I` like a measurement.
+
+**Prior-aware bound** (:func:`prior_aware`). The Cramér-Rao bound ignores the prior, so in a
+near-degenerate direction it can exceed the prior's own spread; such a bound is marked
+*prior-limited*: :math:`\sqrt{(I^{+})_{ii}} > 1/\sqrt{12}`, the standard deviation of the uniform
+prior on :math:`[0, 1]` (degenerate parameters are prior-limited too). Beside it stands the van
+Trees (Bayesian Cramér-Rao) bound: for any estimator and prior :math:`p`,
+
+.. math:: \mathbb E\big[(\hat\eta - \eta)(\hat\eta - \eta)^\top\big] \succeq
+          \big(\mathbb E_p[I(\eta)] + J_p\big)^{-1}, \qquad J_p = \mathbb E_p[\nabla\log p\,\nabla\log p^\top].
+
+The box prior has no finite :math:`J_p` (its density jumps at the edges), so the standard
+Gaussian-prior form is used: the box is replaced by the Gaussian of the same covariance,
+:math:`\Sigma_0 = \tfrac1{12}\mathbb 1` (:math:`J_p = \Sigma_0^{-1} = 12\,\mathbb 1`), and
+:math:`\mathbb E_p[I]` by :math:`I(\eta^*)` (the local form),
+
+.. math:: \sigma_i^{B} = \sqrt{\big[(I(\eta^*) + \Sigma_0^{-1})^{-1}\big]_{ii}} .
+
+It is exact for a linear-Gaussian model with that Gaussian prior (the posterior covariance), is
+finite in every direction and never exceeds the prior's :math:`1/\sqrt{12}`.
 """
 
 from __future__ import annotations
@@ -123,4 +144,31 @@ def cramer_rao(fisher: np.ndarray, rel_tol: float = 1e-8, estimable_tol: float =
         "degenerate_parameters": degenerate,
         "degenerate_directions": directions,
         "eigenvalues": values.tolist(),
+    }
+
+
+#: Standard deviation of the uniform prior on [0, 1] (each normalized parameter).
+PRIOR_STD = 1.0 / np.sqrt(12.0)
+
+
+def bayesian_bound(fisher: np.ndarray, prior_cov: np.ndarray) -> np.ndarray:
+    """Gaussian-prior van Trees bound: standard deviations ``(D,)`` ``sqrt(diag((I + Sigma0^-1)^-1))``."""
+    precision = 0.5 * (fisher + fisher.T) + np.linalg.inv(prior_cov)
+    return np.sqrt(np.diag(np.linalg.inv(precision)))
+
+
+def prior_aware(fisher: np.ndarray, bounds: dict[str, Any]) -> dict[str, Any]:
+    """Prior-limited flags and the van Trees bound of a total Fisher matrix ``(6, 6)`` (normalized units).
+
+    ``bounds`` is :func:`cramer_rao`'s ``"bounds"``. Returns ``{"prior_std": {name: {"normalized",
+    "physical"}}, "prior_limited": [names], "bayesian_bound": {name: {"normalized", "physical"}},
+    "bayesian_bound_definition": str}``.
+    """
+    sigma = bayesian_bound(fisher, np.eye(len(PARAM_NAMES)) * PRIOR_STD**2)
+    limited = [n for n in PARAM_NAMES if bounds[n] is None or bounds[n]["normalized"] > PRIOR_STD]
+    return {
+        "prior_std": {n: {"normalized": PRIOR_STD, "physical": PRIOR_STD * float(w)} for n, w in zip(PARAM_NAMES, WIDTHS)},
+        "prior_limited": limited,
+        "bayesian_bound": {n: {"normalized": float(s), "physical": float(s * w)} for n, s, w in zip(PARAM_NAMES, sigma, WIDTHS)},
+        "bayesian_bound_definition": "van Trees, Gaussian prior of the box's covariance (1/12 per normalized parameter), Fisher at eta*",
     }

@@ -16,8 +16,8 @@ def fit(
     settings: ReferenceSettings, observed: EventSet, normalization: bool, seed: int, device: str = "cpu", model: str | None = None
 ) -> np.ndarray:
     """Exact-posterior draws ``(n_samples, 6)`` for one observed set (events ``(N, F)``)."""
+    from pdfinfer.reference.job import sample_posterior
     from pdfinfer.reference.likelihood import LogPosterior
-    from pdfinfer.reference.run import sample_posterior
     from pdfinfer.runtime import derive_seed, resolve_device
     from pdfinfer.theory import make_theory
 

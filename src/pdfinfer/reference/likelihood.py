@@ -5,9 +5,10 @@ For an observed set :math:`x_{1..N}` (and, when enabled, the normalization measu
 
 .. math::
     \log \pi(\eta \mid x) = \sum_{i=1}^N \log p(x_i \mid \eta)
-        \;[+\; \log \mathcal N(z;\, Z(\eta),\, (r Z(\eta))^2)] \;+\; \log \mathbb 1[\eta \in [0,1]^6] + \text{const},
+        \;[+\; \log \mathcal N(z;\, Z(\eta),\, (r Z(\eta))^2)] \;[+\; \log f(\eta)] \;+\; \log \mathbb 1[\eta \in [0,1]^6] + \text{const},
 
-evaluated for a whole batch of parameter rows in one call by
+with :math:`\log f` the sum-rule factor of the prior when ``observation.constraints`` is on
+(:mod:`pdfinfer.constraints.sumrules`), evaluated for a whole batch of parameter rows in one call by
 :class:`pdfinfer.theory.observed.ObservedLikelihood`, which computes ``log x``, ``log(1 - x)``, their
 sums, the parameter-free part of the density and the support check once per observed set, and then
 costs one ``exp`` and one ``log`` per event, target and row (the same torch code on CPU and CUDA,
@@ -24,6 +25,8 @@ import numpy as np
 import torch
 from scipy.optimize import minimize
 
+from pdfinfer.constraints.settings import ConstraintSettings
+from pdfinfer.constraints.sumrules import log_factor
 from pdfinfer.errors import DataError
 from pdfinfer.params import N_PARAMS, PARAM_NAMES
 from pdfinfer.theory import Theory
@@ -43,6 +46,7 @@ class LogPosterior:
         device: torch device for the evaluation.
         max_elements: bound on ``B * N * T`` per chunk of rows.
         where: names the events in errors (e.g. the file they came from).
+        constraint: the prior's sum-rule factor; ``None`` or kind ``none`` = the plain box prior.
 
     Events outside the theory's support are refused with a one-line :class:`DataError` naming the
     event (they would make the posterior vanish everywhere).
@@ -57,6 +61,7 @@ class LogPosterior:
         device: torch.device | str = "cpu",
         max_elements: int = 1 << 24,
         where: str = "observed events",
+        constraint: ConstraintSettings | None = None,
     ) -> None:
         events = np.asarray(events)
         if events.ndim != 2 or events.shape[1] != theory.n_features:
@@ -77,23 +82,32 @@ class LogPosterior:
                     f"normalization observable must have shape ({theory.n_targets},), got {None if norm is None else np.shape(norm)}"
                 )
             self.norm = torch.as_tensor(np.asarray(norm), dtype=torch.float64, device=self.device)[None]
+        self.constraint = constraint if constraint is not None and constraint.enabled else None
         self.rows_per_chunk = max(1, max_elements // (self.n_obs * theory.n_targets))
         self.n_calls = 0
         self.dim = N_PARAMS
         self.names: tuple[str, ...] = PARAM_NAMES
 
-    def torch_log_prob(self, eta: torch.Tensor) -> torch.Tensor:
+    def torch_log_prob(self, eta: torch.Tensor, log_z: torch.Tensor | None = None) -> torch.Tensor:
         """Differentiable log-likelihood ``(B,)`` for ``eta`` ``(B, 6)`` inside the box (no prior check).
 
         Same value as ``theory.log_prob(events, eta).sum(-1)`` (+ the normalization term), to rounding.
+        ``log_z``: the log-normalizers ``log Z_t(eta)`` ``(B, T)`` when the caller already has them.
         """
         parts = []
         for start in range(0, eta.shape[0], self.rows_per_chunk):
             rows = eta[start : start + self.rows_per_chunk]
-            z = self.theory.normalizers(rows)
-            lp = self.likelihood(rows, torch.log(z))
+            if log_z is None:
+                z = self.theory.normalizers(rows)
+                log_zs = torch.log(z)
+            else:
+                log_zs = log_z[start : start + self.rows_per_chunk]
+                z = torch.exp(log_zs)
+            lp = self.likelihood(rows, log_zs)
             if self.norm is not None:
                 lp = lp + self.theory.norm_log_prob(self.norm, rows, self.rel_unc, z=z)
+            if self.constraint is not None:
+                lp = lp + log_factor(rows, self.constraint)
             parts.append(lp)
         return torch.cat(parts)
 

@@ -9,6 +9,13 @@ ensemble and :math:`\gamma = 2.38/\sqrt{2D}` (Metropolis acceptance
 :math:`\min(1, \pi(Y)/\pi(X_k))`); on this posterior they decorrelate 3-4x faster than the
 stretch move. emcee is run with ``vectorize=True``.
 
+**Coordinates** (``reference.emcee.coordinates``, :mod:`pdfinfer.reference.coordinates`): by
+default the walkers move in :math:`y = (\log Z_1, \log Z_2, a_u, b_u, a_d, b_d)`, the two
+integrated cross sections instead of the two normalizations (Jacobian included), which
+straightens the curved surface the normalization observable leaves and turns the
+normalization-off ridge into one coordinate; ``box`` moves them in :math:`\eta` itself. The
+diagnostics and the written draws are always in :math:`\eta`.
+
 **Independent chains in one batched call.** The walkers form ``n_chains`` independent ensembles
 of ``n_walkers`` each (:class:`GroupedMove`: proposals only use walkers of the same ensemble), all
 advanced by the same emcee sampler, so each half-step is ONE batched likelihood call for every
@@ -27,8 +34,9 @@ Procedure (:func:`run_mcmc`):
 3. ``n_steps`` kept steps; per-parameter rank-normalized split R-hat and bulk/tail ESS
    (:mod:`pdfinfer.reference.diagnostics`);
 4. while some R-hat exceeds ``rhat_max`` or some ESS is below ``ess_target`` the run is extended
-   (kept steps doubled) up to ``max_steps`` kept steps; if it still fails,
-   :class:`~pdfinfer.reference.result.ConvergenceError` names the parameter;
+   up to ``max_steps`` kept steps (:func:`pdfinfer.reference.budget.sample_to_budget`, the loop
+   shared with NUTS); if it still fails, :class:`~pdfinfer.reference.result.ConvergenceError`
+   names the parameter, its R-hat and ESS;
 5. the kept chain ``(steps, walkers, 6)`` is thinned to ``n_samples`` draws (every ``thin``-th
    step, the last ``n_samples`` rows of the thinned flat chain).
 """
@@ -42,7 +50,9 @@ from dataclasses import dataclass
 import emcee
 import numpy as np
 
-from pdfinfer.reference.diagnostics import budget_shortfall, summarize_chains
+from pdfinfer.reference.budget import sample_to_budget
+from pdfinfer.reference.coordinates import make_coordinates
+from pdfinfer.reference.diagnostics import summarize_chains
 from pdfinfer.reference.likelihood import LogPosterior, find_map, laplace_covariance
 from pdfinfer.reference.result import ConvergenceError, SamplerResult
 from pdfinfer.reference.settings import EmceeSettings, ReferenceSettings
@@ -110,11 +120,16 @@ class MCMCSettings:
     n_samples: int = 10000
     rhat_max: float = 1.01
     ess_target: int = 1
+    coordinates: str = "box"
 
     def to_reference(self) -> ReferenceSettings:
         """The equivalent :class:`ReferenceSettings` (sampler emcee); validated."""
         emcee_settings = EmceeSettings(
-            n_walkers=self.n_walkers, n_burn=self.n_burn, n_steps=self.n_steps, max_steps=self.max_steps
+            n_walkers=self.n_walkers,
+            n_burn=self.n_burn,
+            n_steps=self.n_steps,
+            max_steps=self.max_steps,
+            coordinates=self.coordinates,
         )
         settings = ReferenceSettings(
             sampler="emcee",
@@ -186,37 +201,32 @@ def run_mcmc(posterior: LogPosterior, settings: ReferenceSettings | MCMCSettings
         (GroupedMove(emcee.moves.DEMove(), settings.n_chains), 0.8),
         (GroupedMove(emcee.moves.DESnookerMove(), settings.n_chains), 0.2),
     ]
-    sampler = emcee.EnsembleSampler(n_total, posterior.dim, posterior, vectorize=True, moves=moves)
+    coords = make_coordinates(e.coordinates, posterior)
+    sampler = emcee.EnsembleSampler(n_total, posterior.dim, coords, vectorize=True, moves=moves)
     sampler.random_state = np.random.RandomState(int(rng.integers(2**32))).get_state()
+    walkers = coords.to_y(walkers)
     state = _advance(sampler, walkers, e.n_burn, "burn-in", store=False) if e.n_burn else walkers
     sampler.reset()
-    state = _advance(sampler, state, e.n_steps, "sampling")
-    while True:
-        chain = sampler.get_chain()  # (steps, walkers, D)
-        rhat, bulk, tail = summarize_chains(chain, settings.n_chains)
-        log.info(
-            "after %d kept steps: R-hat %s; bulk ESS %s; tail ESS %s",
-            chain.shape[0],
-            " ".join(f"{n}={r:.4f}" for n, r in zip(posterior.names, rhat)),
-            " ".join(f"{n}={v:.0f}" for n, v in zip(posterior.names, bulk)),
-            " ".join(f"{n}={v:.0f}" for n, v in zip(posterior.names, tail)),
-        )
-        shortfall = budget_shortfall(posterior.names, rhat, bulk, tail, settings.ess_target, settings.rhat_max)
-        if shortfall is None:
-            break
-        extra = min(chain.shape[0], e.max_steps - chain.shape[0])
-        if extra <= 0:
-            raise ConvergenceError(
-                f"reference: emcee not converged: {shortfall} after {chain.shape[0]} steps of {settings.n_chains} chains x "
-                f"{e.n_walkers} walkers (reference.emcee.max_steps = {e.max_steps}; raise it)"
-            )
-        log.warning("%s: extending the run by %d steps", shortfall, extra)
-        state = _advance(sampler, state, extra, "extending")
 
-    n_steps = chain.shape[0]
+    def extend(length: int) -> None:
+        nonlocal state
+        state = _advance(sampler, state, length - sampler.iteration, "sampling")
+
+    n_steps, (rhat, bulk, tail) = sample_to_budget(
+        extend,
+        lambda: summarize_chains(coords.to_eta(sampler.get_chain()), settings.n_chains),
+        posterior.names,
+        e.n_steps,
+        e.max_steps,
+        settings.ess_target,
+        settings.rhat_max,
+        "emcee",
+        "reference.emcee.max_steps",
+        f"{settings.n_chains} ensembles of {e.n_walkers} walkers",
+    )
     thin = max(1, n_steps // -(-settings.n_samples // n_total))  # keeps >= ceil(K / walkers) steps
-    flat = sampler.get_chain(thin=thin, flat=True)[-settings.n_samples :]
-    flat_lp = sampler.get_log_prob(thin=thin, flat=True)[-settings.n_samples :]
+    flat = coords.to_eta(sampler.get_chain(thin=thin, flat=True)[-settings.n_samples :])
+    flat_lp = posterior(flat)
     return SamplerResult(
         sampler="emcee",
         samples=flat,
@@ -231,5 +241,10 @@ def run_mcmc(posterior: LogPosterior, settings: ReferenceSettings | MCMCSettings
             "autocorr_time": np.asarray(sampler.get_autocorr_time(quiet=True, tol=0), dtype=np.float64),
             "acceptance": np.asarray(sampler.acceptance_fraction),
         },
-        info={"n_steps_run": n_steps, "thin": thin, "moves": "GroupedMove(DEMove 0.8, DESnookerMove 0.2)"},
+        info={
+            "n_steps_run": n_steps,
+            "thin": thin,
+            "moves": "GroupedMove(DEMove 0.8, DESnookerMove 0.2)",
+            "coordinates": coords.name,
+        },
     )

@@ -28,7 +28,8 @@ sizes ~0.05 in whitened units, see ``benchmarks/bench_referee.py``), so emcee st
 3. split R-hat and bulk/tail ESS over the chains (:mod:`pdfinfer.reference.diagnostics`); while a
    parameter misses the budget (ESS >= ``ess_target``, R-hat <= ``rhat_max``) every chain is
    extended (by the factor the ESS falls short, at least 1.25x) up to ``max_draws`` per chain,
-   then :class:`~pdfinfer.reference.result.ConvergenceError` names the parameter;
+   then :class:`~pdfinfer.reference.result.ConvergenceError` names the parameter
+   (:func:`pdfinfer.reference.budget.sample_to_budget`, the loop shared with emcee);
 4. the pooled draws are thinned evenly to ``n_samples``.
 
 The chains run one after the other in one process (pyro's multi-chain mode forks processes).
@@ -37,7 +38,6 @@ The chains run one after the other in one process (pyro's multi-chain mode forks
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 
@@ -45,9 +45,10 @@ import numpy as np
 import torch
 from torch.nn.functional import logsigmoid
 
-from pdfinfer.reference.diagnostics import budget_shortfall, chain_diagnostics
+from pdfinfer.reference.budget import sample_to_budget
+from pdfinfer.reference.diagnostics import chain_diagnostics
 from pdfinfer.reference.likelihood import LogPosterior, find_map, laplace_covariance
-from pdfinfer.reference.result import ConvergenceError, SamplerResult, thin_evenly
+from pdfinfer.reference.result import SamplerResult, thin_evenly
 from pdfinfer.reference.settings import ReferenceSettings
 from pdfinfer.runtime import progress
 
@@ -138,13 +139,6 @@ class Chain:
         }
 
 
-def _next_length(current: int, bulk: np.ndarray, tail: np.ndarray, settings: ReferenceSettings) -> int:
-    """Draws per chain for the next check: grown by the factor the worst ESS falls short (1.25x to 4x)."""
-    worst = float(np.nanmin(np.minimum(bulk, tail))) if np.any(np.isfinite(bulk)) else 0.0
-    factor = 1.1 * settings.ess_target / worst if worst > 0 else 4.0
-    return min(settings.nuts.max_draws, math.ceil(current * min(max(factor, 1.25), 4.0)))
-
-
 def run_nuts(posterior: LogPosterior, settings: ReferenceSettings, seed: int) -> SamplerResult:
     """Sample the exact posterior with NUTS (see the module docstring); raises :class:`ConvergenceError`."""
     import pyro
@@ -157,31 +151,24 @@ def run_nuts(posterior: LogPosterior, settings: ReferenceSettings, seed: int) ->
     chains = [Chain(posterior, start, inverse_mass, settings) for start in starts]
     for c, chain in enumerate(chains):
         chain.advance(settings.nuts.warmup, keep=False, desc=f"warmup {c}")
-    length = min(settings.nuts.max_draws, max(settings.nuts.draws, -(-settings.n_samples // settings.n_chains)))
-    while True:
+
+    def extend(length: int) -> None:
         for c, chain in enumerate(chains):
             chain.advance(length - len(chain.draws), keep=True, desc=f"chain {c}")
-        draws = np.stack([chain.eta() for chain in chains])  # (C, N, D)
-        rhat, bulk, tail = chain_diagnostics(draws)
-        log.info(
-            "after %d draws x %d chains: R-hat %s; bulk ESS %s; tail ESS %s",
-            length,
-            len(chains),
-            " ".join(f"{n}={r:.4f}" for n, r in zip(posterior.names, rhat)),
-            " ".join(f"{n}={e:.0f}" for n, e in zip(posterior.names, bulk)),
-            " ".join(f"{n}={e:.0f}" for n, e in zip(posterior.names, tail)),
-        )
-        shortfall = budget_shortfall(posterior.names, rhat, bulk, tail, settings.ess_target, settings.rhat_max)
-        if shortfall is None:
-            break
-        if length >= settings.nuts.max_draws:
-            raise ConvergenceError(
-                f"reference: NUTS not converged: {shortfall} after {length} draws x {len(chains)} chains "
-                f"(reference.nuts.max_draws = {settings.nuts.max_draws}; raise it)"
-            )
-        length = _next_length(length, bulk, tail, settings)
-        log.warning("%s: extending every chain to %d draws", shortfall, length)
 
+    length, (rhat, bulk, tail) = sample_to_budget(
+        extend,
+        lambda: chain_diagnostics(np.stack([chain.eta() for chain in chains])),
+        posterior.names,
+        max(settings.nuts.draws, -(-settings.n_samples // settings.n_chains)),
+        settings.nuts.max_draws,
+        settings.ess_target,
+        settings.rhat_max,
+        "NUTS",
+        "reference.nuts.max_draws",
+        f"{len(chains)} chains",
+    )
+    draws = np.stack([chain.eta() for chain in chains])  # (C, N, D)
     flat = draws.reshape(-1, posterior.dim)[thin_evenly(draws.reshape(-1, posterior.dim), settings.n_samples)]
     stats = [chain.stats() for chain in chains]
     return SamplerResult(

@@ -15,6 +15,7 @@ from pdfinfer.errors import ConfigError
 from pdfinfer.settings import Settings
 
 SAMPLERS = ("nuts", "emcee")
+COORDINATES = ("auto", "normalization", "box")
 
 
 @dataclass
@@ -49,9 +50,11 @@ class EmceeSettings(Settings):
     n_walkers: int = 16
     n_burn: int = 500
     n_steps: int = 1000
-    max_steps: int = 8000
+    max_steps: int = 24000
+    coordinates: str = "auto"
 
     def check(self) -> None:
+        self.require_choice("coordinates", COORDINATES)
         if self.n_walkers < 8 or self.n_walkers % 4:
             raise ConfigError(
                 f"{self.SECTION}.n_walkers (per chain) must be a multiple of 4 and at least 8, got {self.n_walkers}"

@@ -1,0 +1,8 @@
+"""Physics constraints on the parameters: the valence sum rules as a prior-side factor (``docs/physics.md``).
+
+* :mod:`pdfinfer.constraints.settings` — the config section ``observation.constraints`` (torch-free).
+* :mod:`pdfinfer.constraints.sumrules` — the closed-form valence integrals (numpy and torch), the
+  log prior factor, its Fisher information and the sampler of the constrained prior.
+
+Imports nothing heavy: Snakemake reads the settings at parse time.
+"""

@@ -154,7 +154,8 @@ class SetEmbedding(nn.Module):
         super().__init__()
         if len(log_features) != n_features or len(feature_mean) != n_features or len(feature_std) != n_features:
             raise DataError(
-                f"embedding: need {n_features} log flags / means / stds, got {len(log_features)}/{len(feature_mean)}/{len(feature_std)}"
+                f"embedding: need {n_features} log flags / means / stds, "
+                f"got {len(log_features)}/{len(feature_mean)}/{len(feature_std)}"
             )
         if n_norm and (len(norm_mean) != n_norm or len(norm_std) != n_norm):
             raise DataError(f"embedding: need {n_norm} normalization means / stds, got {len(norm_mean)}/{len(norm_std)}")

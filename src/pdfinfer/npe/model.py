@@ -214,7 +214,8 @@ def read_model(path: str | os.PathLike[str], fmt: str = MODEL_FORMAT) -> dict[st
         raise DataError(f"{path}: not a pdfinfer {fmt} model")
     if payload.get("format_version") != MODEL_FORMAT_VERSION:
         raise DataError(
-            f"{path}: model format version {payload.get('format_version')} is not supported (this pdfinfer reads {MODEL_FORMAT_VERSION}); retrain"
+            f"{path}: model format version {payload.get('format_version')} is not supported "
+            f"(this pdfinfer reads {MODEL_FORMAT_VERSION}); retrain"
         )
     return payload
 

@@ -36,7 +36,8 @@ TINY = {
     "num_transforms": 2,
     "num_bins": 4,
     "embedding": {"event_hidden": 8, "event_layers": 1, "event_features": 4, "hidden": 16, "output_dim": 8},
-    "training": {"batch_size": 16, "max_epochs": 2, "stop_after_epochs": 5},
+    # constant schedule: the checkpoint tests resume across max_epochs (the cosine schedule depends on it)
+    "training": {"batch_size": 16, "max_epochs": 2, "stop_after_epochs": 5, "schedule": "constant"},
     "n_samples": 300,
     "diagnostics": {"n_sims": 20, "n_posterior_samples": 40},
 }
@@ -257,7 +258,7 @@ def test_changed_settings_seed_or_data_start_afresh(data, tmp_path, caplog, chan
     train_npe(tiny(max_epochs=1), shards(data), False, 5, CPU, ckpt)
     settings, seed, events = tiny(max_epochs=1), 5, shards(data)
     if change == "settings":
-        settings = tiny(max_epochs=1, learning_rate=0.002)
+        settings = tiny(max_epochs=1, learning_rate=0.003)
     elif change == "seed":
         seed = 6
     else:
@@ -335,3 +336,108 @@ def test_fresh_simulations_train_on_new_sets_and_validate_on_the_shards(data):
     (t0, x0), (t0b, x0b), (t1, _) = fresh(0), fresh(0), fresh(1)
     assert torch.equal(t0, t0b) and torch.equal(x0, x0b) and not torch.equal(t0, t1)
     assert x0.shape == (4, N_EVENTS * 2)
+
+
+# ----------------------------------------------------------------------------- moments, logit flow, schedule, stopping
+def test_moment_embedding_is_invariant_and_matches_numpy():
+    """statistics = moments: the pooled vector is the closed-form moments, standardized, in any event order."""
+    from pdfinfer.npe.embedding import moment_width
+
+    gen = torch.Generator().manual_seed(0)
+    events = 0.1 + 0.9 * torch.rand(3, N_EVENTS, 2, generator=gen)
+    mean, std = [0.4, 0.5], [0.2, 0.25]
+    m_mean, m_std = list(np.linspace(-1, 1, 12)), list(np.linspace(0.5, 2, 12))
+    emb = SetEmbedding(
+        EmbeddingSettings(statistics="moments", hidden=8, output_dim=3),
+        N_EVENTS,
+        2,
+        0,
+        [False, False],
+        mean,
+        std,
+        [],
+        [],
+        x_features=[True, True],
+        x_hi=1.0,
+        moment_mean=m_mean,
+        moment_std=m_std,
+    ).eval()
+    assert moment_width(2, [True, True]) == 12
+    e = events.double().numpy()
+    t = (e - np.array(mean)) / np.array(std)
+    expected = np.concatenate(
+        [(t**k).mean(1) for k in (1, 2, 3, 4)]
+        + [np.stack([np.log(e[..., j]).mean(1), np.log(1 - e[..., j]).mean(1)], 1) for j in (0, 1)],
+        1,
+    )
+    got = emb.statistics_of(events).double().numpy()
+    np.testing.assert_allclose(got, (expected - m_mean) / m_std, rtol=1e-4, atol=1e-5)  # float32 sums of 32 terms
+    perm = torch.randperm(N_EVENTS, generator=gen)
+    x, xp = flatten_observation(events, None), flatten_observation(events[:, perm], None)
+    torch.testing.assert_close(emb(x), emb(xp), rtol=1e-5, atol=1e-6)
+
+
+def test_box_logit_is_a_bijection_with_the_jacobian_log_determinant():
+    from pdfinfer.npe.model import BoxLogit
+
+    eta = torch.rand(5, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    u, logdet = BoxLogit().forward(eta)
+    back, inv_logdet = BoxLogit().inverse(u)
+    torch.testing.assert_close(back, eta)
+    torch.testing.assert_close(logdet, -inv_logdet)
+    jac = torch.func.vmap(torch.func.jacrev(lambda e: BoxLogit().forward(e[None])[0][0]))(eta)
+    torch.testing.assert_close(logdet, torch.linalg.slogdet(jac).logabsdet)
+
+
+def test_logit_flow_puts_all_draws_inside_the_box_and_reloads(data, tmp_path):
+    settings = NPESettings.from_config({**TINY, "flow": "maf", "logit_transform": True})
+    estimator, spec, history, _ = train_npe(settings, shards(data), False, 3, CPU)
+    path = tmp_path / "logit.pt"
+    save_model(path, estimator, settings, spec, history, seed=3, wall_time_s=1.0)
+    posterior, reloaded, _ = load_model(path)
+    x = observation_tensor(read_events(data["observed"], batched=False), spec)
+    theta = torch.rand(7, 6, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(reloaded.eval().log_prob(theta[None], x), estimator.eval().log_prob(theta[None], x))
+    draws = draw(posterior, x, 200, 0)
+    assert bool(((draws > 0) & (draws < 1)).all())
+
+
+def test_cosine_schedule_closed_form():
+    from pdfinfer.npe.loop import learning_rate
+
+    config = NPESettings.from_config({"training": {"learning_rate": 0.01, "max_epochs": 4, "schedule": "cosine"}}).training
+    assert [learning_rate(config, k) for k in range(4)] == pytest.approx(
+        [0.01, 0.005 * (1 + 2**-0.5), 0.005, 0.005 * (1 - 2**-0.5)]
+    )
+    assert learning_rate(tiny().training, 3) == tiny().training.learning_rate
+
+
+def test_early_stopping_keeps_the_best_validation_epoch(tmp_path):
+    """Toy: loss (w - theta)^2 trained towards 1, validated at 0, so every epoch after the first is worse on validation;
+    training stops stop_after_epochs + 1 epochs in and returns w of epoch 0."""
+    from pdfinfer.checkpoint import Checkpoint
+    from pdfinfer.npe.loop import fit
+
+    class Toy(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.tensor([0.2]))
+
+        def loss(self, theta, x):
+            return (self.w - theta[:, 0]) ** 2
+
+    toy, after_first = Toy(), []
+    train = (torch.ones(32, 6), torch.zeros(32, 1))
+
+    def epoch_data(epoch):
+        if epoch == 1:
+            after_first.append(toy.w.detach().clone())  # the weights after epoch 0
+        return train
+
+    config = NPESettings.from_config(
+        {"training": {"batch_size": 8, "learning_rate": 0.05, "max_epochs": 30, "stop_after_epochs": 3, "schedule": "constant"}}
+    ).training
+    history = fit(toy, epoch_data, (torch.zeros(8, 6), torch.zeros(8, 1)), config, 0, Checkpoint(None, "toy"))
+    assert history["best_epoch"] == 0 and history["epochs"] == 4 and history["stopped_early"]
+    assert np.all(np.diff(history["val_loss"]) > 0)
+    torch.testing.assert_close(toy.w.detach(), after_first[0])

@@ -24,7 +24,7 @@ from pdfinfer.constraints.settings import ConstraintSettings
 from pdfinfer.constraints.sumrules import sample_prior
 from pdfinfer.errors import DataError
 from pdfinfer.io import EventSet
-from pdfinfer.npe.embedding import flatten_observation
+from pdfinfer.npe.embedding import flatten_observation, moments
 from pdfinfer.runtime import derive_seed, make_generator
 from pdfinfer.theory import log_flagged, make_theory
 
@@ -44,6 +44,20 @@ def standardization(events: np.ndarray, norm: np.ndarray | None, log_features: S
         stats["norm_mean"] = log_norm.mean(0).tolist()
         stats["norm_std"] = np.maximum(log_norm.std(0), 1e-6).tolist()
     return stats
+
+
+def moment_standardization(
+    events: np.ndarray, stats: dict[str, list[float]], log_features: Sequence[bool], x_features: Sequence[bool], x_hi: float
+) -> dict[str, list[float]]:
+    """Mean and std across sets of the fixed moments (:func:`~pdfinfer.npe.embedding.moments`) of ``events`` ``(B, N, F)``."""
+    raw = torch.as_tensor(events, dtype=torch.float32)
+    standardized = (log_flagged(raw, torch.as_tensor(list(log_features))) - torch.tensor(stats["feature_mean"])) / torch.tensor(
+        stats["feature_std"]
+    )
+    m = torch.cat(
+        [moments(s, r, [j for j, f in enumerate(x_features) if f], x_hi) for s, r in zip(standardized.split(256), raw.split(256))]
+    )
+    return {"moment_mean": m.mean(0).tolist(), "moment_std": m.std(0).clamp_min(1e-6).tolist()}
 
 
 def split_indices(
@@ -66,6 +80,8 @@ def data_spec(data: EventSet, use_norm: bool, rows: torch.Tensor) -> dict[str, A
         raise DataError(f"{data.path}: events have {data.n_features} features, theory {theory.name!r} has {theory.n_features}")
     idx = rows.numpy()[:4096]  # the standardization needs no more sets than this
     stats = standardization(data.events[idx], data.norm[idx] if use_norm else None, theory.log_features)
+    x_features = [i % theory.draws_per_target == 0 for i in range(theory.n_features)]  # x is each target's first feature
+    stats.update(moment_standardization(data.events[idx], stats, theory.log_features, x_features, theory.x_hi))
     return {
         "n_events": data.n_events,
         "n_features": data.n_features,
@@ -75,6 +91,8 @@ def data_spec(data: EventSet, use_norm: bool, rows: torch.Tensor) -> dict[str, A
         "theory": dict(data.theory),
         "feature_names": list(theory.feature_names),
         "log_features": [bool(f) for f in theory.log_features],
+        "x_features": x_features,
+        "x_hi": theory.x_hi,
         **stats,
         # the constrained prior of the shards (recorded only when on), which fresh simulations reuse
         **({"constraints": dict(data.attrs["constraints"])} if "constraints" in data.attrs else {}),

@@ -3,14 +3,18 @@ r"""The NPE training loop: Adam on :class:`~pdfinfer.npe.model.NPELoss`, early s
 The loss is the one ``sbi``'s ``NPE`` minimizes on simulations from the prior (its first round):
 :math:`L(\psi) = -\frac{1}{|B|} \sum_{i \in B} \log q_\psi(\eta_i \mid s(x_i))`. Training stops
 when the validation loss has not improved for ``stop_after_epochs`` epochs (or at
-``max_epochs``) and keeps the best-validation weights, like ``sbi``'s trainer. The loop is
+``max_epochs``) and keeps the best-validation weights, like ``sbi``'s trainer. With
+``schedule: cosine`` the learning rate of epoch :math:`k` is
+:math:`\lambda_k = \frac{\lambda}{2}\,(1 + \cos(\pi k / K))`, :math:`K` = ``max_epochs``
+(a function of the epoch alone, so a resumed run needs no scheduler state). The loop is
 written out here rather than hidden in ``sbi``'s ``NPE.train`` so that it checkpoints every
 epoch (:class:`pdfinfer.checkpoint.Checkpoint`), reports progress in the log, trains on fresh
 simulations when asked, and runs on CPU or CUDA alike.
 
-Checkpoint fingerprint: the settings (``max_epochs`` excluded), the seed, the content hash of
-the data and the checkpoint format. A checkpoint of *more* epochs than ``max_epochs`` is not
-resumed (a lowered ``max_epochs`` must give the shorter run, not the longer one).
+Checkpoint fingerprint: the settings (``max_epochs`` excluded unless the cosine schedule
+depends on it), the seed, the content hash of the data and the checkpoint format. A checkpoint of
+*more* epochs than ``max_epochs`` is not resumed (a lowered ``max_epochs`` must give the shorter
+run, not the longer one).
 """
 
 from __future__ import annotations
@@ -40,6 +44,13 @@ EpochData = Callable[[int], tuple[torch.Tensor, torch.Tensor]]
 
 def _copy_state(module: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def learning_rate(config: TrainingSettings, epoch: int) -> float:
+    """The learning rate of ``epoch`` (0-based) under ``config.schedule``."""
+    if config.schedule == "cosine":
+        return 0.5 * config.learning_rate * (1.0 + math.cos(math.pi * epoch / config.max_epochs))
+    return config.learning_rate
 
 
 def validation_loss(loss: NPELoss, theta: torch.Tensor, x: torch.Tensor, batch_size: int) -> float:
@@ -91,7 +102,9 @@ def fit(
     estimator ends with its best-validation weights. The state is checkpointed every epoch.
     """
     loss = NPELoss(estimator)
-    optimizer = torch.optim.Adam(estimator.parameters(), lr=config.learning_rate)
+    optimizer = torch.optim.Adam(
+        estimator.parameters(), lr=config.learning_rate, foreach=True
+    )  # one fused update, not one per tensor
     shuffle = torch.Generator().manual_seed(derive_seed(seed, "npe", "shuffle"))
     history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "epoch_seconds": []}
     best: dict[str, Any] = {"loss": math.inf, "epoch": -1, "state": _copy_state(estimator)}
@@ -120,6 +133,8 @@ def fit(
             if epoch - best["epoch"] > config.stop_after_epochs:
                 break
             tic = time.perf_counter()
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(config, epoch)
             theta, x = epoch_data(epoch)
             history["train_loss"].append(train_epoch(loss, optimizer, theta, x, config, shuffle, epoch))
             history["val_loss"].append(validation_loss(loss, *val, batch_size=max(config.batch_size, 512)))
@@ -187,7 +202,8 @@ def train_npe(
         "estimator: %s flow, %d parameters; device %s", settings.flow, sum(p.numel() for p in estimator.parameters()), device
     )
     fit_settings = settings.as_dict()
-    fit_settings["training"].pop("max_epochs")
+    if config.schedule == "constant":
+        fit_settings["training"].pop("max_epochs")
     checkpoint = Checkpoint(
         checkpoint_path,
         fingerprint(settings=fit_settings, seed=int(seed), data=content_hash(theta, x), normalization=bool(use_norm)),

@@ -10,7 +10,11 @@ which for a flexible enough :math:`q` and :math:`S \to \infty` gives the Bayesia
 normalizing flow (``nsf`` or ``maf``, built by :func:`sbi.neural_nets.posterior_nn`) conditioned
 on the permutation-invariant summary :math:`s` of :mod:`pdfinfer.npe.embedding`; the posterior
 is ``sbi``'s :class:`~sbi.inference.DirectPosterior` with the prior ``BoxUniform([0,1]^6)``, which
-rejects the flow's mass outside the box. :class:`NPELoss` is the objective (lampe's ``NPELoss``).
+rejects the flow's mass outside the box. With ``logit_transform`` (``nsf``/``maf``) the flow models
+:math:`u = \operatorname{logit}\eta` and the density is carried back with the Jacobian
+(:class:`BoxLogit`), :math:`\log q(\eta) = \log q_u(u) - \sum_j \log[\eta_j(1-\eta_j)]`: all its mass
+lies in the box, and posteriors that reach the box edges (the :math:`N_u`/:math:`N_d` ridge) need no
+shape the flow cannot make. :class:`NPELoss` is the objective (lampe's ``NPELoss``).
 
 A saved model (``posterior.pt``) is a plain dictionary: the estimator's ``state_dict`` on CPU, the
 method ``settings`` (:class:`~pdfinfer.npe.settings.NPESettings` as a dict), the ``data`` spec
@@ -29,6 +33,7 @@ from typing import Any, Protocol
 
 import sbi
 import torch
+from nflows.transforms import CompositeTransform, Transform
 from sbi.inference import DirectPosterior
 from sbi.neural_nets import posterior_nn
 from sbi.utils import BoxUniform
@@ -56,7 +61,7 @@ class Architecture(Protocol):
     embedding: Any
 
 
-MODEL_FORMAT_VERSION = 2
+MODEL_FORMAT_VERSION = 3
 
 
 def quiet_library_warnings() -> None:
@@ -64,6 +69,32 @@ def quiet_library_warnings() -> None:
     ``torch.triangular_solve`` and sbi's note that it caps its sampling batch size."""
     warnings.filterwarnings("ignore", message=r"torch\.triangular_solve is deprecated", category=UserWarning)
     warnings.filterwarnings("ignore", message=r"Capping max_sampling_batch_size", category=UserWarning)
+
+
+class BoxLogit(Transform):
+    """nflows transform ``eta (B, 6) in (0, 1)^6 -> logit(eta)`` with its log-determinant ``(B,)``.
+
+    Inputs are clamped into ``[eps, 1 - eps]`` (no error outside the box: sbi evaluates densities
+    there and masks them with the prior).
+    """
+
+    def __init__(self, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = float(eps)
+
+    def forward(self, inputs: torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        eta = inputs.clamp(self.eps, 1.0 - self.eps)
+        return torch.log(eta) - torch.log1p(-eta), -(torch.log(eta) + torch.log1p(-eta)).sum(dim=-1)
+
+    def inverse(self, inputs: torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        eta = torch.sigmoid(inputs)
+        return eta, (torch.nn.functional.logsigmoid(inputs) + torch.nn.functional.logsigmoid(-inputs)).sum(dim=-1)
+
+
+def logit(eta: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """``logit`` of ``eta`` ``(*, 6)`` clamped into ``[eps, 1 - eps]`` (the map of :class:`BoxLogit`)."""
+    eta = eta.clamp(eps, 1.0 - eps)
+    return torch.log(eta) - torch.log1p(-eta)
 
 
 def make_prior(device: torch.device | str = "cpu") -> BoxUniform:
@@ -83,6 +114,10 @@ def make_embedding(settings: Architecture, data: Mapping[str, Any]) -> SetEmbedd
         data["feature_std"],
         data["norm_mean"],
         data["norm_std"],
+        x_features=data.get("x_features"),
+        x_hi=data.get("x_hi", 1.0),
+        moment_mean=data.get("moment_mean"),
+        moment_std=data.get("moment_std"),
     )
 
 
@@ -109,7 +144,15 @@ def build_estimator(
         num_bins=settings.num_bins,
         embedding_net=embedding,
     )
-    return build(theta[:16].float().cpu(), x[:16].float().cpu())
+    bounded = bool(getattr(settings, "logit_transform", False))
+    theta = theta[:4096].float().cpu()  # the z-scoring of eta: its mean and std over up to 4096 sets
+    embedding.eval()  # sbi probes the embedding with one set: batch normalization needs eval mode for that
+    estimator = build(logit(theta) if bounded else theta, x[:16].float().cpu())
+    if bounded:
+        if not hasattr(estimator, "net") or not hasattr(estimator.net, "_transform"):
+            raise DataError(f"npe: logit_transform needs an nflows flow (nsf or maf), not {settings.flow!r}")
+        estimator.net._transform = CompositeTransform([BoxLogit(), estimator.net._transform])
+    return estimator.train()
 
 
 class NPELoss(nn.Module):
@@ -171,7 +214,8 @@ def read_model(path: str | os.PathLike[str], fmt: str = MODEL_FORMAT) -> dict[st
         raise DataError(f"{path}: not a pdfinfer {fmt} model")
     if payload.get("format_version") != MODEL_FORMAT_VERSION:
         raise DataError(
-            f"{path}: model format version {payload.get('format_version')} is not supported (this pdfinfer reads {MODEL_FORMAT_VERSION}); retrain"
+            f"{path}: model format version {payload.get('format_version')} is not supported "
+            f"(this pdfinfer reads {MODEL_FORMAT_VERSION}); retrain"
         )
     return payload
 

@@ -13,17 +13,27 @@ from pdfinfer.errors import ConfigError
 from pdfinfer.settings import Settings
 
 #: sbi flows the estimator may use.
-FLOWS = ("nsf", "maf")
+FLOWS = ("nsf", "maf", "zuko_nsf", "zuko_maf")
 #: Pooled statistics of the per-event features (see :mod:`pdfinfer.npe.embedding`).
 POOLINGS = ("mean", "mean_std")
+#: What the set embedding pools: a learned per-event MLP, fixed moments of the features, or both.
+STATISTICS = ("learned", "moments", "both")
+#: Learning-rate schedules of the training loop (see :mod:`pdfinfer.npe.loop`).
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
 class EmbeddingSettings(Settings):
-    """The permutation-invariant set embedding: per-event MLP, pooling, head."""
+    """The permutation-invariant set embedding: pooled statistics (learned and/or moments), head.
+
+    These defaults are the original Deep Sets embedding (TSNPE's); NPE's own defaults are those of
+    :class:`NPEEmbeddingSettings`.
+    """
 
     SECTION = "npe.embedding"
 
+    statistics: str = "learned"
+    normalize: bool = False
     pooling: str = "mean"
     event_hidden: int = 32
     event_layers: int = 1
@@ -33,6 +43,7 @@ class EmbeddingSettings(Settings):
     output_dim: int = 32
 
     def check(self) -> None:
+        self.require_choice("statistics", STATISTICS)
         self.require_choice("pooling", POOLINGS)
         for key in ("event_hidden", "event_layers", "event_features", "hidden", "output_dim"):
             self.require_range(key, 1)
@@ -41,12 +52,17 @@ class EmbeddingSettings(Settings):
 
 @dataclass
 class TrainingSettings(Settings):
-    """Optimization: Adam, early stopping on a validation split, optional fresh simulations."""
+    """Optimization: Adam, early stopping on a validation split, optional fresh simulations.
+
+    These defaults are the original ones (TSNPE's per-round training); NPE's own defaults are those
+    of :class:`NPETrainingSettings`.
+    """
 
     SECTION = "npe.training"
 
     batch_size: int = 64
     learning_rate: float = 0.001
+    schedule: str = "constant"
     max_epochs: int = 60
     stop_after_epochs: int = 8
     validation_fraction: float = 0.1
@@ -54,12 +70,30 @@ class TrainingSettings(Settings):
     fresh_simulations: int = 0
 
     def check(self) -> None:
+        self.require_choice("schedule", SCHEDULES)
         for key in ("batch_size", "max_epochs", "stop_after_epochs"):
             self.require_range(key, 1)
         self.require_range("validation_fraction", 0.0, 1.0, strict=True)
         self.require_range("learning_rate", 0.0, strict=True)
         self.require_range("clip_max_norm", 0.0, strict=True)
         self.require_range("fresh_simulations", 0)
+
+
+@dataclass
+class NPEEmbeddingSettings(EmbeddingSettings):
+    """NPE's embedding: the standardized fixed moments alone (``benchmarks/bench_npe.py``'s budget table)."""
+
+    statistics: str = "moments"
+
+
+@dataclass
+class NPETrainingSettings(TrainingSettings):
+    """NPE's optimization: more, larger steps under a cosine schedule (``benchmarks/bench_npe.py``)."""
+
+    learning_rate: float = 0.002
+    schedule: str = "cosine"
+    max_epochs: int = 40
+    stop_after_epochs: int = 15
 
 
 @dataclass
@@ -83,12 +117,13 @@ class NPESettings(Settings):
 
     SECTION = "npe"
 
-    flow: str = "nsf"
+    flow: str = "maf"
     hidden_features: int = 64
-    num_transforms: int = 4
+    num_transforms: int = 5
     num_bins: int = 8
-    embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
-    training: TrainingSettings = field(default_factory=TrainingSettings)
+    logit_transform: bool = False
+    embedding: NPEEmbeddingSettings = field(default_factory=NPEEmbeddingSettings)
+    training: NPETrainingSettings = field(default_factory=NPETrainingSettings)
     n_samples: int = 10000
     diagnostics: DiagnosticsSettings = field(default_factory=DiagnosticsSettings)
 

@@ -347,7 +347,7 @@ def test_table_and_sweep_commands(tmp_path):
         )
         == 0
     )
-    assert png_size(tmp_path / "sweep.png") == (330, 168)  # 11 x 5.6 in
+    assert png_size(tmp_path / "sweep.png") == (330, 186)  # 11 x (5.6 + 0.2 per method answer line: 3) in
 
 
 def test_sweep_arrays_from_metrics(tmp_path):

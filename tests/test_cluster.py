@@ -37,10 +37,10 @@ TRAINING_RULES = (
 SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
 # The cluster test runs `rule all` through SLURM. Every job there costs ~10-30 s on the 2-core test
 # machine (sbatch, then Snakemake and torch start-up inside the job, status polling), so by default
-# it runs config/tiny.yaml with one observed-set size, the two default methods and no replicated
-# coverage (FAST on top): about 25 jobs. PDFINFER_CLUSTER_TEST_FULL=1 runs config/tiny.yaml as it
-# is (every method, two sizes, the replicated coverage).
-FAST = {"observation": {"n_obs": 64}, "sweep": {"n_obs": [64]}, "methods": ["npe", "adversarial"], "coverage": {"sets": 0}}
+# it runs config/tiny.yaml with one observed-set size, NPE (simulation shards and a GPU-requesting
+# training rule) and no replicated coverage (FAST on top): about 20 jobs, status polled every 3 s.
+# PDFINFER_CLUSTER_TEST_FULL=1 runs config/tiny.yaml as it is (every method, the replicated coverage).
+FAST = {"observation": {"n_obs": 64}, "sweep": {"n_obs": [64]}, "methods": ["npe"], "coverage": {"sets": 0}}
 FULL = os.environ.get("PDFINFER_CLUSTER_TEST_FULL", "") not in ("", "0")
 # Wall-clock limits (seconds) for the workflow runs; each run is killed (timeout -k) past its limit.
 LOCAL_LIMIT_S = 300
@@ -252,6 +252,8 @@ def test_tiny_pipeline_through_slurm_matches_a_local_run(slurm_cluster, tmp_path
         str(cluster),
         "--slurm-init-seconds-before-status-checks",
         "2",
+        "--seconds-between-status-checks",
+        "3",
         "--slurm-keep-successful-logs",
         limit_s=CLUSTER_LIMIT_S,
         env=_env(PDFINFER_SLURM_PARTITION="debug"),
@@ -309,7 +311,7 @@ def test_tiny_pipeline_through_slurm_matches_a_local_run(slurm_cluster, tmp_path
             assert job["MinMemory"] == "8000M" and job["TimeLimit"] == "2:00:00", job
     expected = set(job_counts(out)) - {"all", "total"}  # every rule of this run's DAG
     assert rules_run == expected, f"submitted {sorted(rules_run)}, expected {sorted(expected)}"
-    assert {"adversarial", "npe_train"} <= rules_run  # GPU requests went through sbatch
+    assert "npe_train" in rules_run  # a GPU request went through sbatch
 
     # 2. The simulations are the local run's, byte for byte (events, parameters, normalization).
     for rel in simulations:

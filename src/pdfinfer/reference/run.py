@@ -1,20 +1,8 @@
-r"""Command line: the exact-likelihood reference posterior of one observed set, and its Fisher bound
+"""Command line: the exact-likelihood reference posterior of one observed set, and its Fisher bound
 (:func:`pdfinfer.reference.job.reference`; heavy imports wait until the arguments are parsed).
 
-Samples :math:`\pi(\eta \mid x_{1..N}) \propto \prod_i p(x_i \mid \eta)\,[\mathcal N(z; Z(\eta), (rZ)^2)]\,[f(\eta)]`
-on the prior box with the configured sampler (:func:`pdfinfer.reference.mcmc.run_mcmc`, default,
-or :func:`pdfinfer.reference.nuts.run_nuts`) and writes
-
-* ``--out-samples``: ``samples`` ``(K, 6)`` normalized (method ``"reference"``), extras ``rhat``,
-  ``ess_bulk``, ``ess_tail`` (per parameter), ``map_eta``, ``log_prob`` ``(K,)`` and the sampler's
-  own (NUTS: per-chain ``step_size``, ``acceptance``, ``divergences``; emcee: ``autocorr_time``,
-  per-walker ``acceptance``); attributes ``sampler`` and ``wall_time_s``;
-* ``--out-fisher``: JSON with the per-event and total Fisher matrices at :math:`\eta^*` (normalized
-  parameters), the Cramér-Rao bound per parameter (normalized and physical units, ``null`` where
-  the parameter is not identifiable), the degenerate directions, the prior-aware bounds
-  (``prior_limited``, the van Trees ``bayesian_bound``; :func:`pdfinfer.reference.fisher.prior_aware`),
-  the sum-rule constraint's information (``fisher_constraint``) and the posterior's MCMC
-  diagnostics for the record.
+Writes the samples file (``--out-samples``) and the Fisher report (``--out-fisher``) described in
+:mod:`pdfinfer.reference.job`.
 
 Usage::
 

@@ -80,20 +80,25 @@ def sweep_answers(
             text = f"{method_label(m)}: width slope not measurable (fewer than two sizes or no identifiable parameter)"
         else:
             off = slope + 0.5
-            verdict = (
-                "follows 1/sqrt(n)"
-                if abs(off) <= max(SLOPE_TOLERANCE, 2 * (se or 0))
-                else ("shrinks slower than 1/sqrt(n)" if off > 0 else "shrinks faster than 1/sqrt(n)")
-            )
+            if abs(off) <= SLOPE_TOLERANCE:
+                verdict = "follows 1/sqrt(n)"
+            elif abs(off) <= 2 * (se or 0):
+                verdict = "consistent with 1/sqrt(n) within 2 standard errors"
+            else:
+                verdict = "shrinks slower than 1/sqrt(n)" if off > 0 else "shrinks faster than 1/sqrt(n)"
             err = f" ± {se:.2f}" if se is not None else ""
-            text = f"{method_label(m)}: width ∝ n^({slope:+.2f}{err}) over {k} identifiable parameters vs -0.50: {verdict}"
+            text = f"{method_label(m)}: width ∝ n^({slope:+.2f}{err}) ({k} identifiable parameters) vs -0.50: {verdict}"
         acc = None if c2st is None or m not in c2st else np.asarray(c2st[m], dtype=float)[order]
         if acc is not None and np.isfinite(acc).sum() >= 2:
             ok = np.flatnonzero(np.isfinite(acc))
             first, last = acc[ok[0]], acc[ok[-1]]
             change = last - first
-            held = "holds" if abs(change) <= C2ST_TOLERANCE else ("worsens" if change > 0 else "improves")
-            text += f"; C2ST vs exact {first:.2f} -> {last:.2f} from n = {n[order][ok[0]]:g} to {n[order][ok[-1]]:g}: {held}"
+            held = (
+                f"holds (within {C2ST_TOLERANCE:g})"
+                if abs(change) <= C2ST_TOLERANCE
+                else ("worsens" if change > 0 else "improves")
+            )
+            text += f"; C2ST vs exact {first:.2f} -> {last:.2f} (n = {n[order][ok[0]]:g} -> {n[order][ok[-1]]:g}): {held}"
         lines.append(text + ".")
     return lines
 

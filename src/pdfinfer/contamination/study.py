@@ -151,7 +151,7 @@ def answer(summary: Mapping[str, Any], graceful_sd: float, failures: Sequence[Ma
 
 
 def table(summary: Mapping[str, Any]) -> list[str]:
-    """Plain-text rows: method, kind, eps, sets, |bias| (normalized), max shift (sd), joint 68%/95% coverage."""
+    """Plain-text rows: method, kind, eps, sets, absolute bias (normalized), max shift (sd), joint 68%/95% coverage."""
     rows = [f"{'method':<24} {'kind':<8} {'eps':>5} {'sets':>4} {'|bias|':>7} {'shift/sd':>13} {'cov68':>6} {'cov95':>6}"]
     for label, per_kind in summary.items():
         for kind, cells in per_kind.items():

@@ -34,7 +34,7 @@ from pdfinfer.methods import REFERENCE
 from pdfinfer.params import N_PARAMS
 from pdfinfer.plotting.style import PlotStyle, figure, method_color, method_label, param_label, sort_methods, styled
 
-#: |slope + 0.5| within this (or two standard errors) counts as following 1/sqrt(n).
+#: A width slope within this of -0.5 counts as following 1/sqrt(n) (within two standard errors only: "consistent with").
 SLOPE_TOLERANCE = 0.1
 #: A change of the C2ST across the sweep within this counts as holding.
 C2ST_TOLERANCE = 0.05

@@ -378,3 +378,5 @@ def test_levels_command_writes_both_figures_with_the_runs_answer(tmp_path):
     # The fake adversarial method (width ratio 0.5) has C2ST 0.70, NPE (1.2) 0.58, both at event C2ST 0.52.
     answer = levels_answer(read_json(metrics))
     assert "from 0.58 (NPE (sbi)) to 0.70 (Adversarial (pooled seeds))" in answer and "do not imply correct parameters" in answer
+    floor = read_json(metrics)["baselines"]["truth_events"]["event_c2st"]
+    assert f"Every learned method's event C2ST lies within {abs(0.52 - floor):.3f} of the perfect model's {floor:.3f}" in answer

@@ -50,12 +50,12 @@ def levels_answer(metrics: Mapping[str, Any]) -> str:
     learned = {m: r for m, r in methods.items() if m != REFERENCE}
     if not learned:
         return "Only the exact posterior ran: no learned method to compare."
-    worst_event = max(learned, key=lambda m: learned[m]["event_c2st"])
+    worst_event = max(learned, key=lambda m: abs(learned[m]["event_c2st"] - floor))
     scored = {m: r for m, r in learned.items() if r["c2st"] is not None}
     if not scored:
         return "No learned method has enough draws for a parameter-level C2ST."
     worst_param, best_param = max(scored, key=lambda m: scored[m]["c2st"]), min(scored, key=lambda m: scored[m]["c2st"])
-    spread_event = learned[worst_event]["event_c2st"] - floor
+    spread_event = abs(learned[worst_event]["event_c2st"] - floor)
     spread_param = learned[worst_param]["c2st"] - learned[best_param]["c2st"]
     verdict = (
         "realistic events do not imply correct parameters"
@@ -63,7 +63,7 @@ def levels_answer(metrics: Mapping[str, Any]) -> str:
         else "event and parameter levels agree here"
     )
     return (
-        f"Every method's event C2ST lies within {max(spread_event, 0):.3f} of the perfect model's {floor:.3f}, "
+        f"Every learned method's event C2ST lies within {spread_event:.3f} of the perfect model's {floor:.3f}, "
         f"while the parameter C2ST ranges from {learned[best_param]['c2st']:.2f} ({method_label(best_param)}) "
         f"to {learned[worst_param]['c2st']:.2f} ({method_label(worst_param)}): {verdict}."
     )

@@ -14,12 +14,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import logging
 from collections.abc import Sequence
 
 from pdfinfer.runtime import add_common_arguments, cli_main
-
-log = logging.getLogger("pdfinfer.reference")
 
 
 def build_parser() -> argparse.ArgumentParser:

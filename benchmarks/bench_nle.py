@@ -33,20 +33,30 @@ from pdfinfer.nle.settings import NLESettings
 from pdfinfer.params import PARAM_NAMES, TRUTH, to_physical
 
 
+def mcmc_calls(settings: NLESettings) -> int:
+    """32-walker log-likelihood calls of one MCMC run at ``settings.mcmc`` (the projection's count)."""
+    m = settings.mcmc
+    return 2 * (m.n_burn + m.n_steps) * m.n_chains * m.n_walkers // 32
+
+
+def call_seconds(model: NLEModel, events: np.ndarray, settings: NLESettings, repeats: int = 3) -> float:
+    """Mean seconds of one 32-walker learned-log-likelihood call on ``events`` ``(N, F)`` (after one warm-up call)."""
+    eta = np.clip(TRUTH[None] + 0.02 * np.random.default_rng(0).standard_normal((32, 6)), 0.01, 0.99)
+    post = NLELogPosterior(model, events, None, "cpu", settings.chunk_elements)
+    post(eta)
+    tic = time.perf_counter()
+    for _ in range(repeats):
+        post(eta)
+    return (time.perf_counter() - tic) / repeats
+
+
 def time_calls(model: NLEModel, events: np.ndarray, n_obs: list[int], settings: NLESettings) -> None:
     """Seconds per 32-walker log-likelihood call and projected MCMC seconds at each size."""
-    m = settings.mcmc
-    calls = 2 * (m.n_burn + m.n_steps) * m.n_chains * m.n_walkers // 32
+    calls = mcmc_calls(settings)
     print("| n_obs | s per 32-walker call | event-likelihoods/s | projected MCMC s |")
     print("| --- | --- | --- | --- |")
-    eta = np.clip(TRUTH[None] + 0.02 * np.random.default_rng(0).standard_normal((32, 6)), 0.01, 0.99)
     for n in n_obs:
-        post = NLELogPosterior(model, events[:n], None, "cpu", settings.chunk_elements)
-        post(eta)
-        tic = time.perf_counter()
-        for _ in range(3):
-            post(eta)
-        per = (time.perf_counter() - tic) / 3
+        per = call_seconds(model, events[:n], settings)
         print(f"| {n} | {per:.3f} | {32 * n / per:.3g} | {per * calls:.0f} |")
 
 

@@ -21,12 +21,12 @@ STAMP := $(VENV)/.installed
 
 # Bytecode is cached in .venv/pycache for the modules actually imported (Python writes it on first
 # import), so no install step compiles all of torch: PYTHONDONTWRITEBYTECODE, when the machine sets
-# it, would otherwise make every job recompile torch (20 s per import here).
+# it, would otherwise make every job recompile torch (22 s per import here, 10 s with bytecode).
 unexport PYTHONDONTWRITEBYTECODE
 export PYTHONPYCACHEPREFIX := $(abspath $(VENV))/pycache
 
 # torch comes through pip (it honours the machine's pip configuration and TORCH_INDEX), uv installs
-# the rest (in parallel; pip took 9 min here, this recipe about 3, benchmarks/README.md), and one
+# the rest (in parallel; pip took 9 min here, this recipe about 4, benchmarks/README.md), and one
 # import of the pipeline's heavy libraries writes their bytecode before any job starts.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

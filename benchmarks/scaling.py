@@ -240,13 +240,15 @@ def fmt_seconds(s: float) -> str:
 def extrapolations(cfg: dict[str, Any], stages: dict[str, Stage]) -> list[tuple[str, str, Callable[[int], float]]]:
     """(stage, job, CPU seconds of one job at sweep size n) for the paper config."""
     from pdfinfer.nle.settings import NLESettings
+    from pdfinfer.npe.settings import NPESettings
 
-    data, ref, npe_cfg, adv = cfg["training_data"], cfg["reference"], cfg["npe"], cfg["adversarial"]
+    data, ref, adv = cfg["training_data"], cfg["reference"], cfg["adversarial"]
+    npe_settings = NPESettings.from_config(cfg["npe"])
     sims = data["n_simulations"] + data["n_holdout"]
     ref_evals = (ref["emcee"]["n_burn"] + ref["emcee"]["n_steps"]) * ref["n_chains"] * ref["emcee"]["n_walkers"]
-    epochs = npe_cfg["training"]["max_epochs"]
-    fresh = npe_cfg["training"].get("fresh_simulations", 8192)
-    n_draws = npe_cfg["n_samples"] + npe_cfg["diagnostics"]["n_sims"] * npe_cfg["diagnostics"]["n_posterior_samples"]
+    epochs, fresh = npe_settings.training.max_epochs, npe_settings.training.fresh_simulations
+    diagnostics = npe_settings.diagnostics
+    n_draws = npe_settings.n_samples + diagnostics.n_sims * diagnostics.n_posterior_samples
     by_sims, b_obs = stages["npe_sims"], stages["npe_obs"].fit()[1]
 
     def npe_epoch(n: int) -> float:
@@ -314,6 +316,8 @@ def main() -> None:
     if args.memory_child:
         memory_child(*args.memory_child, args.theory)
         return
+    from pdfinfer.npe.settings import NPESettings
+
     cfg = paper_config()
     tic = time.perf_counter()
     stages: dict[str, Stage] = {"sim": simulation(args.theory, args.repeats), "sim_dis": simulation("dis", args.repeats)}
@@ -322,7 +326,8 @@ def main() -> None:
     stages["adv"] = adversarial(cfg["adversarial"], args.theory, args.repeats)
     stages["nle"] = nle(cfg["nle"], args.theory)
     print(f"stages timed in {time.perf_counter() - tic:.0f} s", file=sys.stderr, flush=True)
-    memory = fresh_memory(args.theory, 256, make_theory(args.theory).n_features)
+    n_feat = make_theory(args.theory).n_features
+    memory = fresh_memory(args.theory, 256, n_feat)
     print(
         f"torch {torch.__version__}, {args.threads} CPU thread(s), best of {args.repeats}; theory {args.theory}; {time.perf_counter() - tic:.0f} s"
     )
@@ -340,12 +345,12 @@ def main() -> None:
         print(f"| {name} | {job} | " + " | ".join(fmt_seconds(c) for c in costs) + f" | {fmt_seconds(sum(costs))} |")
     sizes, peaks, arrays = memory
     ratio = float(np.median(np.asarray(peaks) / np.asarray(arrays)))
-    n_feat = make_theory(args.theory).n_features
-    fresh = cfg["npe"]["training"].get("fresh_simulations", 8192)
+    training = NPESettings.from_config(cfg["npe"]).training
+    fresh, batch_size = training.fresh_simulations, training.batch_size
     n_sims, n_max = cfg["training_data"]["n_simulations"], max(sweep)
     x_gb = fresh * n_max * n_feat * 4 / 1e9
     shards_gb = n_sims * n_max * n_feat * 4 / 1e9
-    batch_mb = cfg["npe"]["training"]["batch_size"] * n_max * n_feat * 4 / 1e6
+    batch_mb = batch_size * n_max * n_feat * 4 / 1e6
     print("\nNPE fresh-simulation memory (256 sets per epoch; peak RSS growth of a subprocess vs the x array):")
     for n, p, a in zip(sizes, peaks, arrays):
         print(f"  n_obs {n:6d}: peak {p:8.0f} MB, x array {a:7.0f} MB, ratio {p / a:.2f}")
@@ -353,7 +358,7 @@ def main() -> None:
         f"  paper ({fresh} fresh sets x {n_max} events x {n_feat} features x 4 B): x = {x_gb:.1f} GB per epoch, peak ~{ratio * x_gb:.1f} GB"
         f" (measured ratio {ratio:.2f}); plus the shards read whole ({n_sims} x {n_max} x {n_feat} x 4 B = {shards_gb:.1f} GB)"
         f" and their copy as the validation set (fresh mode validates on every shard row: {shards_gb:.1f} GB);"
-        f" one batch ({cfg['npe']['training']['batch_size']} sets) is only {batch_mb:.0f} MB"
+        f" one batch ({batch_size} sets) is only {batch_mb:.0f} MB"
     )
     plot([s for k, s in stages.items() if k != "sim_dis"] + [stages["sim_dis"]], memory, args.out)
     print(f"\nwrote {args.out}")

@@ -326,6 +326,20 @@ def test_diagnostics_refuses_a_too_small_holdout_file(trained, data, tmp_path, c
     assert status == 1 and "24 held-out sets, but npe.diagnostics.n_sims = 25" in capsys.readouterr().err
 
 
+def test_calibration_sampler_draws_each_set_in_order_inside_the_box(trained, data):
+    """npe_sampler's draw: (m, n, 6) inside the prior box, row j = set j's own draws in sequence."""
+    posterior = make_posterior(trained["estimator"], CPU)
+    holdout = read_events(data["holdout"], batched=True)
+    xs = observation_tensor(holdout, trained["spec"])[:3]
+    draw_sets, _ = npe_diagnostics.npe_sampler(posterior)
+    torch.manual_seed(11)
+    draws = draw_sets(xs, 50)
+    assert draws.shape == (3, 50, 6) and bool(((draws >= 0) & (draws <= 1)).all())
+    torch.manual_seed(11)
+    alone = [posterior.sample((50,), x=x[None], show_progress_bars=False) for x in xs]
+    torch.testing.assert_close(draws, torch.stack(alone))
+
+
 def test_fresh_simulations_train_on_new_sets_and_validate_on_the_shards(data):
     """With fresh_simulations, every epoch draws new sets (seeded per epoch) and all shard rows validate."""
     from pdfinfer.npe.data import FreshSimulations

@@ -201,13 +201,15 @@ def nle(section: dict[str, Any], theory: str) -> Stage:
 
 # ------------------------------------------------------------------------------ memory
 def memory_child(n_sims: int, n_obs: int, theory: str) -> None:
-    """Print the peak-RSS growth (MB) of generating one epoch of fresh NPE simulations (run in a subprocess)."""
+    """Print the peak-RSS growth (MB) of streaming one epoch of fresh NPE simulations in batches, as training
+    does (run in a subprocess; ``benchmarks/npe_memory.py`` measures the whole of ``train_npe``)."""
     from pdfinfer.npe.data import FreshSimulations, data_spec
 
     data = event_set(theory, 4, n_obs)
     spec = data_spec(data, False, torch.arange(4))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    FreshSimulations(spec, n_sims, 0, CPU)(0)
+    for _ in FreshSimulations(spec, n_sims, 0, CPU).batches(0, 64):
+        pass
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"peak_mb": (after - before) / 1024}))
 
@@ -316,7 +318,7 @@ def main() -> None:
     if args.memory_child:
         memory_child(*args.memory_child, args.theory)
         return
-    from pdfinfer.npe.settings import NPESettings
+    from pdfinfer.npe.settings import NPESettings, train_memory_bytes
 
     cfg = paper_config()
     tic = time.perf_counter()
@@ -351,14 +353,17 @@ def main() -> None:
     x_gb = fresh * n_max * n_feat * 4 / 1e9
     shards_gb = n_sims * n_max * n_feat * 4 / 1e9
     batch_mb = batch_size * n_max * n_feat * 4 / 1e6
-    print("\nNPE fresh-simulation memory (256 sets per epoch; peak RSS growth of a subprocess vs the x array):")
+    print(
+        "\nNPE fresh-simulation memory (256 sets per epoch streamed in batches; peak RSS growth of a subprocess vs the x array):"
+    )
     for n, p, a in zip(sizes, peaks, arrays):
         print(f"  n_obs {n:6d}: peak {p:8.0f} MB, x array {a:7.0f} MB, ratio {p / a:.2f}")
+    bound_gb = train_memory_bytes(training, n_sims, n_max, n_features=n_feat) / 1e9
     print(
-        f"  paper ({fresh} fresh sets x {n_max} events x {n_feat} features x 4 B): x = {x_gb:.1f} GB per epoch, peak ~{ratio * x_gb:.1f} GB"
-        f" (measured ratio {ratio:.2f}); plus the shards read whole ({n_sims} x {n_max} x {n_feat} x 4 B = {shards_gb:.1f} GB)"
-        f" and their copy as the validation set (fresh mode validates on every shard row: {shards_gb:.1f} GB);"
-        f" one batch ({batch_size} sets) is only {batch_mb:.0f} MB"
+        f"  paper: an epoch of {fresh} fresh sets would be x = {x_gb:.1f} GB at {n_max} events, but it is streamed"
+        f" {training.fresh_chunk_sets} sets at a time; the shards ({shards_gb:.1f} GB) are read only for their validation"
+        f" and standardization rows. npe_train's bound (train_memory_bytes, F = {n_feat}): {bound_gb:.1f} GB;"
+        f" one batch ({batch_size} sets) is {batch_mb:.0f} MB (measured ratio {ratio:.2f}: benchmarks/npe_memory.py)"
     )
     plot([s for k, s in stages.items() if k != "sim_dis"] + [stages["sim_dis"]], memory, args.out)
     print(f"\nwrote {args.out}")

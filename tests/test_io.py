@@ -9,7 +9,18 @@ import pytest
 
 from pdfinfer import __version__
 from pdfinfer.errors import DataError, ParameterError
-from pdfinfer.io import FORMAT_VERSION, atomic_path, read_event_shards, read_events, read_samples, write_events, write_samples
+from pdfinfer.io import (
+    FORMAT_VERSION,
+    atomic_path,
+    count_event_sets,
+    open_event_shards,
+    read_event_rows,
+    read_event_shards,
+    read_events,
+    read_samples,
+    write_events,
+    write_samples,
+)
 from pdfinfer.params import TRUTH
 
 PROXY = {"name": "proxy", "x_min": 0.1}
@@ -222,3 +233,64 @@ def test_unwritable_output_folder_is_one_line_naming_the_path(tmp_path):
     )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "plain_file/t.h5: cannot create the output folder" in proc.stderr.strip().splitlines()[-1]
+
+
+# ----------------------------------------------------------------------------- row subsets (npe_train reads only some rows)
+def test_row_reader_returns_exactly_the_rows_of_a_full_read(tmp_path):
+    a, *_ = _events(tmp_path, "a.h5", seed=1)
+    b, *_ = _events(tmp_path, "b.h5", seed=2, shape=(4, 50, 2))
+    full = read_event_shards([a, b], n_events=50)
+    shards = open_event_shards([a, b], n_events=50)
+    assert shards.sizes == (3, 4) and shards.n_sets == 7 and count_event_sets(b) == 4
+    for rows in ([0, 2, 4, 6], [3], list(range(7)), [1, 2]):
+        got = shards.rows(rows)
+        for name in ("events", "params", "norm"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(full, name)[rows])
+        assert got.theory == full.theory and got.norm_rel_unc == full.norm_rel_unc
+    one = read_events(b)
+    got = read_event_rows(b, [2, 0, 2], n_events=50)  # any order, repeats allowed
+    np.testing.assert_array_equal(got.events, one.events[[2, 0, 2]])
+    np.testing.assert_array_equal(got.norm, one.norm[[2, 0, 2]])
+    assert read_event_rows(b, []).events.shape == (0, 50, 2)
+    np.testing.assert_array_equal(full.rows([5, 1]).events, full.events[[5, 1]])  # the in-memory counterpart
+
+
+def _one_line(excinfo) -> str:
+    message = str(excinfo.value)
+    assert "\n" not in message
+    return message
+
+
+def test_row_reader_refuses_out_of_range_rows_and_corrupt_files_in_one_line(tmp_path):
+    a, *_ = _events(tmp_path, "a.h5", seed=1)
+    b, *_ = _events(tmp_path, "b.h5", seed=2, shape=(4, 50, 2))
+    with pytest.raises(DataError, match=r"a\.h5: row 3 is out of range \(the file holds 3 sets\)") as err:
+        read_event_rows(a, [0, 3])
+    _one_line(err)
+    with pytest.raises(DataError, match=r"a\.h5,.*b\.h5: row 7 is out of range \(the shards hold 7 sets\)") as err:
+        open_event_shards([a, b]).rows([1, 7])
+    _one_line(err)
+    with pytest.raises(DataError, match=r"a\.h5: expected 40 events per set, got 50"):
+        read_event_rows(a, [0], n_events=40)
+    garbage = tmp_path / "garbage.h5"
+    garbage.write_bytes(b"not hdf5 at all")
+    with pytest.raises(DataError, match=r"garbage\.h5: not a readable HDF5 file") as err:
+        read_event_rows(garbage, [0])
+    _one_line(err)
+    with pytest.raises(DataError, match=r"garbage\.h5: not a readable HDF5 file"):
+        open_event_shards([a, garbage])
+    truncated = tmp_path / "truncated.h5"
+    truncated.write_bytes(b.read_bytes()[:2000])
+    with pytest.raises(DataError, match=r"truncated\.h5: ") as err:
+        read_event_rows(truncated, [1])
+    _one_line(err)
+
+
+def test_row_reader_checks_the_support_of_the_rows_it_reads_naming_the_file_row(tmp_path):
+    path, events, params, norm = _events(tmp_path, shape=(4, 50, 2))
+    events[2, 7, 0] = 5.0
+    write_events(path, events, params, norm, PROXY, seed=1, norm_rel_unc=0.02)
+    assert read_event_rows(path, [0, 1, 3]).events.shape == (3, 50, 2)  # the bad set is not read
+    with pytest.raises(DataError, match=r"ev\.h5: set 2, event 7 \(x_p = 5\) lies outside the support") as err:
+        read_event_rows(path, [0, 2])
+    _one_line(err)

@@ -352,6 +352,101 @@ def test_fresh_simulations_train_on_new_sets_and_validate_on_the_shards(data):
     assert x0.shape == (4, N_EVENTS * 2)
 
 
+FRESH_SPEC = {"theory": {"name": "proxy"}, "n_events": 8, "normalization": True, "norm_rel_unc": 0.02}
+
+
+def whole_epoch_reference(spec, n_sets, seed, epoch, chunk):
+    """The sets of one epoch as the pre-streaming implementation drew them: every eta, then chunk by chunk."""
+    from pdfinfer.constraints.settings import ConstraintSettings
+    from pdfinfer.constraints.sumrules import sample_prior
+    from pdfinfer.runtime import derive_seed
+
+    theory, gen = make_theory(spec["theory"]), make_generator(derive_seed(seed, "npe", "fresh", epoch), CPU)
+    eta = sample_prior(n_sets, gen, ConstraintSettings.from_config(None), device=CPU)
+    xs = [
+        flatten_observation(
+            theory.sample(p, spec["n_events"], generator=gen), theory.sample_norm(p, spec["norm_rel_unc"], generator=gen)
+        )
+        for p in eta.split(chunk)
+    ]
+    return eta.float(), torch.cat(xs)
+
+
+def test_streamed_fresh_batches_are_the_seeded_sets_of_the_epoch_in_draw_order():
+    """batches(epoch) streams exactly the sets of the whole-epoch draw (same seed stream, same chunks), reproducibly;
+    a new instance (a resumed run) gives epoch k's sets without having drawn epochs 0..k-1."""
+    from pdfinfer.npe.data import FreshSimulations
+
+    def streamed(fresh, epoch, batch_size):
+        theta, x = zip(*fresh.batches(epoch, batch_size))
+        full, rest = divmod(fresh.n_sets, batch_size)
+        assert [len(t) for t in theta] == [batch_size] * full + ([rest] if rest else [])
+        return torch.cat(theta), torch.cat(x)
+
+    fresh_a = FreshSimulations(FRESH_SPEC, 22, seed=5, device=CPU, chunk=4)
+    for epoch in (0, 1):
+        ref_theta, ref_x = whole_epoch_reference(FRESH_SPEC, 22, 5, epoch, chunk=4)
+        for batch_size in (3, 4, 8, 30):  # across, at and inside the chunk boundaries
+            theta, x = streamed(fresh_a, epoch, batch_size)
+            assert torch.equal(theta, ref_theta) and torch.equal(x, ref_x)
+    resumed = FreshSimulations(FRESH_SPEC, 22, seed=5, device=CPU, chunk=4)  # a run resumed at epoch 1
+    assert torch.equal(streamed(resumed, 1, 3)[1], streamed(fresh_a, 1, 3)[1])
+    assert not torch.equal(streamed(fresh_a, 0, 3)[0], streamed(fresh_a, 1, 3)[0])
+    assert not torch.equal(
+        streamed(FreshSimulations(FRESH_SPEC, 22, seed=6, device=CPU, chunk=4), 0, 3)[0], streamed(fresh_a, 0, 3)[0]
+    )
+
+
+def test_fresh_batches_simulate_at_most_one_chunk_at_a_time(monkeypatch):
+    """Streaming: each simulator call holds at most `chunk` sets, and a batch is yielded before the next chunk is drawn."""
+    from pdfinfer.npe.data import FreshSimulations
+
+    fresh = FreshSimulations(FRESH_SPEC, 40, seed=1, device=CPU, chunk=8)
+    sizes = []
+    original = fresh.theory.sample
+    monkeypatch.setattr(fresh.theory, "sample", lambda eta, *a, **k: sizes.append(len(eta)) or original(eta, *a, **k))
+    batches = fresh.batches(0, 4)
+    next(batches)
+    assert sizes == [8]  # one chunk simulated for the first batch, not the epoch
+    rest = list(batches)
+    assert sizes == [8] * 5 and len(rest) == 9
+
+
+def test_training_streams_fresh_sets_and_caps_the_validation_rows(data, monkeypatch):
+    """train_npe never gathers a whole epoch of fresh sets, simulates chunk by chunk, and validates on at most
+    max_validation_sets shard rows, the first of the seeded permutation; the shards on disk give the same model."""
+    from pdfinfer.io import EventShards, open_event_shards
+    from pdfinfer.npe import data as npe_data
+    from pdfinfer.npe.data import FreshSimulations, split_indices
+
+    def refuse(self, epoch):
+        raise AssertionError("a whole epoch of fresh sets was gathered")
+
+    sizes = []
+    simulate = FreshSimulations.simulate
+    monkeypatch.setattr(FreshSimulations, "__call__", refuse)
+    monkeypatch.setattr(FreshSimulations, "simulate", lambda self, eta, gen: sizes.append(len(eta)) or simulate(self, eta, gen))
+    settings = tiny(max_epochs=2, fresh_simulations=20, fresh_chunk_sets=8, max_validation_sets=10)
+    estimator, spec, history, _ = train_npe(settings, shards(data), False, 5, CPU)
+    assert spec["n_train"] == 20 and spec["n_validation"] == 10 and spec["n_simulations"] == 48 and history["epochs"] == 2
+    assert max(sizes) <= 8 and sum(sizes) == 8 + 2 * 20  # the first chunk sizes the flow, then two epochs
+    assert torch.equal(split_indices(48, 0.1, 5, all_validation=True, max_validation=10)[1], npe_data.row_permutation(48, 5)[:10])
+    read, read_rows = [], EventShards.rows
+    monkeypatch.setattr(EventShards, "rows", lambda self, r: read.append(list(r)) or read_rows(self, r))
+    from_disk, spec_disk, _, _ = train_npe(settings, open_event_shards(data["shards"], n_events=N_EVENTS), False, 5, CPU)
+    assert spec_disk == spec and _same(_state(from_disk), _state(estimator))
+    assert read == [sorted(npe_data.row_permutation(48, 5)[:48].tolist())]  # validation + standardization rows (all 48 here)
+
+
+def test_fixed_shards_cap_the_validation_rows_and_train_on_the_rest():
+    from pdfinfer.npe.data import split_indices
+
+    train, val = split_indices(1000, 0.1, 3, max_validation=40)
+    assert len(val) == 40 and len(train) == 960 and set(train.tolist()) | set(val.tolist()) == set(range(1000))
+    assert torch.equal(split_indices(1000, 0.1, 3)[1][:40], val)
+    assert len(split_indices(1000, 0.01, 3, max_validation=40)[1]) == 10  # the fraction when under the cap
+
+
 # ----------------------------------------------------------------------------- moments, logit flow, schedule, stopping
 def test_moment_embedding_is_invariant_and_matches_numpy():
     """statistics = moments: the pooled vector is the closed-form moments, standardized, in any event order."""

@@ -46,7 +46,7 @@ def content_hash(*arrays: np.ndarray | torch.Tensor | None) -> str:
         a = array.detach().cpu().numpy() if isinstance(array, torch.Tensor) else np.asarray(array)
         a = np.ascontiguousarray(a)
         digest.update(f"{a.dtype.str}{a.shape};".encode())
-        digest.update(a.tobytes())
+        digest.update(a.reshape(-1).view(np.uint8))  # the bytes in place (no copy of a large array)
     return digest.hexdigest()
 
 

@@ -164,19 +164,11 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def read_h5(
-    path: str | os.PathLike[str],
-    kind: str | None = None,
-    required: Sequence[str] = (),
-    optional: Sequence[str] = (),
-    required_attrs: Sequence[str] = (),
-) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Read named datasets and all attributes of a pdfinfer HDF5 file.
-
-    Checks that the file exists, opens as HDF5, has this package's ``format_version``, the
-    expected ``kind`` and every ``required`` dataset and attribute.
-    Returns ``(datasets, attrs)``; JSON attributes come back decoded.
-    """
+@contextmanager
+def _open_checked(
+    path: str | os.PathLike[str], kind: str | None = None, required: Sequence[str] = (), required_attrs: Sequence[str] = ()
+) -> Iterator[tuple[h5py.File, dict[str, Any]]]:
+    """Open a pdfinfer HDF5 file for reading and check it (see :func:`read_h5`); yields ``(file, attrs)``."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: file not found")
@@ -197,16 +189,39 @@ def read_h5(
         for name in required_attrs:
             if name not in attrs:
                 raise DataError(f"{path}: missing attribute {name!r}")
-        data: dict[str, np.ndarray] = {}
-        for name in list(required) + list(optional):
+        for name in required:
             if name not in h5:
-                if name in required:
-                    raise DataError(f"{path}: missing dataset {name!r} (has: {sorted(h5.keys())})")
-                continue
-            try:
-                data[name] = h5[name][()]
-            except (OSError, RuntimeError) as err:
-                raise DataError(f"{path}: dataset {name!r} cannot be read (corrupt or truncated?): {err}") from None
+                raise DataError(f"{path}: missing dataset {name!r} (has: {sorted(h5.keys())})")
+        yield h5, attrs
+
+
+def _read_dataset(path: str | os.PathLike[str], h5: h5py.File, name: str, rows: np.ndarray | None = None) -> np.ndarray:
+    """Dataset ``name`` whole (``rows`` None) or its rows ``rows`` (sorted, unique) along the first axis."""
+    try:
+        if rows is None:
+            return h5[name][()]
+        if len(rows) == 0:
+            return np.empty((0, *h5[name].shape[1:]), dtype=h5[name].dtype)
+        return h5[name][rows]
+    except (OSError, RuntimeError) as err:
+        raise DataError(f"{path}: dataset {name!r} cannot be read (corrupt or truncated?): {err}") from None
+
+
+def read_h5(
+    path: str | os.PathLike[str],
+    kind: str | None = None,
+    required: Sequence[str] = (),
+    optional: Sequence[str] = (),
+    required_attrs: Sequence[str] = (),
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read named datasets and all attributes of a pdfinfer HDF5 file.
+
+    Checks that the file exists, opens as HDF5, has this package's ``format_version``, the
+    expected ``kind`` and every ``required`` dataset and attribute.
+    Returns ``(datasets, attrs)``; JSON attributes come back decoded.
+    """
+    with _open_checked(path, kind, required, required_attrs) as (h5, attrs):
+        data = {name: _read_dataset(path, h5, name) for name in list(required) + list(optional) if name in h5}
     return data, attrs
 
 
@@ -241,6 +256,25 @@ class EventSet:
     @property
     def norm_rel_unc(self) -> float:
         return float(self.attrs.get("norm_rel_unc", 0.0))
+
+    @property
+    def n_sets(self) -> int:
+        """Sets ``B`` of a batch (1 for one observation)."""
+        return int(self.events.shape[0]) if self.batched else 1
+
+    def read(self) -> EventSet:
+        """Itself (the in-memory counterpart of :meth:`EventShards.read`)."""
+        return self
+
+    def rows(self, rows: Sequence[int] | np.ndarray) -> EventSet:
+        """Sets ``rows`` of a batch, ``(R, N, F)`` (copies; the in-memory counterpart of :meth:`EventShards.rows`)."""
+        if not self.batched:
+            raise DataError(f"{self.path}: rows of one event set (N, F) requested; rows exist only in a batch (B, N, F)")
+        idx = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if len(idx) and (idx.min() < 0 or idx.max() >= self.n_sets):
+            bad = int(idx.min() if idx.min() < 0 else idx.max())
+            raise DataError(f"{self.path}: row {bad} is out of range (the set holds {self.n_sets} sets)")
+        return EventSet(self.events[idx], self.params[idx], self.norm[idx], self.theory, self.attrs, self.path)
 
 
 def write_events(
@@ -309,6 +343,19 @@ def _check_support(where: str, events: np.ndarray, theory: Mapping[str, Any]) ->
     make_theory(dict(theory)).check_support(events, where)
 
 
+def _check_event_sizes(
+    where: str, shape: tuple[int, ...], batched: bool | None, n_events: int | None, n_features: int | None
+) -> None:
+    """``events`` of ``shape``: a batch or one set as ``batched`` asks, ``n_events`` and ``n_features`` wide."""
+    if batched is not None and (len(shape) == 3) != batched:
+        want = "a batch (B, N, F) of event sets" if batched else "one event set (N, F)"
+        raise DataError(f"{where}: expected {want}, got events of shape {shape}")
+    if n_events is not None and shape[-2] != n_events:
+        raise DataError(f"{where}: expected {n_events} events per set, got {shape[-2]} (events shape {shape})")
+    if n_features is not None and shape[-1] != n_features:
+        raise DataError(f"{where}: expected {n_features} features per event, got {shape[-1]} (events shape {shape})")
+
+
 def read_events(
     path: str | os.PathLike[str],
     batched: bool | None = None,
@@ -327,26 +374,61 @@ def read_events(
     where = str(path)
     _check_event_shapes(where, events, params, norm, attrs["theory"])
     _check_support(where, events, attrs["theory"])
-    if batched is not None and (events.ndim == 3) != batched:
-        want = "a batch (B, N, F) of event sets" if batched else "one event set (N, F)"
-        raise DataError(f"{where}: expected {want}, got events of shape {events.shape}")
-    if n_events is not None and events.shape[-2] != n_events:
-        raise DataError(f"{where}: expected {n_events} events per set, got {events.shape[-2]} (events shape {events.shape})")
-    if n_features is not None and events.shape[-1] != n_features:
-        raise DataError(
-            f"{where}: expected {n_features} features per event, got {events.shape[-1]} (events shape {events.shape})"
-        )
+    _check_event_sizes(where, events.shape, batched, n_events, n_features)
     return EventSet(events, params, norm, attrs["theory"], attrs, where)
 
 
-def read_event_shards(paths: Sequence[str | os.PathLike[str]], n_events: int | None = None) -> EventSet:
-    """Read training shards ``(B_i, N, F)`` and concatenate them along the batch axis.
+def count_event_sets(path: str | os.PathLike[str], n_events: int | None = None) -> int:
+    """Number of sets ``B`` of a batched event file ``(B, N, F)``, from its metadata alone (no events read).
 
-    All shards must share theory, event count, feature width and normalization uncertainty.
+    Checks the file as :func:`read_events` does, except the events' values (one-line :class:`DataError`).
     """
-    if not paths:
-        raise DataError("no training shards given")
-    shards = [read_events(p, batched=True, n_events=n_events) for p in paths]
+    with _open_checked(path, "events", ("events", "params", "norm"), ("theory", "seed")) as (h5, _):
+        shape = tuple(h5["events"].shape)
+    _check_event_sizes(str(path), shape, True, n_events, None)
+    return int(shape[0])
+
+
+def read_event_rows(path: str | os.PathLike[str], rows: Sequence[int] | np.ndarray, n_events: int | None = None) -> EventSet:
+    """Rows ``rows`` of a batched event file: events ``(R, N, F)``, params ``(R, 6)``, norm ``(R, T)``.
+
+    Reads only those rows from disk (HDF5 selection, the gzip chunks of one set hold no other
+    set's events), in the order of ``rows`` (repeats allowed), and checks them as
+    :func:`read_events` checks a whole file: shapes, every event against the theory's support,
+    ``n_events``. A row outside ``0 .. B-1`` or a corrupt file raises a one-line :class:`DataError` naming the file.
+    """
+    where = str(path)
+    wanted = np.asarray(rows, dtype=np.int64).reshape(-1)
+    unique, order = np.unique(wanted, return_inverse=True)
+    with _open_checked(path, "events", ("events", "params", "norm"), ("theory", "seed")) as (h5, attrs):
+        shape = tuple(h5["events"].shape)
+        _check_event_sizes(where, shape, True, n_events, None)
+        if len(unique) and (unique[0] < 0 or unique[-1] >= shape[0]):
+            bad = int(unique[0] if unique[0] < 0 else unique[-1])
+            raise DataError(f"{where}: row {bad} is out of range (the file holds {shape[0]} sets)")
+        events, params, norm = (_read_dataset(where, h5, name, unique) for name in ("events", "params", "norm"))
+    if not np.array_equal(unique, wanted):
+        events, params, norm = events[order], params[order], norm[order]
+    _check_event_shapes(where, events, params, norm, attrs["theory"])
+    _check_rows_support(where, events, wanted, attrs["theory"])
+    return EventSet(events, params, norm, attrs["theory"], attrs, where)
+
+
+def _check_rows_support(where: str, events: np.ndarray, rows: np.ndarray, theory: Mapping[str, Any]) -> None:
+    """:func:`_check_support` of the sets ``events`` ``(R, N, F)`` read from the file rows ``rows``; the error names the file's row."""
+    try:
+        _check_support(where, events, theory)
+    except DataError:
+        for i, row in enumerate(rows):
+            try:
+                _check_support(where, events[i : i + 1], theory)
+            except DataError as err:
+                raise DataError(str(err).replace(f"{where}: set 0, ", f"{where}: set {row}, ", 1)) from None
+        raise
+
+
+def _check_shards_agree(shards: Sequence[EventSet]) -> None:
+    """All shards share theory, event count, feature width and normalization uncertainty."""
     first = shards[0]
     for shard in shards[1:]:
         for what, a, b in (
@@ -357,6 +439,12 @@ def read_event_shards(paths: Sequence[str | os.PathLike[str]], n_events: int | N
         ):
             if a != b:
                 raise DataError(f"{shard.path}: {what} {b!r} differs from {first.path} ({a!r})")
+
+
+def _merge_shards(shards: Sequence[EventSet]) -> EventSet:
+    """The shards concatenated along the batch axis (after :func:`_check_shards_agree`)."""
+    _check_shards_agree(shards)
+    first = shards[0]
     return EventSet(
         np.concatenate([s.events for s in shards]),
         np.concatenate([s.params for s in shards]),
@@ -365,6 +453,67 @@ def read_event_shards(paths: Sequence[str | os.PathLike[str]], n_events: int | N
         {**first.attrs, "shards": [s.path for s in shards]},
         ",".join(s.path for s in shards),
     )
+
+
+def read_event_shards(paths: Sequence[str | os.PathLike[str]], n_events: int | None = None) -> EventSet:
+    """Read training shards ``(B_i, N, F)`` and concatenate them along the batch axis.
+
+    All shards must share theory, event count, feature width and normalization uncertainty.
+    Memory: every event of every shard, ``sum B_i x N x F x 4`` bytes.
+    """
+    if not paths:
+        raise DataError("no training shards given")
+    return _merge_shards([read_events(p, batched=True, n_events=n_events) for p in paths])
+
+
+@dataclass(frozen=True)
+class EventShards:
+    """Training shards on disk, read on demand: :meth:`rows` reads some sets, :meth:`read` all of them.
+
+    ``sizes[i]`` is the number of sets ``B_i`` of ``paths[i]``; rows are numbered across the
+    shards in order (row ``r`` of shard 1 is ``B_0 + r``), as in :func:`read_event_shards`.
+    Open with :func:`open_event_shards`.
+    """
+
+    paths: tuple[str, ...]
+    sizes: tuple[int, ...]
+    n_events: int | None = None
+
+    @property
+    def n_sets(self) -> int:
+        """Sets of all shards, ``sum B_i``."""
+        return int(sum(self.sizes))
+
+    def read(self) -> EventSet:
+        """Every set of every shard (:func:`read_event_shards`)."""
+        return read_event_shards(self.paths, n_events=self.n_events)
+
+    def rows(self, rows: Sequence[int] | np.ndarray) -> EventSet:
+        """Sets ``rows`` (numbered across the shards, sorted and unique) ``(R, N, F)``, read from disk alone.
+
+        Memory: ``R x N x F x 4`` bytes. Shards are checked to agree as by :meth:`read`.
+        """
+        wanted = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if len(wanted) and (np.any(np.diff(wanted) <= 0) or wanted[0] < 0 or wanted[-1] >= self.n_sets):
+            bad = [int(r) for r in wanted if not 0 <= r < self.n_sets]
+            problem = (
+                f"row {bad[0]} is out of range (the shards hold {self.n_sets} sets)" if bad else "rows must be sorted and unique"
+            )
+            raise DataError(f"{','.join(self.paths)}: {problem}")
+        edges = np.cumsum([0, *self.sizes])
+        parts = [
+            read_event_rows(path, wanted[(wanted >= lo) & (wanted < hi)] - lo, n_events=self.n_events)
+            for path, lo, hi in zip(self.paths, edges[:-1], edges[1:])
+        ]
+        return _merge_shards(parts)
+
+
+def open_event_shards(paths: Sequence[str | os.PathLike[str]], n_events: int | None = None) -> EventShards:
+    """The training shards ``(B_i, N, F)`` with their sizes, read from the files' metadata alone."""
+    if not paths:
+        raise DataError("no training shards given")
+    names = tuple(str(p) for p in paths)
+    return EventShards(names, tuple(count_event_sets(p, n_events) for p in names), n_events)
 
 
 # ---------------------------------------------------------------------------------- samples

@@ -3,8 +3,15 @@
 # rule simulate_holdout (HOLDOUT, never part of the training shards). The settings travel as
 # the validated `npe` config section in one JSON argument.
 
+from pdfinfer.npe.settings import train_memory_bytes
+
 NPE = config["npe"]
 NPE_HASH = config_hash("theory", "observation", "training_data", "npe", "seed")
+
+#: The npe section as settings: npe_train asks for 2000 MB (libraries) + their memory bound
+#: (pdfinfer.npe.settings.train_memory_bytes: fresh simulations hold the validation and
+#: standardization rows and one chunk of fresh sets; fixed shards hold every row).
+NPE_TRAINING = section_settings(config, "npe").training
 
 
 rule npe_train:
@@ -21,7 +28,10 @@ rule npe_train:
     threads: NPE["threads"]
     resources:
         mem_mb=lambda wc: 2000
-        + config["training_data"]["n_simulations"] * int(wc.n_obs) * 32 // 2**20,
+        + train_memory_bytes(
+            NPE_TRAINING, config["training_data"]["n_simulations"], int(wc.n_obs)
+        )
+        // 2**20,
         runtime=NPE["runtime_minutes"],
         gpu=NPE["gpus"],
     params:

@@ -22,24 +22,27 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from pdfinfer.checkpoint import Checkpoint, content_hash, fingerprint
 from pdfinfer.errors import TrainingError
-from pdfinfer.io import EventSet
-from pdfinfer.npe.data import FreshSimulations, data_spec, split_indices
+from pdfinfer.io import EventSet, EventShards
+from pdfinfer.npe.data import FreshSimulations, data_spec, split_indices, standardization_rows
 from pdfinfer.npe.embedding import flatten_observation
 from pdfinfer.npe.model import NPELoss, build_estimator
-from pdfinfer.npe.settings import NPESettings, TrainingSettings
+from pdfinfer.npe.settings import VALIDATION_BATCH, NPESettings, NPETrainingSettings, TrainingSettings
 from pdfinfer.runtime import derive_seed, progress
 
 log = logging.getLogger("pdfinfer.npe.train")
 
-EpochData = Callable[[int], tuple[torch.Tensor, torch.Tensor]]
+Pairs = tuple[torch.Tensor, torch.Tensor]
+#: An epoch's training data: all pairs at once (shuffled into batches) or an iterable of batches.
+EpochData = Callable[[int], Pairs | Iterable[Pairs]]
 
 
 def _copy_state(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -61,21 +64,25 @@ def validation_loss(loss: NPELoss, theta: torch.Tensor, x: torch.Tensor, batch_s
     return total / len(theta)
 
 
+def shuffled_batches(theta: torch.Tensor, x: torch.Tensor, batch_size: int, shuffle: torch.Generator) -> Iterator[Pairs]:
+    """``theta`` ``(S, 6)``, ``x`` ``(S, D)`` in batches of ``batch_size`` in a random order drawn from ``shuffle``."""
+    order = torch.randperm(len(theta), generator=shuffle).to(theta.device)
+    for batch in order.split(batch_size):
+        yield theta[batch], x[batch]
+
+
 def train_epoch(
     loss: NPELoss,
     optimizer: torch.optim.Optimizer,
-    theta: torch.Tensor,
-    x: torch.Tensor,
+    batches: Iterable[Pairs],
     config: TrainingSettings,
-    shuffle: torch.Generator,
     epoch: int,
 ) -> float:
-    """One pass over ``theta`` ``(S, 6)``, ``x`` ``(S, D)`` in shuffled batches; the mean training loss."""
+    """One optimizer step per batch ``(theta (b, 6), x (b, D))`` of ``batches``; the mean training loss per set."""
     loss.train()
-    order = torch.randperm(len(theta), generator=shuffle).to(theta.device)
-    total = 0.0
-    for batch in order.split(config.batch_size):
-        value = loss(theta[batch], x[batch])
+    total, count = 0.0, 0
+    for theta, x in batches:
+        value = loss(theta, x)
         if not torch.isfinite(value):
             raise TrainingError(
                 f"NPE loss is {float(value)} at epoch {epoch}; lower npe.training.learning_rate or check the training shards"
@@ -84,8 +91,8 @@ def train_epoch(
         value.backward()
         torch.nn.utils.clip_grad_norm_(loss.parameters(), config.clip_max_norm)
         optimizer.step()
-        total += value.item() * len(batch)
-    return total / len(theta)
+        total, count = total + value.item() * len(theta), count + len(theta)
+    return total / count
 
 
 def fit(
@@ -98,8 +105,11 @@ def fit(
 ) -> dict[str, Any]:
     """Minimize the NPE loss with Adam and early stopping; returns the per-epoch history.
 
-    ``epoch_data(epoch)`` gives that epoch's training pairs; ``val`` the validation pairs. The
-    estimator ends with its best-validation weights. The state is checkpointed every epoch.
+    ``epoch_data(epoch)`` gives that epoch's training pairs ``(theta (S, 6), x (S, D))``, trained
+    on in shuffled batches, or an iterable of batches, trained on in the order given (fresh
+    simulations streamed by :meth:`~pdfinfer.npe.data.FreshSimulations.batches`); ``val`` the
+    validation pairs. The estimator ends with its best-validation weights. The state is
+    checkpointed every epoch.
     """
     loss = NPELoss(estimator)
     optimizer = torch.optim.Adam(
@@ -135,9 +145,10 @@ def fit(
             tic = time.perf_counter()
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config, epoch)
-            theta, x = epoch_data(epoch)
-            history["train_loss"].append(train_epoch(loss, optimizer, theta, x, config, shuffle, epoch))
-            history["val_loss"].append(validation_loss(loss, *val, batch_size=max(config.batch_size, 512)))
+            data = epoch_data(epoch)
+            batches = shuffled_batches(*data, config.batch_size, shuffle) if isinstance(data, tuple) else data
+            history["train_loss"].append(train_epoch(loss, optimizer, batches, config, epoch))
+            history["val_loss"].append(validation_loss(loss, *val, batch_size=max(config.batch_size, VALIDATION_BATCH)))
             history["epoch_seconds"].append(time.perf_counter() - tic)
             if history["val_loss"][-1] < best["loss"]:
                 best = {"loss": history["val_loss"][-1], "epoch": epoch, "state": _copy_state(estimator)}
@@ -163,37 +174,74 @@ def fit(
     }
 
 
+def shard_rows(data: EventSet | EventShards, config: NPETrainingSettings, seed: int) -> tuple[EventSet, dict[str, torch.Tensor]]:
+    """The shard rows training needs, in memory, and the split into them.
+
+    Returns ``(rows, split)``: ``rows`` the sets read ``(R, N, F)``, ``split`` the positions in
+    ``rows`` of the ``train``, ``validation`` and ``standardization`` rows. Fixed shards: every
+    row (``R = B``). Fresh simulations: only the validation and standardization rows
+    (``R <= max(max_validation_sets, STANDARDIZATION_SETS)``), read from disk alone when ``data``
+    is :class:`~pdfinfer.io.EventShards`.
+    """
+    fresh, n = config.fresh_simulations > 0, data.n_sets
+    train_idx, val_idx = split_indices(
+        n, config.validation_fraction, seed, all_validation=fresh, max_validation=config.max_validation_sets
+    )
+    std_idx = standardization_rows(n, seed, train_idx, fresh)
+    if not fresh:
+        return data.read(), {"train": train_idx, "validation": val_idx, "standardization": std_idx}
+    needed = np.union1d(val_idx.numpy(), std_idx.numpy())
+    position = {
+        name: torch.as_tensor(np.searchsorted(needed, idx.numpy()))
+        for name, idx in (("validation", val_idx), ("standardization", std_idx))
+    }
+    return data.rows(needed), {"train": train_idx, **position}
+
+
+def pairs(rows: EventSet, use_norm: bool, device: torch.device) -> Pairs:
+    """``(theta (R, 6), x (R, N*F + T))`` float32 on ``device`` of the sets ``rows`` ``(R, N, F)``."""
+    theta = torch.as_tensor(rows.params, dtype=torch.float32)
+    return theta.to(device), flatten_observation(rows.events, rows.norm if use_norm else None).to(device)
+
+
 def train_npe(
-    settings: NPESettings, data: EventSet, use_norm: bool, seed: int, device: torch.device, checkpoint_path: str | None = None
+    settings: NPESettings,
+    data: EventSet | EventShards,
+    use_norm: bool,
+    seed: int,
+    device: torch.device,
+    checkpoint_path: str | None = None,
 ) -> tuple[nn.Module, dict[str, Any], dict[str, Any], Checkpoint]:
-    """Fit the standardization and the estimator on ``data`` (shards ``(B, N, F)``).
+    """Fit the standardization and the estimator on the shards ``data`` ``(B, N, F)`` (in memory or on disk).
 
     Returns ``(estimator, data spec, history, checkpoint)``; the caller discards the checkpoint
-    once the model file is written.
+    once the model file is written. Memory: with fresh simulations, the validation and
+    standardization rows and one chunk of fresh sets (``fresh_chunk_sets``); with fixed
+    shards, every row (see :func:`pdfinfer.npe.settings.train_memory_bytes`).
     """
     config = settings.training
     fresh = config.fresh_simulations > 0
-    train_idx, val_idx = split_indices(len(data.params), config.validation_fraction, seed, all_validation=fresh)
-    spec = data_spec(data, use_norm, val_idx if fresh else train_idx)
-    theta = torch.as_tensor(data.params, dtype=torch.float32)
-    x = flatten_observation(data.events, data.norm if use_norm else None)
-    spec.update(
-        n_simulations=len(theta), n_train=config.fresh_simulations if fresh else len(train_idx), n_validation=len(val_idx)
-    )
-    val = (theta[val_idx].to(device), x[val_idx].to(device))
+    rows, split = shard_rows(data, config, seed)
+    spec = data_spec(rows, use_norm, split["standardization"])
+    n_train = config.fresh_simulations if fresh else len(split["train"])
+    spec.update(n_simulations=data.n_sets, n_train=n_train, n_validation=len(split["validation"]))
+    data_hash = content_hash(rows.params, rows.events, rows.norm if use_norm else None)
+    val = pairs(rows.rows(split["validation"].numpy()), use_norm, device)
     if fresh:
-        epoch_data: EpochData = FreshSimulations(spec, config.fresh_simulations, seed, device)
-        init_theta, init_x = epoch_data(0)  # sizes the flow and z-scores theta (the first epoch's sets)
+        del rows  # the validation pairs are all that training keeps of the shards
+        simulations = FreshSimulations(spec, config.fresh_simulations, seed, device, chunk=config.fresh_chunk_sets)
+        epoch_data: EpochData = lambda epoch: simulations.batches(epoch, config.batch_size)  # noqa: E731
+        init_theta, init_x = simulations.initial()  # sizes the flow and z-scores theta (epoch 0's parameters)
     else:
-        train = (theta[train_idx].to(device), x[train_idx].to(device))
+        train = pairs(rows.rows(split["train"].numpy()), use_norm, device)
         epoch_data, (init_theta, init_x) = (lambda epoch: train), train
     log.info(
         "%d %s training sets per epoch, %d validation sets of %d events x %d features%s",
         spec["n_train"],
         "fresh" if fresh else "fixed",
-        len(val_idx),
-        data.n_events,
-        data.n_features,
+        spec["n_validation"],
+        spec["n_events"],
+        spec["n_features"],
         " + normalization" if use_norm else "",
     )
     torch.manual_seed(derive_seed(seed, "npe", "init"))
@@ -206,7 +254,7 @@ def train_npe(
         fit_settings["training"].pop("max_epochs")
     checkpoint = Checkpoint(
         checkpoint_path,
-        fingerprint(settings=fit_settings, seed=int(seed), data=content_hash(theta, x), normalization=bool(use_norm)),
+        fingerprint(settings=fit_settings, seed=int(seed), data=data_hash, normalization=bool(use_norm)),
     )
     history = fit(estimator, epoch_data, val, config, seed, checkpoint)
     seconds = sum(history["epoch_seconds"])

@@ -20,6 +20,10 @@ POOLINGS = ("mean", "mean_std")
 STATISTICS = ("learned", "moments", "both")
 #: Learning-rate schedules of the training loop (see :mod:`pdfinfer.npe.loop`).
 SCHEDULES = ("constant", "cosine")
+#: Shard rows the standardization of the inputs is fitted on (at most; :func:`pdfinfer.npe.data.data_spec`).
+STANDARDIZATION_SETS = 4096
+#: The validation loss is evaluated this many sets at a time (or ``batch_size``, if larger).
+VALIDATION_BATCH = 512
 
 
 @dataclass
@@ -96,6 +100,13 @@ class NPETrainingSettings(TrainingSettings):
     max_epochs: int = 40
     stop_after_epochs: int = 15
     fresh_simulations: int = 8192
+    fresh_chunk_sets: int = 512
+    max_validation_sets: int = 2048
+
+    def check(self) -> None:
+        super().check()
+        self.require_range("fresh_chunk_sets", 1)
+        self.require_range("max_validation_sets", 1)
 
 
 @dataclass
@@ -136,3 +147,25 @@ class NPESettings(Settings):
         self.require_range("num_bins", 2)
         if not isinstance(self.embedding, EmbeddingSettings) or not isinstance(self.training, TrainingSettings):
             raise ConfigError("npe: embedding and training must be mappings of their settings")
+
+
+def train_memory_bytes(training: NPETrainingSettings, n_simulations: int, n_events: int, n_features: int = 4) -> int:
+    """Upper estimate of ``npe_train``'s memory in bytes beyond the ~2 GB of the libraries (CPU training).
+
+    Counted in sets of ``n_events x n_features`` float32 (``n_features = 4``: the widest registered
+    theory, ``dis`` with two targets). With fresh simulations: the shard rows read (validation and
+    standardization rows, ``U = min(n_simulations, max(V, STANDARDIZATION_SETS))``), the validation
+    copy (``V = min(n_simulations, max_validation_sets)``), one simulated chunk with the
+    simulator's float64 temporaries (``12 x fresh_chunk_sets``) and the embedding's temporaries
+    on one validation batch (``8 x max(batch_size, VALIDATION_BATCH)``). Fixed shards: every row
+    with its training and validation copies (``4 x n_simulations``) and the same batch term.
+    ``benchmarks/npe_memory.py`` measures it.
+    """
+    batch = 8 * min(max(training.batch_size, VALIDATION_BATCH), n_simulations)
+    if training.fresh_simulations > 0:
+        validation = min(n_simulations, training.max_validation_sets)
+        read = min(n_simulations, max(validation, STANDARDIZATION_SETS))
+        sets = read + validation + 12 * min(training.fresh_chunk_sets, training.fresh_simulations) + batch
+    else:
+        sets = 4 * n_simulations + batch
+    return sets * n_events * n_features * 4

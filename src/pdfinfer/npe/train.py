@@ -1,6 +1,7 @@
 r"""Command line: train the NPE posterior on prior-predictive training shards.
 
-Reads the shards ``(B_i, N, F)`` of :mod:`pdfinfer.simulate`, trains with
+Reads the shards ``(B_i, N, F)`` of :mod:`pdfinfer.simulate` (with fresh simulations only their
+validation and standardization rows), trains with
 :func:`pdfinfer.npe.loop.train_npe` (settings: the ``npe`` config section as JSON) and writes the
 model file of :mod:`pdfinfer.npe.model` with its training ``wall_time_s``; the checkpoint is
 removed once the model is written.
@@ -45,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pdfinfer.npe.settings import NPESettings
 
     settings = NPESettings.from_json(args.settings)
-    from pdfinfer.io import read_event_shards
+    from pdfinfer.io import open_event_shards
     from pdfinfer.npe.loop import train_npe
     from pdfinfer.npe.model import quiet_library_warnings, save_model
     from pdfinfer.runtime import resolve_device, setup
@@ -54,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_library_warnings()
     tic = time.perf_counter()
     device = resolve_device(args.device)
-    data = read_event_shards(args.shards, n_events=args.n_obs)
+    data = open_event_shards(args.shards, n_events=args.n_obs)  # read as needed: with fresh simulations only some rows
     estimator, spec, history, checkpoint = train_npe(settings, data, args.normalization, args.seed, device, args.checkpoint)
     seconds = time.perf_counter() - tic
     save_model(

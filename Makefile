@@ -13,6 +13,7 @@ CORES      ?= all
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 PYTEST_ARGS ?=
+PYTEST_WORKERS ?= auto
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -48,7 +49,7 @@ lint: $(STAMP)
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 
 test: lint
-	PATH="$(abspath $(BIN)):$$PATH" python -m pytest $(PYTEST_ARGS); status=$$?; \
+	PATH="$(abspath $(BIN)):$$PATH" python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest: no tests collected"; status=0; fi; exit $$status
 
 # Warnings are errors (-W); --keep-going lists all of them before failing. Open docs/_build/html/index.html.

@@ -27,3 +27,15 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+#: Test files that take minutes (a pipeline run each), run first: under `make test`'s pytest-xdist
+#: (`--dist loadfile --no-loadscope-reorder`: whole files, in collection order) they then overlap
+#: the many short files instead of finishing last on one worker.
+LONG_FILES = ("test_cluster.py", "test_workflow.py", "test_reliability.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Move the tests of :data:`LONG_FILES` to the front (stable: the order within files is kept)."""
+    rank = {name: i for i, name in enumerate(LONG_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONG_FILES)))

@@ -113,6 +113,7 @@ def test_schema_defaults_equal_the_settings_defaults(repo_root):
     "values, message",
     [
         ({"flow": "realnvp"}, "npe.flow"),
+        ({"flow": "zuko_nsf"}, "npe.logit_transform: true needs npe.flow nsf or maf"),
         ({"embedding": {"pooling": "max"}}, "npe.embedding.pooling"),
         ({"training": {"validation_fraction": 1.0}}, "npe.training.validation_fraction"),
         ({"training": {"learning_rat": 0.1}}, "learning_rat"),

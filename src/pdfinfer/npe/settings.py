@@ -97,7 +97,7 @@ class NPETrainingSettings(TrainingSettings):
 
     learning_rate: float = 0.002
     schedule: str = "cosine"
-    max_epochs: int = 40
+    max_epochs: int = 80
     stop_after_epochs: int = 15
     fresh_simulations: int = 8192
     fresh_chunk_sets: int = 512
@@ -134,7 +134,7 @@ class NPESettings(Settings):
     hidden_features: int = 64
     num_transforms: int = 5
     num_bins: int = 8
-    logit_transform: bool = False
+    logit_transform: bool = True
     embedding: NPEEmbeddingSettings = field(default_factory=NPEEmbeddingSettings)
     training: NPETrainingSettings = field(default_factory=NPETrainingSettings)
     n_samples: int = 10000
@@ -145,6 +145,11 @@ class NPESettings(Settings):
         for key in ("hidden_features", "num_transforms", "n_samples"):
             self.require_range(key, 1)
         self.require_range("num_bins", 2)
+        if self.logit_transform and self.flow not in ("nsf", "maf"):
+            raise ConfigError(
+                f"npe.logit_transform: true needs npe.flow nsf or maf (the box logit wraps an nflows flow), "
+                f"not {self.flow!r}; set npe.logit_transform: false for the zuko flows"
+            )
         if not isinstance(self.embedding, EmbeddingSettings) or not isinstance(self.training, TrainingSettings):
             raise ConfigError("npe: embedding and training must be mappings of their settings")
 

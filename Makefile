@@ -5,6 +5,7 @@
 #
 #   make run   CONFIG=config/paper.yaml CORES=8      # another config / more cores
 #   make run   TORCH_SPEC="torch==2.13.0" TORCH_INDEX=https://download.pytorch.org/whl/cu126   # CUDA build
+#   make test  PYTEST_WORKERS=0 PYTEST_ARGS="-m 'not slow'"   # serial, quick tests only
 
 PYTHON     ?= python3
 VENV       ?= .venv
@@ -43,7 +44,8 @@ run: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" snakemake --workflow-profile workflow/profiles/local --configfile $(CONFIG) --cores $(CORES)
 	PATH="$(abspath $(BIN)):$$PATH" snakemake --workflow-profile workflow/profiles/local --configfile $(CONFIG) --report results/report.html
 
-# Lint first (ruff, snakefmt; `snakemake --lint` is a test), then the test suite.
+# Lint first (ruff, snakefmt; `snakemake --lint` is a test), then the test suite on one pytest-xdist
+# worker per core, whole files per worker in collection order (tests/conftest.py starts the long ones).
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/snakefmt --check Snakefile workflow/rules

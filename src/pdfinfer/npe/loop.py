@@ -32,7 +32,7 @@ from torch import nn
 from pdfinfer.checkpoint import Checkpoint, content_hash, fingerprint
 from pdfinfer.errors import TrainingError
 from pdfinfer.io import EventSet, EventShards
-from pdfinfer.npe.data import FreshSimulations, data_spec, split_indices, standardization_rows
+from pdfinfer.npe.data import FreshSimulations, Pairs, data_spec, split_indices, standardization_rows
 from pdfinfer.npe.embedding import flatten_observation
 from pdfinfer.npe.model import NPELoss, build_estimator
 from pdfinfer.npe.settings import VALIDATION_BATCH, NPESettings, NPETrainingSettings, TrainingSettings
@@ -40,7 +40,6 @@ from pdfinfer.runtime import derive_seed, progress
 
 log = logging.getLogger("pdfinfer.npe.train")
 
-Pairs = tuple[torch.Tensor, torch.Tensor]
 #: An epoch's training data: all pairs at once (shuffled into batches) or an iterable of batches.
 EpochData = Callable[[int], Pairs | Iterable[Pairs]]
 

@@ -24,6 +24,7 @@ include: "workflow/rules/compare.smk"
 include: "workflow/rules/plots.smk"
 include: "workflow/rules/coverage.smk"
 include: "workflow/rules/contamination.smk"
+include: "workflow/rules/constraints.smk"
 
 
 report: "workflow/report/workflow.rst"

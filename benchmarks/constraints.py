@@ -11,7 +11,8 @@ posterior with the referee's emcee sampler (``pdfinfer.reference.mcmc.run_mcmc``
 Prints per case the posterior sd of every parameter (physical), the Cramér-Rao and van Trees
 bounds at eta* (``pdfinfer.reference.run.fisher_report``), the wall time; writes
 ``<out>/constraints.json`` and the figure ``<out>/constraints.{png,pdf}``
-(``pdfinfer.plotting.constraints``) and prints the answer sentence generated from the numbers.
+(``pdfinfer.plotting.constraints``) and prints the answer sentence generated from the numbers
+(:mod:`pdfinfer.constraints.study`, the functions of the pipeline's ``constraint_study`` rule).
 
     PYTHONPATH=src python benchmarks/constraints.py                 # n_obs 1024, ~2-4 min on 1 loaded core
     PYTHONPATH=src python benchmarks/constraints.py --n-obs 256 --out /tmp/constraints
@@ -28,18 +29,16 @@ import numpy as np
 import torch
 
 from pdfinfer.constraints.settings import ConstraintSettings
+from pdfinfer.constraints.study import CASES, case_constraint, case_summary, study
 from pdfinfer.io import write_json
-from pdfinfer.params import PARAM_NAMES, THETA_MAX, THETA_MIN, TRUTH
-from pdfinfer.plotting.constraints import answer, plot_constraint_widths
+from pdfinfer.params import PARAM_NAMES, TRUTH
+from pdfinfer.plotting.constraints import plot_constraint_widths
 from pdfinfer.plotting.style import PlotStyle, save
-from pdfinfer.reference.fisher import PRIOR_STD
 from pdfinfer.reference.job import fisher_report
 from pdfinfer.reference.likelihood import LogPosterior
 from pdfinfer.reference.mcmc import run_mcmc
 from pdfinfer.reference.settings import ReferenceSettings
 from pdfinfer.theory import make_theory
-
-WIDTHS = THETA_MAX - THETA_MIN
 
 
 def one_case(theory, events, norm, rel_unc, constraint, settings, seed) -> dict:
@@ -47,19 +46,10 @@ def one_case(theory, events, norm, rel_unc, constraint, settings, seed) -> dict:
     start = time.perf_counter()
     posterior = LogPosterior(theory, events, norm, rel_unc, constraint=constraint)
     result = run_mcmc(posterior, settings, seed)
-    std = result.samples.std(0) * WIDTHS
     with torch.enable_grad():
         report = fisher_report(theory, len(events), rel_unc, 16, constraint)
-    return {
-        "std": dict(zip(PARAM_NAMES, std.tolist())),
-        "mean": dict(zip(PARAM_NAMES, (THETA_MIN + result.samples.mean(0) * WIDTHS).tolist())),
-        "cramer_rao": {n: (b["physical"] if b else None) for n, b in report["cramer_rao"].items()},
-        "bayesian_bound": {n: b["physical"] for n, b in report["bayesian_bound"].items()},
-        "prior_limited": report["prior_limited"],
-        "ess_bulk": dict(zip(PARAM_NAMES, np.asarray(result.ess_bulk).tolist())),
-        "rhat": dict(zip(PARAM_NAMES, np.asarray(result.rhat).tolist())),
-        "seconds": time.perf_counter() - start,
-    }
+    entry = case_summary(result.samples, report, np.asarray(result.rhat), np.asarray(result.ess_bulk))
+    return {**entry, "seconds": time.perf_counter() - start}
 
 
 def main() -> None:
@@ -87,17 +77,12 @@ def main() -> None:
             "emcee": {"n_burn": 300, "n_steps": 600},
         }
     )
-    none = ConstraintSettings()
-    cases = {
-        "none": (None, none),
-        "normalization": (args.rel_unc, none),
-        "sum_rules": (None, ConstraintSettings("sum_rules", "soft", args.tolerance)),
-    }
-    data = {"n_obs": args.n_obs, "rel_unc": args.rel_unc, "tolerance": args.tolerance, "sampler": "emcee", "cases": {}}
-    data["prior_std"] = dict(zip(PARAM_NAMES, (PRIOR_STD * WIDTHS).tolist()))
-    for name, (rel_unc, constraint) in cases.items():
-        entry = one_case(theory, events, norm if rel_unc else None, rel_unc, constraint, settings, args.seed)
-        data["cases"][name] = entry
+    soft = ConstraintSettings("sum_rules", "soft", args.tolerance)
+    cases = {}
+    for name, (normalization, _) in CASES.items():
+        rel_unc = args.rel_unc if normalization else None
+        entry = one_case(theory, events, norm if rel_unc else None, rel_unc, case_constraint(name, soft), settings, args.seed)
+        cases[name] = entry
         print(
             f"{name:>13}: sd "
             + " ".join(f"{n} {entry['std'][n]:.3f}" for n in PARAM_NAMES)
@@ -105,7 +90,7 @@ def main() -> None:
             + f" N_d {entry['bayesian_bound']['N_d']:.3f} | min ESS {min(entry['ess_bulk'].values()):.0f} | {entry['seconds']:.1f} s",
             flush=True,
         )
-    data["answer"] = answer(data)
+    data = study(cases, args.n_obs, args.rel_unc, args.tolerance, soft.form, "emcee")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "constraints.json", data)

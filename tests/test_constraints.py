@@ -284,7 +284,8 @@ def test_adversarial_generator_pays_minus_log_f():
 
 
 def test_constraints_figure_and_its_answer_come_from_the_numbers(tmp_path):
-    from pdfinfer.plotting.constraints import answer, plot_constraint_widths
+    from pdfinfer.constraints.study import answer
+    from pdfinfer.plotting.constraints import plot_constraint_widths
     from pdfinfer.plotting.style import PlotStyle, save
 
     def case(n_u, n_d, a_u):
@@ -310,3 +311,90 @@ def test_npe_fresh_simulations_draw_from_the_shards_prior():
     soft = FreshSimulations({**spec, "constraints": SOFT.as_dict()}, 50, 0, torch.device("cpu"))(0)[0]
     assert np.abs(deviations(plain.double()).numpy()).max() > 1  # the box: far from the sum rules
     assert np.abs(deviations(soft.double()).numpy()).max() < 5 * 0.05
+
+
+def _fisher(normalization: bool, kind: str, n_obs: int = 64) -> dict:
+    bound = {"normalized": 0.1, "physical": 0.2}
+    names = ("N_u", "a_u", "b_u", "N_d", "a_d", "b_d")
+    return {
+        "n_obs": n_obs,
+        "normalization": normalization,
+        "norm_rel_unc": 0.02 if normalization else None,
+        "constraints": {"kind": kind, "form": "soft", "tolerance": 0.05},
+        "cramer_rao": {n: (None if n == "N_u" and not normalization else bound) for n in names},
+        "bayesian_bound": {n: bound for n in names},
+        "prior_std": {n: {"normalized": float(PRIOR_STD), "physical": float(PRIOR_STD) * 2} for n in names},
+        "prior_limited": ["b_d"],
+    }
+
+
+def _study_files(tmp_path, scales: dict[str, float], wrong: str | None = None) -> list[str]:
+    """Samples (normalized, sd = scale in every coordinate) and Fisher files of the three cases as --case arguments."""
+    from pdfinfer.constraints.study import CASES
+    from pdfinfer.io import write_json, write_samples
+
+    args = []
+    for k, (case, scale) in enumerate(scales.items()):
+        normalization, rules = CASES[case if case != wrong else "none" if case != "none" else "normalization"]
+        z = np.random.default_rng(k).standard_normal((2000, 6))
+        draws = 0.5 + scale * (z - z.mean(0)) / z.std(0)
+        samples, fisher = tmp_path / f"{case}.h5", tmp_path / f"{case}.json"
+        write_samples(samples, draws, "reference", {}, 0, {"name": "proxy"}, attrs={"sampler": "emcee"})
+        write_json(fisher, _fisher(normalization, "sum_rules" if rules else "none"))
+        args += ["--case", case, str(samples), str(fisher)]
+    return args
+
+
+def test_constraint_study_reports_each_case_width_relative_to_the_events_alone(tmp_path):
+    """Widths are the draws' sd in physical units (draws standardized to sd = scale exactly), the
+    answer's ratios those of the scales."""
+    from pdfinfer.constraints.gather import main
+    from pdfinfer.io import read_json
+
+    scales = {"none": 0.2, "normalization": 0.1, "sum_rules": 0.15}
+    out = tmp_path / "constraints.json"
+    assert main([*_study_files(tmp_path, scales), "--out", str(out)]) == 0
+    data = read_json(out)
+    assert data["n_obs"] == 64 and data["rel_unc"] == 0.02 and data["sampler"] == "emcee"
+    widths = THETA_MAX - THETA_MIN
+    for case, scale in scales.items():
+        std = np.array(list(data["cases"][case]["std"].values()))
+        names = list(data["cases"][case]["std"])
+        expected = scale * widths[[["N_u", "a_u", "b_u", "N_d", "a_d", "b_d"].index(n) for n in names]]
+        np.testing.assert_allclose(std, expected, rtol=1e-12)
+        assert data["cases"][case]["prior_limited"] == ["b_d"]
+    assert data["cases"]["none"]["cramer_rao"]["N_u"] is None and data["cases"]["normalization"]["cramer_rao"]["N_u"] == 0.2
+    assert "N_u 0.75x, N_d 0.75x of the events-only widths" in data["answer"]
+    assert "to N_u 0.50x, N_d 0.50x: the normalization observable breaks" in data["answer"]
+
+
+def test_constraint_study_refuses_a_file_of_the_wrong_case(tmp_path, capsys):
+    from pdfinfer.constraints.gather import main
+
+    args = _study_files(tmp_path, {"none": 0.2, "normalization": 0.1, "sum_rules": 0.15}, wrong="sum_rules")
+    assert main([*args, "--out", str(tmp_path / "c.json")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(
+        "sum_rules.json: case 'sum_rules' needs normalization off and sum rules on, the file used normalization off and sum rules off"
+    ), err
+    assert [line for line in err.splitlines() if "error" in line.lower()] == [err.splitlines()[-1]]
+    assert err.splitlines()[-1].startswith("error: ") and not (tmp_path / "c.json").exists()
+
+
+def test_constraint_study_reuses_the_runs_own_referee_for_its_case(tmp_path):
+    """With the normalization observable on, the run's referee is the `normalization` case; the other two are jobs."""
+    from workflow_helpers import snakemake
+
+    overlay = tmp_path / "norm.yaml"
+    overlay.write_text(yaml.safe_dump({"results": str(tmp_path), "observation": {"normalization": {"enabled": True}}}))
+    proc = snakemake(
+        "-n", "--forceall", "--printshellcmds", "--cores", "1", "--configfile", "config/tiny.yaml", str(overlay)
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    commands = [line.strip() for line in out.splitlines() if "python -m pdfinfer" in line]
+    studies = [c for c in commands if "pdfinfer.reference.run" in c and "/constraints/" in c]
+    assert sorted("sum_rules" in c for c in studies) == [False, True], studies
+    assert all("--normalization off" in c for c in studies)
+    (gather,) = [c for c in commands if "pdfinfer.constraints.gather" in c]
+    assert f"--case normalization {tmp_path}/reference/n128/samples.h5 {tmp_path}/reference/n128/fisher.json" in gather

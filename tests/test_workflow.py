@@ -131,6 +131,10 @@ def test_tiny_config_runs_end_to_end(tmp_path):
             for m in REGISTRY.values()
             if m.amortized and m.label in methods
         )
+    # the physics-constraints study: three exact posteriors of the smallest size, the run's referee one of them
+    study = json.loads((results / f"constraints/n{min(tiny['sweep']['n_obs'])}/constraints.json").read_text())
+    assert set(study["cases"]) == {"none", "normalization", "sum_rules"} and study["answer"].startswith("At n_obs = ")
+    assert "constraints.png" in report_figures
     # the report names every method
     report = snakemake(
         "--cores",

@@ -26,6 +26,7 @@ STAGE_SETTINGS = {
     "predictive": "pdfinfer.compare.settings:PredictiveSettings",
     "coverage": "pdfinfer.compare.settings:CoverageSettings",
     "contamination": "pdfinfer.contamination.settings:ContaminationSettings",
+    "constraint_study": "pdfinfer.constraints.settings:ConstraintStudySettings",
 }
 
 

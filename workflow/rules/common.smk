@@ -22,6 +22,8 @@ from pdfinfer.config import (
     validate_schema,
 )  # noqa: E402
 from pdfinfer.constraints.settings import constraint_settings  # noqa: E402
+from pdfinfer.constraints.study import CASES as CONSTRAINT_CASES  # noqa: E402
+from pdfinfer.constraints.study import case_constraint, matching_case  # noqa: E402
 from pdfinfer.errors import ConfigError  # noqa: E402
 from pdfinfer.methods import REFERENCE, REGISTRY, rule_files  # noqa: E402
 
@@ -64,6 +66,8 @@ NORM = config["observation"]["normalization"]
 #: The normalization observable on/off, as the modules' --normalization flag takes it.
 NORM_FLAG = "on" if NORM["enabled"] else "off"
 OBSERVED = f"{RESULTS}/data/n{{n_obs}}/observed.h5"
+#: The referee's Fisher report per size (beside its samples, method_path(REFERENCE)).
+REFERENCE_FISHER = f"{RESULTS}/{REFERENCE}/n{{n_obs}}/fisher.json"
 #: The prior's sum-rule constraint (observation.constraints) as the JSON the modules' --constraints takes.
 CONSTRAINTS = constraint_settings(config).to_json()
 #: Held-out prior-predictive sets (own seed stream): the calibration set of every amortized method.
@@ -203,7 +207,7 @@ def compare_inputs(wildcards):
     inputs = {
         "observed": OBSERVED.format(n_obs=n),
         "referee": method_path(REFERENCE, n_obs=n),
-        "fisher": f"{RESULTS}/reference/n{n}/fisher.json",
+        "fisher": REFERENCE_FISHER.format(n_obs=n),
         "truth_predictive": PREDICTIVE.format(n_obs=n, method="truth"),
     }
     for m in LEARNED:
@@ -320,3 +324,43 @@ def contamination_runs(n_obs):
         for m in CONTAMINATION_FIT + CONTAMINATION_SAMPLED
         for c in cells
     ]
+
+
+# -------------------- The referee's job (reference.smk, constraints.smk)
+
+#: One referee job: its params norm, constraints, settings, seed, device, hash; outputs samples, fisher.
+REFERENCE_COMMAND = (
+    "python -m pdfinfer.reference.run --observed {input.observed:q} --normalization {params.norm:q}"
+    " --constraints {params.constraints:q}"
+    " --settings {params.settings:q} --seed {params.seed:q} --device {params.device:q} --threads {threads:q}"
+    " --config-hash {params.hash:q} --out-samples {output.samples:q} --out-fisher {output.fisher:q} > {log:q} 2>&1"
+)
+
+
+def reference_mem_mb(wildcards):
+    """Memory of one referee job: every walker's per-event likelihood terms, float64."""
+    chains = config[REGISTRY[REFERENCE].section].get("n_chains", 4)
+    return 1000 + int(wildcards.n_obs) * chains * 16 * 64 // 2**20
+
+
+# -------------------- The physics-constraints study (constraints.smk)
+
+CONSTRAINT_STUDY = section_settings(config, "constraint_study")
+CONSTRAINT_STUDY_N = CONSTRAINT_STUDY.n_obs or SWEEP[0]
+#: The study's case the run's own referee already samples (None: every case is a job of its own).
+OWN_CASE = matching_case(NORM["enabled"], constraint_settings(config))
+STUDY_CASES = [c for c in CONSTRAINT_CASES if c != OWN_CASE]
+
+
+def constraint_case_files(n_obs):
+    """{case: (samples file, fisher.json)} of the study at ``n_obs``; the run's own referee for its case."""
+    files = {}
+    for case in CONSTRAINT_CASES:
+        base = f"{RESULTS}/constraints/n{n_obs}/{case}"
+        files[case] = (f"{base}/samples.h5", f"{base}/fisher.json")
+        if case == OWN_CASE:
+            files[case] = (
+                method_path(REFERENCE, "samples", n_obs),
+                REFERENCE_FISHER.format(n_obs=n_obs),
+            )
+    return files

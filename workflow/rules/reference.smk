@@ -8,7 +8,7 @@ rule reference:
         observed=OBSERVED,
     output:
         samples=method_path("reference", "samples"),
-        fisher=f"{RESULTS}/reference/n{{n_obs}}/fisher.json",
+        fisher=REFERENCE_FISHER,
     log:
         log_path("reference", "n{n_obs}"),
     benchmark:
@@ -17,8 +17,7 @@ rule reference:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=lambda wc: 1000
-        + int(wc.n_obs) * config["reference"].get("n_chains", 4) * 16 * 64 // 2**20,
+        mem_mb=reference_mem_mb,
         runtime=config["reference"].get("runtime_minutes", 30),
     params:
         norm=NORM_FLAG,
@@ -28,10 +27,7 @@ rule reference:
         device=config["device"],
         hash=config_hash("theory", "observation", "reference", "seed"),
     shell:
-        "python -m pdfinfer.reference.run --observed {input.observed:q} --normalization {params.norm:q}"
-        " --constraints {params.constraints:q}"
-        " --settings {params.settings:q} --seed {params.seed:q} --device {params.device:q} --threads {threads:q}"
-        " --config-hash {params.hash:q} --out-samples {output.samples:q} --out-fisher {output.fisher:q} > {log:q} 2>&1"
+        REFERENCE_COMMAND
 
 
-TARGETS.extend(expand(f"{RESULTS}/reference/n{{n_obs}}/fisher.json", n_obs=SWEEP))
+TARGETS.extend(expand(REFERENCE_FISHER, n_obs=SWEEP))

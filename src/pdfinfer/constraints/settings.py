@@ -49,3 +49,21 @@ def constraint_settings(config: Mapping[str, Any]) -> ConstraintSettings:
     """The validated constraint settings of a whole config (defaults when the section is absent)."""
     observation = config.get("observation") or {}
     return ConstraintSettings.from_config(observation.get("constraints"), where=ConstraintSettings.SECTION)
+
+
+@dataclass
+class ConstraintStudySettings(Settings):
+    """The "physics constraints?" study (section ``constraint_study``, :mod:`pdfinfer.constraints.study`).
+
+    When ``enabled``, the referee also samples the observed set of ``n_obs`` events (0: the
+    smallest sweep size) with the normalization observable and with the sum rules (the form and
+    tolerance of ``observation.constraints``), beside the events alone; the run's own referee is
+    reused for the case whose information it has."""
+
+    SECTION: ClassVar[str] = "constraint_study"
+
+    enabled: bool = True
+    n_obs: int = 0
+
+    def check(self) -> None:
+        self.require_range("n_obs", 0)

@@ -15,6 +15,7 @@ Usage::
         --out-coverage coverage.png --out-sbc sbc.png --out-tarp tarp.png
     python -m pdfinfer.plotting.cli sweep --sweep sweep.json --out sweep.png
     python -m pdfinfer.plotting.cli contamination --contamination contamination.json --out contamination.png
+    python -m pdfinfer.plotting.cli constraints --constraints constraints.json --out constraints.png
     python -m pdfinfer.plotting.cli table --metrics metrics.json --out-png table.png --out-html table.html
 """
 
@@ -226,6 +227,17 @@ def run_contamination(args: argparse.Namespace) -> None:
     _save(contamination.plot_contamination(data, style, title=_title(args, args.n_obs)), args.out, style)
 
 
+def run_constraints(args: argparse.Namespace) -> None:
+    from pdfinfer.plotting import constraints, load
+
+    style = _style(args)
+    data = load.json_file(args.constraints)
+    cases = load.require(data, "cases", args.constraints)
+    for case in ("none", "normalization", "sum_rules"):
+        load.require(cases, case, args.constraints)
+    _save(constraints.plot_constraint_widths(data, style), args.out, style)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pdfinfer.plotting.cli",
@@ -312,6 +324,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     common(p)
     p.set_defaults(run=run_contamination)
+
+    p = sub.add_parser("constraints", help="exact-posterior widths of N_u, N_d: events only, + normalization, + sum rules")
+    p.add_argument("--constraints", required=True, help="constraints.json (pdfinfer.constraints.gather)")
+    p.add_argument("--out", required=True)
+    common(p)
+    p.set_defaults(run=run_constraints)
 
     p = sub.add_parser("table", help="comparison metrics as an image and an HTML table")
     p.add_argument("--metrics", required=True, help="comparison metrics.json")

@@ -18,7 +18,7 @@ from pdfinfer.nle import posterior as nle_posterior
 from pdfinfer.nle import sample as nle_sample
 from pdfinfer.nle.loop import fit_loop, subsample, train
 from pdfinfer.nle.model import build_model, load_model, quiet_library_warnings, save_model
-from pdfinfer.nle.posterior import NLELogPosterior
+from pdfinfer.nle.posterior import NLELogPosterior, mcmc_settings
 from pdfinfer.nle.settings import NLESettings
 from pdfinfer.params import TRUTH
 from pdfinfer.reference.mcmc import MCMCSettings, run_mcmc
@@ -222,6 +222,29 @@ def test_nan_log_likelihood_names_the_parameter_point(tiny: tuple[Path, dict]) -
     )  # normalized and physical
     with pytest.raises(TrainingError, match="NaN at eta"):
         nle_posterior.sample_posterior(model, events, np.array([3.3, 1.9]), NLESettings.from_config(TINY), seed=0)
+
+
+def test_normalization_coordinates_leave_the_learned_density_unchanged(tiny: tuple[Path, dict]) -> None:
+    """With the normalization observable, NLE's walkers move in the referee's (log Z_1, log Z_2, shapes):
+    the density there is NLE's own at eta(y) plus the same log-Jacobian the exact posterior gets."""
+    from pdfinfer.reference.coordinates import make_coordinates
+    from pdfinfer.reference.likelihood import LogPosterior
+
+    model, _ = load_model(tiny[0])
+    theory = make_theory("proxy")
+    events = theory.sample(torch.as_tensor(TRUTH[None]), 50, generator=torch.Generator().manual_seed(2))[0].numpy()
+    norm = np.array([3.3, 1.9])
+    learned = NLELogPosterior(model, events, norm, theory=theory)
+    exact = LogPosterior(theory, events, norm, 0.02)
+    coords, reference = make_coordinates("auto", learned), make_coordinates("auto", exact)
+    assert coords.name == reference.name == "normalization"
+    assert make_coordinates("auto", NLELogPosterior(model, events, norm)).name == "box"  # no theory to map through
+    eta = np.random.default_rng(3).uniform(0.2, 0.8, size=(6, 6))
+    y = coords.to_y(eta)
+    np.testing.assert_allclose(coords.to_eta(y), eta, atol=1e-10)
+    jacobian = reference(y) - exact(eta)
+    np.testing.assert_allclose(coords(y) - learned(eta), jacobian, atol=1e-6 * np.abs(learned(eta)).max())
+    assert mcmc_settings(NLESettings.from_config(TINY)).coordinates == "auto"
 
 
 def test_chunked_sum_equals_unchunked(tiny: tuple[Path, dict]) -> None:

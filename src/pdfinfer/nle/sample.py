@@ -84,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pdfinfer.nle.posterior import sample_posterior
     from pdfinfer.params import PARAM_NAMES, to_physical
     from pdfinfer.runtime import derive_seed, resolve_device, setup
+    from pdfinfer.theory import make_theory
 
     setup(args)
     quiet_library_warnings()
@@ -100,7 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "on" if norm is not None else "off",
         device,
     )
-    result = sample_posterior(payload_model, observed.events, norm, settings, seed, device)
+    theory = make_theory(observed.theory)
+    result = sample_posterior(payload_model, observed.events, norm, settings, seed, device, theory)
     phys = to_physical(result.samples)
     for name, mean, std, rhat in zip(PARAM_NAMES, phys.mean(0), phys.std(0), result.rhat):
         log.info("%-4s = %.4f +- %.4f (posterior mean +- std, physical), R-hat %.4f", name, mean, std, rhat)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pdfinfer.reference.settings import COORDINATES
 from pdfinfer.settings import Settings
 
 #: sbi flows the per-event likelihood may use.
@@ -41,6 +42,7 @@ class NLEMCMCSettings(Settings):
     n_steps: int = 600
     max_steps: int = 4800
     rhat_max: float = 1.01
+    coordinates: str = "auto"
 
     def check(self) -> None:
         self.require_range("n_chains", 1)
@@ -51,6 +53,7 @@ class NLEMCMCSettings(Settings):
         self.require_range("n_steps", 8)
         self.require_range("max_steps", self.n_steps)
         self.require_range("rhat_max", 1.0, strict=True)
+        self.require_choice("coordinates", COORDINATES)
 
 
 @dataclass

@@ -139,7 +139,11 @@ def make_coordinates(name: str, posterior):
     observable, else :class:`BoxCoordinates` (on the normalization-off ridge the box mixes better:
     dis, tiny, integrated autocorrelation time ~55 steps in the box against ~85 in ``y``, where the
     flat overall scale meets a shape-dependent box edge with the density :math:`Z_1 Z_2` rising towards it).
+    A posterior without a theory to map through (``theory`` None, e.g. an NLE posterior built
+    without one) gets the box under ``"auto"``.
     """
     if name == "auto":
-        name = "normalization" if getattr(posterior, "norm", None) is not None and posterior.dim == 6 else "box"
+        theory = getattr(posterior, "theory", None)
+        ridge = getattr(posterior, "norm", None) is not None and posterior.dim == 6
+        name = "normalization" if ridge and theory is not None and theory.n_targets == 2 else "box"
     return COORDINATES[name](posterior)

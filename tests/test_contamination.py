@@ -188,11 +188,16 @@ def test_enabled_study_adds_its_jobs_to_the_dag_with_quoted_paths(tmp_path):
     jobs = re.findall(r"^\s*(?:local)?rule (\w+):", out, flags=re.MULTILINE)
     cells = 2 * (1 + 2)  # sets x (clean + broad at 0.05 and 0.1)
     refitted, sampled = 2, 2  # tiny.yaml: reference and adversarial have a fit; npe and gatsbi a sampler
+    reused = 1  # tiny.yaml's coverage study has 1 set at the truth: the clean set 0's refits are its replicas
     assert jobs.count("contaminated_set") == cells
-    assert jobs.count("contamination_fit") == refitted * cells and jobs.count("contamination_sample") == sampled * cells
+    assert jobs.count("contamination_fit") == refitted * (cells - reused) and jobs.count("contamination_sample") == sampled * cells
+    (gather,) = [line for line in out.splitlines() if "pdfinfer.contamination.gather" in line]
+    for label in ("reference", "adversarial"):
+        assert f"{target}/coverage/n128/{label}/truth0.h5" in shlex.split(gather.split("; ", 2)[-1]), gather
+        assert f"{target}/contamination/n128/{label}/clean_eps0_set1.h5" in shlex.split(gather.split("; ", 2)[-1])
     assert jobs.count("contamination") == 1 and jobs.count("plot_contamination") == 1
     commands = [line for line in out.splitlines() if "pdfinfer.contamination" in line or "plotting.cli contamination" in line]
-    assert len(commands) >= cells * (1 + refitted) + 2
+    assert len(commands) >= cells + refitted * (cells - reused) + 2
     for line in commands:
         words = shlex.split(line.split("; ", 2)[-1])
         assert "HACKED" not in [w.strip(";") for w in words], line

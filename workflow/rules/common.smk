@@ -316,14 +316,27 @@ def contamination_runs(n_obs):
         for i in range(CONTAMINATION.sets)
     ]
     return [
-        (
-            m.label,
-            CONTAMINATED_SET.format(**c),
-            CONTAMINATED.format(method=m.label, **c),
-        )
+        (m.label, CONTAMINATED_SET.format(**c), contaminated_samples(m, c))
         for m in CONTAMINATION_FIT + CONTAMINATION_SAMPLED
         for c in cells
     ]
+
+
+def contaminated_samples(m, cell):
+    """A method's samples on one study cell. The clean set is the coverage study's replicate at the
+    truth of the same index (same events, same fit seed): a refit there is that replica's file.
+    """
+    reused = (
+        cell["ckind"] == "clean"
+        and m in REFITTED
+        and int(cell["n_obs"]) == COVERAGE_N
+        and cell["index"] < COVERAGE.sets
+    )
+    if reused:
+        return REPLICA.format(
+            n_obs=cell["n_obs"], method=m.label, kind="truth", index=cell["index"]
+        )
+    return CONTAMINATED.format(method=m.label, **cell)
 
 
 # -------------------- The referee's job (reference.smk, constraints.smk)

@@ -190,7 +190,9 @@ def test_enabled_study_adds_its_jobs_to_the_dag_with_quoted_paths(tmp_path):
     refitted, sampled = 2, 2  # tiny.yaml: reference and adversarial have a fit; npe and gatsbi a sampler
     reused = 1  # tiny.yaml's coverage study has 1 set at the truth: the clean set 0's refits are its replicas
     assert jobs.count("contaminated_set") == cells
-    assert jobs.count("contamination_fit") == refitted * (cells - reused) and jobs.count("contamination_sample") == sampled * cells
+    assert (
+        jobs.count("contamination_fit") == refitted * (cells - reused) and jobs.count("contamination_sample") == sampled * cells
+    )
     (gather,) = [line for line in out.splitlines() if "pdfinfer.contamination.gather" in line]
     for label in ("reference", "adversarial"):
         assert f"{target}/coverage/n128/{label}/truth0.h5" in shlex.split(gather.split("; ", 2)[-1]), gather

@@ -117,9 +117,13 @@ def check_config(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[M
             f"config: observation.constraints.kind = {constraint.kind!r} is not supported by method(s) {unsupported} "
             "(their posterior uses the box prior); use kind: none or remove them from methods"
         )
-    if constraint.enabled and constraint.form == "hard" and section_settings(config, "reference").sampler == "nuts":
+    study = section_settings(config, "constraint_study").enabled
+    hard = constraint.form == "hard" and (constraint.enabled or study)
+    if hard and section_settings(config, "reference").sampler == "nuts":
+        where = "" if constraint.enabled else " (the referee of constraint_study's sum-rule case)"
         raise ConfigError(
-            "config: observation.constraints.form = 'hard' with reference.sampler = 'nuts': NUTS stalls on the band's "
+            f"config: observation.constraints.form = 'hard' with reference.sampler = 'nuts'{where}: NUTS stalls on the band's "
             "steep walls (a 128-event run did not finish warm-up in 27 min); use reference.sampler: emcee or form: soft"
+            + ("" if constraint.enabled else ", or constraint_study.enabled: false")
         )
     return methods

@@ -176,7 +176,9 @@ def test_hard_band_with_nuts_is_refused():
     # constraints off, but the constraint study's sum-rule case would run the hard band with NUTS
     config = with_constraints(kind="none", form="hard")
     config["methods"], config["reference"] = [], {"sampler": "nuts"}
-    with pytest.raises(ConfigError, match=r"\(the referee of constraint_study's sum-rule case\).*constraint_study\.enabled: false$"):
+    with pytest.raises(
+        ConfigError, match=r"\(the referee of constraint_study's sum-rule case\).*constraint_study\.enabled: false$"
+    ):
         check_config(config, SCHEMA)
     config["constraint_study"] = {"enabled": False}
     check_config(config, SCHEMA)

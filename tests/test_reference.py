@@ -10,7 +10,7 @@ import torch
 from scipy import integrate, stats
 
 from pdfinfer.errors import ConfigError
-from pdfinfer.io import read_samples, write_events
+from pdfinfer.io import read_events, read_samples, write_events
 from pdfinfer.params import PARAM_NAMES, THETA_MAX, THETA_MIN, TRUTH, TRUTH_PHYSICAL
 from pdfinfer.reference import run as reference_run
 from pdfinfer.reference.diagnostics import ess_bulk, split_rhat, summarize_chains
@@ -96,6 +96,7 @@ def test_mcmc_matches_grid_posterior_in_one_dimension(proxy):
     result = run_mcmc(post, settings, seed=5)
     assert result.samples.shape == (1000, 1)
     assert result.rhat[0] <= 1.01
+    np.testing.assert_allclose(result.log_prob, post(result.samples), rtol=1e-10)  # the chain's own values
     assert result.ess_bulk[0] > len(result.samples), f"ESS {result.ess_bulk[0]:.0f} too small for an independent-sample KS test"
     grid = np.linspace(0.0, 1.0, 4001)
     log_density = post(grid[:, None])
@@ -224,6 +225,10 @@ def test_reference_cli_writes_samples_and_fisher(proxy, tmp_path):
     assert result.method == "reference" and result.samples.shape == (500, 6)
     assert {"rhat", "ess_bulk", "ess_tail", "autocorr_time", "acceptance", "map_eta", "log_prob"} <= set(result.extras)
     assert result.attrs["sampler"] == "emcee" and result.attrs["wall_time_s"] > 0
+    # log_prob is the chain's own value in (log Z, shapes) less the Jacobian: the box density of each draw
+    stored = read_events(observed, batched=False)
+    exact = LogPosterior(proxy, stored.events, stored.norm, 0.02)(result.samples)
+    np.testing.assert_allclose(result.extras["log_prob"], exact, rtol=1e-9)
     # A short run (this tests the command, not convergence): R-hat within the threshold it was given.
     assert np.all(result.extras["rhat"] <= 1.5) and result.extras["rhat"].shape == (6,)
     report = json.loads(fisher.read_text())

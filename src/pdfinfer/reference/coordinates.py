@@ -54,6 +54,10 @@ class BoxCoordinates:
     def to_eta(self, y: np.ndarray) -> np.ndarray:
         return np.asarray(y, dtype=np.float64)
 
+    def log_jacobian(self, y: np.ndarray) -> np.ndarray:
+        """``log|d eta / d y|`` ``(B,)``: zero."""
+        return np.zeros(len(np.atleast_2d(y)))
+
     def __call__(self, y: np.ndarray) -> np.ndarray:
         return self.posterior(y)
 
@@ -110,6 +114,12 @@ class NormalizationCoordinates:
             with torch.no_grad():
                 out[inside] = self._solve(torch.as_tensor(flat[inside], device=self.device))[0].cpu().numpy()
         return out.reshape(y.shape)
+
+    def log_jacobian(self, y: np.ndarray) -> np.ndarray:
+        """``log|d eta / d y|`` ``(B,)`` of coordinates ``(B, 6)`` whose shapes are in ``[0, 1]``."""
+        with torch.no_grad():
+            rows = torch.as_tensor(np.atleast_2d(np.asarray(y, dtype=np.float64)), device=self.device)
+            return self._solve(rows)[1].cpu().numpy()
 
     def __call__(self, y: np.ndarray) -> np.ndarray:
         """Log-density ``(B,)`` of coordinates ``(B, 6)`` (Jacobian included); ``-inf`` outside the box."""

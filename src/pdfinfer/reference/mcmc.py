@@ -234,8 +234,11 @@ def run_mcmc(posterior: LogPosterior, settings: ReferenceSettings | MCMCSettings
         f"{settings.n_chains} ensembles of {e.n_walkers} walkers",
     )
     thin = max(1, n_steps // -(-settings.n_samples // n_total))  # keeps >= ceil(K / walkers) steps
-    flat = coords.to_eta(sampler.get_chain(thin=thin, flat=True)[-settings.n_samples :])
-    flat_lp = posterior(flat)
+    # The chain's own log-densities (in y) less the Jacobian: no second pass of the likelihood
+    # over the K draws (for NLE at 1024 events that pass cost as much as the sampling).
+    flat_y = sampler.get_chain(thin=thin, flat=True)[-settings.n_samples :]
+    flat = coords.to_eta(flat_y)
+    flat_lp = sampler.get_log_prob(thin=thin, flat=True)[-settings.n_samples :] - coords.log_jacobian(flat_y)
     return SamplerResult(
         sampler="emcee",
         samples=flat,

@@ -63,15 +63,15 @@ class NLESettings(Settings):
     SECTION = "nle"
 
     flow: str = "nsf"
-    hidden_features: int = 32
-    num_transforms: int = 3
+    hidden_features: int = 64
+    num_transforms: int = 4
     num_bins: int = 8
-    events_per_row: int = 16
+    events_per_row: int = 64
     validation_events_per_row: int = 64
     batch_size: int = 1024
     learning_rate: float = 0.001
-    max_epochs: int = 16
-    stop_after_epochs: int = 3
+    max_epochs: int = 40
+    stop_after_epochs: int = 6
     validation_fraction: float = 0.1
     clip_max_norm: float = 5.0
     norm: NLENormSettings = field(default_factory=NLENormSettings)

@@ -22,7 +22,7 @@ rule constraint_reference:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=reference_mem_mb,
+        mem_mb=lambda wc: reference_mem_mb(wc, CONSTRAINT_CASES[wc.case][0]),
         runtime=config["reference"].get("runtime_minutes", 30),
     params:
         norm=lambda wc: "on" if CONSTRAINT_CASES[wc.case][0] else "off",

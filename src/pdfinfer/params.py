@@ -29,6 +29,8 @@ N_PARAMS = 6
 
 THETA_MIN = np.array([0.0, -1.0, 0.0, 0.0, -1.0, 0.0])
 THETA_MAX = np.array([3.0, 1.0, 5.0, 3.0, 1.0, 5.0])
+#: Width of the prior box per parameter (physical units per normalized unit).
+WIDTHS = THETA_MAX - THETA_MIN
 
 #: Reference truth, normalized (the QuantOm toolkit's eta*).
 TRUTH = np.array([0.72916667, 0.25, 0.6, 0.36458333, 0.25, 0.8])

@@ -32,10 +32,8 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from pdfinfer.errors import DataError
-from pdfinfer.params import PARAM_NAMES, THETA_MAX, THETA_MIN, to_physical
+from pdfinfer.params import PARAM_NAMES, to_physical
 from pdfinfer.theory import log_flagged
-
-WIDTHS = THETA_MAX - THETA_MIN
 
 
 def parameter_summary(

@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise DataError(f"--case {case!r}: unknown case; cases: {', '.join(CASES)}")
         fisher = read_json(fisher_path)
         normalization, rules = CASES[case]
-        used = (bool(fisher.get("normalization")), (fisher.get("constraints") or {}).get("kind", "none") != "none")
+        used = (bool(fisher.get("normalization")), ConstraintSettings.from_config(fisher.get("constraints")).enabled)
         if used != (normalization, rules):
             raise DataError(
                 f"{fisher_path}: case {case!r} needs normalization {'on' if normalization else 'off'} and sum rules "

@@ -26,7 +26,7 @@ import numpy as np
 
 from pdfinfer.constraints.settings import ConstraintSettings
 from pdfinfer.errors import DataError
-from pdfinfer.params import PARAM_NAMES, THETA_MAX, THETA_MIN
+from pdfinfer.params import PARAM_NAMES, WIDTHS, to_physical
 
 #: Study cases: name -> (the normalization observable used, the sum-rule factor used).
 CASES: dict[str, tuple[bool, bool]] = {"none": (False, False), "normalization": (True, False), "sum_rules": (False, True)}
@@ -34,8 +34,6 @@ CASES: dict[str, tuple[bool, bool]] = {"none": (False, False), "normalization": 
 CASE_LABELS = {"none": "events only", "normalization": "normalization observable", "sum_rules": "sum rules (prior)"}
 #: The parameters whose ridge the study is about.
 SHOWN = ("N_u", "N_d")
-
-WIDTHS = np.asarray(THETA_MAX) - np.asarray(THETA_MIN)
 
 
 def case_constraint(case: str, constraint: ConstraintSettings) -> ConstraintSettings:
@@ -67,7 +65,7 @@ def case_summary(
         raise DataError(f"constraint study: samples must have shape (K, {len(PARAM_NAMES)}), got {samples.shape}")
     entry: dict[str, Any] = {
         "std": dict(zip(PARAM_NAMES, (samples.std(0) * WIDTHS).tolist())),
-        "mean": dict(zip(PARAM_NAMES, (np.asarray(THETA_MIN) + samples.mean(0) * WIDTHS).tolist())),
+        "mean": dict(zip(PARAM_NAMES, to_physical(samples.mean(0)).tolist())),
         "cramer_rao": {n: (b["physical"] if b else None) for n, b in fisher["cramer_rao"].items()},
         "bayesian_bound": {n: b["physical"] for n, b in fisher["bayesian_bound"].items()},
         "prior_limited": list(fisher.get("prior_limited", [])),

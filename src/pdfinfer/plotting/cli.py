@@ -228,12 +228,13 @@ def run_contamination(args: argparse.Namespace) -> None:
 
 
 def run_constraints(args: argparse.Namespace) -> None:
+    from pdfinfer.constraints.study import CASES
     from pdfinfer.plotting import constraints, load
 
     style = _style(args)
     data = load.json_file(args.constraints)
     cases = load.require(data, "cases", args.constraints)
-    for case in ("none", "normalization", "sum_rules"):
+    for case in CASES:
         load.require(cases, case, args.constraints)
     _save(constraints.plot_constraint_widths(data, style), args.out, style)
 

@@ -19,7 +19,7 @@ from pdfinfer.constraints.study import CASE_LABELS, SHOWN, answer
 from pdfinfer.plotting.style import PlotStyle, figure, styled
 
 
-def plot_constraint_widths(data: Mapping[str, Any], style: PlotStyle, title: str = "") -> Figure:
+def plot_constraint_widths(data: Mapping[str, Any], style: PlotStyle) -> Figure:
     """Bars of the posterior sd of N_u, N_d per case, with the van Trees bound as a tick.
 
     The van Trees bound limits the prior-averaged error, not one observed set's posterior width,
@@ -44,5 +44,5 @@ def plot_constraint_widths(data: Mapping[str, Any], style: PlotStyle, title: str
         ax.set_ylabel("exact posterior sd (physical units)")
         ax.set_title(f"Exact posterior widths, n_obs = {data['n_obs']} ({data.get('sampler', 'MCMC')})", fontsize="small")
         ax.legend(fontsize="small", frameon=False, loc="upper center", ncol=2)
-        fig.suptitle((title + "\n" if title else "") + answer(data), fontsize=style.font_size, wrap=True)
+        fig.suptitle(answer(data), fontsize=style.font_size, wrap=True)
     return fig

@@ -53,11 +53,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from pdfinfer.params import PARAM_NAMES, THETA_MAX, THETA_MIN
+from pdfinfer.params import PARAM_NAMES, WIDTHS
 from pdfinfer.theory import Theory
 from pdfinfer.theory.quadrature import tanh_sinh_nodes
-
-WIDTHS = THETA_MAX - THETA_MIN
 
 
 def composite_nodes(lo: float, hi: float, n_panels: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

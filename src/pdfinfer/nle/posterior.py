@@ -16,8 +16,10 @@ The walkers move in the referee's coordinates (``nle.mcmc.coordinates``, as
 ``reference.emcee.coordinates``, :mod:`pdfinfer.reference.coordinates`): with the normalization
 observable on, ``auto`` samples :math:`(\log Z_1, \log Z_2, \text{shapes})` through the theory's
 normalizers. That map is a bijection of the sampling space with its Jacobian in the target, so the
-density sampled is still the learned one above; it only straightens the thin curved ridge on which
-the box coordinates did not mix (R-hat 1.53 after 4800 draws on the default problem).
+density sampled is still the learned one above; it only straightens the thin curved ridge the
+normalization observable leaves, as it does for the referee. (The R-hat 1.53 of NLE with the
+normalization observable on, default problem, was a chain started in a spurious corner mode; see
+:data:`pdfinfer.reference.mcmc.START_TOLERANCE`.)
 
 The observed events are put in a canonical (lexicographic) order first, so the sum, and hence
 every MCMC draw for a given seed, does not depend on the order of the input file. A NaN

@@ -157,10 +157,10 @@ def test_settings_refuse_bad_values_without_the_schema(values, pattern):
 
 def test_methods_without_the_constraint_are_refused_when_it_is_on():
     config = with_constraints(kind="sum_rules")
-    config["methods"] = ["nle"]
+    config["methods"] = ["nle", "tsnpe"]
     validate_schema(config, SCHEMA)
     with pytest.raises(
-        ConfigError, match=r"^config: observation\.constraints\.kind = 'sum_rules' is not supported by method\(s\) \['nle'\]"
+        ConfigError, match=r"^config: observation\.constraints\.kind = 'sum_rules' is not supported by method\(s\) \['tsnpe'\]"
     ):
         check_config(config, SCHEMA)
 
@@ -407,3 +407,26 @@ def test_constraint_study_reuses_the_runs_own_referee_for_its_case(tmp_path):
     assert all("--normalization off" in c for c in studies)
     (gather,) = [c for c in commands if "pdfinfer.constraints.gather" in c]
     assert f"--case normalization {tmp_path}/reference/n128/samples.h5 {tmp_path}/reference/n128/fisher.json" in gather
+
+
+def test_constraint_reaches_every_job_that_draws_or_weighs_parameters(tmp_path):
+    """With observation.constraints on, the simulations, the referee, the adversarial runs and NLE's
+    sampler all receive it (a dry run of the tiny config with NPE, NLE and the adversarial method)."""
+    from workflow_helpers import snakemake
+
+    overlay = tmp_path / "rules.yaml"
+    constraint = {"kind": "sum_rules", "form": "soft", "tolerance": 0.05}
+    overlay.write_text(
+        yaml.safe_dump(
+            {"results": str(tmp_path), "methods": ["npe", "nle", "adversarial"], "observation": {"constraints": constraint}}
+        )
+    )
+    proc = snakemake("-n", "--forceall", "--printshellcmds", "--cores", "1", "--configfile", "config/tiny.yaml", str(overlay))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    commands = [line.strip() for line in out.splitlines() if "python -m pdfinfer" in line]
+    expected = ConstraintSettings.from_config(constraint).to_json()
+    for module in ("simulate training", "simulate holdout", "reference.run", "adversarial.train", "nle.sample"):
+        chosen = [c for c in commands if f"pdfinfer.{module}" in c and "/constraints/" not in c]
+        assert chosen, f"no {module} job in the dry run"
+        assert all(f"--constraints '{expected}'" in c for c in chosen), (module, chosen[0])

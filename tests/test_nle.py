@@ -247,6 +247,26 @@ def test_normalization_coordinates_leave_the_learned_density_unchanged(tiny: tup
     assert mcmc_settings(NLESettings.from_config(TINY)).coordinates == "auto"
 
 
+def test_sum_rule_constraint_adds_the_referees_prior_factor(tiny: tuple[Path, dict]) -> None:
+    """With observation.constraints on, NLE's log-posterior is its learned likelihood plus exactly the
+    log f the exact referee adds (the same prior for both); kind none leaves it unchanged."""
+    from pdfinfer.constraints.settings import ConstraintSettings
+    from pdfinfer.constraints.sumrules import log_factor
+
+    model, _ = load_model(tiny[0])
+    events = make_theory("proxy").sample(torch.as_tensor(TRUTH[None]), 40, generator=torch.Generator().manual_seed(5))[0].numpy()
+    norm = np.array([3.3, 1.9])
+    eta = np.random.default_rng(6).uniform(0.1, 0.9, size=(5, 6))
+    plain = NLELogPosterior(model, events, norm)(eta)
+    for form in ("soft", "hard"):
+        constraint = ConstraintSettings.from_config({"kind": "sum_rules", "form": form, "tolerance": 0.1})
+        factor = log_factor(torch.as_tensor(eta), constraint).numpy()
+        assert np.all(factor < 0)  # the rows are off the sum rules: the factor bites
+        np.testing.assert_allclose(NLELogPosterior(model, events, norm, constraint=constraint)(eta) - plain, factor, atol=1e-8)
+    none = ConstraintSettings.from_config({"kind": "none"})
+    np.testing.assert_array_equal(NLELogPosterior(model, events, norm, constraint=none)(eta), plain)
+
+
 def test_chunked_sum_equals_unchunked(tiny: tuple[Path, dict]) -> None:
     """Chunking over walkers and events (for n_obs up to 102400) does not change the log-likelihood."""
     model, _ = load_model(tiny[0])

@@ -31,7 +31,7 @@ STAGE_SETTINGS = {
 
 
 #: Methods that do not apply the sum-rule constraint yet (their posterior multiplies the box prior).
-CONSTRAINT_UNSUPPORTED = ("nle", "tsnpe")
+CONSTRAINT_UNSUPPORTED = ("tsnpe",)
 
 
 def settings_class(section: str) -> type:

@@ -57,10 +57,11 @@ rule nle_sample:
     params:
         settings=settings_json("nle"),
         norm=NORM_FLAG,
+        constraints=CONSTRAINTS,
         seed=config["seed"],
         device=config["device"],
         hash=config_hash("theory", "observation", "training_data", "nle", "seed"),
     shell:
         "python -m pdfinfer.nle.sample --model {input.model:q} --observed {input.observed:q} --normalization {params.norm:q}"
-        " --settings {params.settings:q} --seed {params.seed:q} --device {params.device:q} --threads {threads:q}"
+        " --constraints {params.constraints:q} --settings {params.settings:q} --seed {params.seed:q} --device {params.device:q} --threads {threads:q}"
         " --config-hash {params.hash:q} --out {output:q} > {log:q} 2>&1"

@@ -31,6 +31,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from pdfinfer.constraints.settings import ConstraintSettings
+from pdfinfer.constraints.sumrules import log_factor
 from pdfinfer.errors import DataError, TrainingError
 from pdfinfer.nle.model import NLEModel
 from pdfinfer.nle.settings import NLESettings
@@ -56,6 +58,7 @@ class NLELogPosterior:
         chunk_elements: bound on (walker, event) pairs per flow call.
         names: parameter names (``D`` of them).
         theory: the observation model, for the sampler's normalization coordinates only (never the density).
+        constraint: the prior's sum-rule factor; ``None`` or kind ``none`` = the plain box prior.
     """
 
     def __init__(
@@ -67,6 +70,7 @@ class NLELogPosterior:
         chunk_elements: int = 1 << 18,
         names: tuple[str, ...] = PARAM_NAMES,
         theory: Theory | None = None,
+        constraint: ConstraintSettings | None = None,
     ) -> None:
         events = np.asarray(events)
         n_features = model.events.transform.mean.shape[0]
@@ -87,10 +91,12 @@ class NLELogPosterior:
         self.names = tuple(names)
         self.dim = len(self.names)
         self.theory = theory
+        self.constraint = constraint if constraint is not None and constraint.enabled else None
         self.n_calls = 0
 
     def torch_log_prob(self, eta: torch.Tensor, log_z: torch.Tensor | None = None) -> torch.Tensor:
-        """Differentiable learned log-likelihood ``(B,)`` of rows ``eta`` ``(B, D)`` (no prior check).
+        """Differentiable learned log-likelihood ``(B,)`` of rows ``eta`` ``(B, D)`` (no box check; plus the
+        sum-rule factor ``log f`` when the prior has one).
 
         ``log_z`` (the exact log-normalizers the coordinates pass) is ignored: the normalization term is learned."""
         parts = []
@@ -104,6 +110,8 @@ class NLELogPosterior:
                 total = total + lp.reshape(rows.shape[0], y.shape[0]).sum(-1)
             if self.norm is not None:
                 total = total + self.model.norm(self.norm, rows)
+            if self.constraint is not None:
+                total = total + log_factor(rows, self.constraint)
             parts.append(total + self.log_jacobian)
         return torch.cat(parts)
 
@@ -162,10 +170,12 @@ def sample_posterior(
     seed: int,
     device: torch.device | str = "cpu",
     theory: Theory | None = None,
+    constraint: ConstraintSettings | None = None,
 ) -> MCMCResult:
     """MCMC draws ``(K, D)`` of the learned posterior of ``events`` ``(N, F)`` (and ``norm`` ``(T,)``);
-    ``theory`` gives the sampler its normalization coordinates (``nle.mcmc.coordinates``)."""
-    posterior = NLELogPosterior(model, events, norm, device, settings.chunk_elements, theory=theory)
+    ``theory`` gives the sampler its normalization coordinates (``nle.mcmc.coordinates``), ``constraint``
+    the prior's sum-rule factor."""
+    posterior = NLELogPosterior(model, events, norm, device, settings.chunk_elements, theory=theory, constraint=constraint)
     try:
         return run_mcmc(posterior, mcmc_settings(settings), seed)
     except ConvergenceError as err:  # the referee's sampler names its own config keys; name ours

@@ -16,7 +16,7 @@ seconds), ``train_seconds``, ``sampling_seconds`` and ``model`` (the likelihood 
 Usage::
 
     python -m pdfinfer.nle.sample --model likelihood.pt --observed observed.h5 --normalization off \
-        --settings '{"n_samples": 10000}' --out samples.h5
+        --settings '{"n_samples": 10000}' [--constraints '{"kind": "sum_rules"}'] --out samples.h5
 """
 
 from __future__ import annotations
@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--settings", default="{}", help="the nle config section as JSON (its mcmc and n_samples keys are used here)"
     )
+    parser.add_argument(
+        "--constraints", default="{}", help="the config section 'observation.constraints' as JSON: the prior's sum-rule factor"
+    )
     parser.add_argument("--out", required=True, help="samples file (HDF5, samples (K, 6) normalized)")
     add_common_arguments(parser)
     return parser
@@ -79,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pdfinfer.nle.settings import NLESettings
 
     settings = NLESettings.from_json(args.settings)
+    from pdfinfer.constraints.settings import ConstraintSettings
+
+    constraint = ConstraintSettings.from_json(args.constraints, "--constraints")
     from pdfinfer.io import read_events, write_samples
     from pdfinfer.nle.model import check_compatible, load_model, quiet_library_warnings
     from pdfinfer.nle.posterior import sample_posterior
@@ -102,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         device,
     )
     theory = make_theory(observed.theory)
-    result = sample_posterior(payload_model, observed.events, norm, settings, seed, device, theory)
+    result = sample_posterior(payload_model, observed.events, norm, settings, seed, device, theory, constraint)
     phys = to_physical(result.samples)
     for name, mean, std, rhat in zip(PARAM_NAMES, phys.mean(0), phys.std(0), result.rhat):
         log.info("%-4s = %.4f +- %.4f (posterior mean +- std, physical), R-hat %.4f", name, mean, std, rhat)
@@ -124,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "model": str(args.model),
             "observed": str(args.observed),
             "normalization": norm is not None,
+            **({"constraints": constraint.as_dict()} if constraint.enabled else {}),
             "device": str(device),
             "versions": payload["versions"],
             "n_steps_run": result.n_steps,

@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pdfinfer.calibration import LEVELS, calibrate
     from pdfinfer.errors import DataError
     from pdfinfer.io import read_events, write_h5, write_json
-    from pdfinfer.npe.model import check_fits, load_model, make_prior, observation_tensor, quiet_library_warnings
+    from pdfinfer.npe.model import check_fits, load_model, observation_tensor, quiet_library_warnings
     from pdfinfer.params import PARAM_NAMES
     from pdfinfer.runtime import derive_seed, resolve_device, setup
 
@@ -100,7 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     theta = torch.as_tensor(holdout.params[: config.n_sims], dtype=torch.float32)
     xs = observation_tensor(holdout, data)[: config.n_sims].to(device)
     seed = derive_seed(args.seed, "npe", "diagnostics", data["n_events"])
-    prior = make_prior("cpu").sample((config.n_sims,)) if config.c2st else None
+    # The SBC's prior-vs-data-averaged-posterior check compares with the hold-out's own parameters: draws of the
+    # prior its sets came from (the sum-rule constrained one when observation.constraints is on), not the box.
+    prior = theta if config.c2st else None
     draw, log_density = npe_sampler(posterior)
     result = calibrate(draw, theta, xs, config.n_posterior_samples, log_density, seed, config.c2st, prior)
     seconds = result.pop("seconds")

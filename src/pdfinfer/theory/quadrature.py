@@ -129,10 +129,11 @@ def find_cells(cdf: torch.Tensor, u: torch.Tensor, bins: int | None = None, step
     guide = guide_table(cdf2, bins)
     k = (u2 * bins).long().clamp_(0, bins - 1)
     cell = guide.gather(-1, k)
+    upper = cdf2[:, 1:]  # upper[c] = cdf[c + 1], a view: no `cell + 1` index tensor per step
     last = n_nodes - 2  # the last CDF value may round to just below 1: never step past the last cell
     for _ in range(steps):
-        cell.add_(cdf2.gather(-1, cell + 1) <= u2).clamp_max_(last)  # in place: `cell + bool` promotes slowly
-    rows, cols = torch.nonzero((cdf2.gather(-1, cell + 1) <= u2) & (cell < last), as_tuple=True)
+        cell.add_(upper.gather(-1, cell) <= u2).clamp_max_(last)  # in place: `cell + bool` promotes slowly
+    rows, cols = torch.nonzero((upper.gather(-1, cell) <= u2) & (cell < last), as_tuple=True)
     if rows.numel():
         lo, hi, u_left = cell[rows, cols], guide[rows, k[rows, cols] + 1], u2[rows, cols]
         for _ in range(int((hi - lo).max()).bit_length()):
@@ -170,5 +171,8 @@ def invert_table(cdf: torch.Tensor, x_nodes: torch.Tensor, u: torch.Tensor, meth
     d_f = torch.gather(mass, -1, cell)
     widths = (x_nodes[1:] - x_nodes[:-1]).expand(mass.shape)
     x_lo = torch.gather(x_nodes[:-1].expand(mass.shape), -1, cell)
+    width = torch.gather(widths, -1, cell)
     # u lies in [F_cell, F_cell+1), so the fraction is in [0, 1) and d_f > 0.
-    return x_lo + (u - f_lo) / d_f * torch.gather(widths, -1, cell)
+    if torch.is_grad_enabled() and cdf.requires_grad:
+        return x_lo + (u - f_lo) / d_f * width
+    return (u - f_lo).div_(d_f).mul_(width).add_(x_lo)  # the same operations in place (no autograd to keep)

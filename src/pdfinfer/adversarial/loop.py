@@ -51,10 +51,11 @@ from pdfinfer.adversarial.blackbox import (
     surrogate_target,
 )
 from pdfinfer.adversarial.histogram import HistogramDistance, chi2_edges, two_sample_chi2
+from pdfinfer.adversarial.losses import SetBatch
 from pdfinfer.adversarial.networks import GaussianGenerator, Generator, SurrogateEnsemble, build_discriminator
 from pdfinfer.adversarial.objective import DiscriminatorLoss, PriorPenalty, SetLoss
 from pdfinfer.adversarial.observation import Observation
-from pdfinfer.adversarial.sets import RealSets, SetEncoder, simulate_sets
+from pdfinfer.adversarial.sets import RealSets, SetEncoder, simulate_common, simulate_sets
 from pdfinfer.adversarial.settings import AdversarialSettings
 from pdfinfer.checkpoint import Checkpoint, content_hash, fingerprint
 from pdfinfer.errors import TrainingError
@@ -276,15 +277,25 @@ def surrogate_step(run: Run, step: int) -> float:
 
 
 def reinforce_loss(run: Run) -> tuple[torch.Tensor, float]:
-    """The score-function objective of ``reinforce_batch`` draws (black-box sets) and their mean loss."""
+    """The score-function objective of ``reinforce_batch`` draws (black-box sets) and their mean loss.
+
+    With ``reinforce_common_noise`` all draws of the step share the simulator's random numbers and one
+    real subset (:func:`~pdfinfer.adversarial.sets.simulate_common`), so the simulation noise common to
+    the batch cancels against the baseline.
+    """
     batch, antithetic = run.settings.reinforce_batch, run.settings.reinforce_antithetic
     with torch.no_grad():
         z = torch.randn((batch // 2 if antithetic else batch, run.generator.noise_dim), generator=run.rng, device=run.rng.device)
         if antithetic:
             z = torch.cat([z, -z])
         u = run.generator.latent(z)
-        fake = simulate_sets(run.theory, run.encoder, torch.sigmoid(u), run.n_fake, run.rng)
-        real = run.real.draw(batch, run.n_events, run.rng)
+        if run.settings.reinforce_common_noise:
+            fake = simulate_common(run.theory, run.encoder, torch.sigmoid(u), run.n_fake, run.rng)
+            one = run.real.draw(1, run.n_events, run.rng)
+            real = SetBatch(one.events.expand(batch, -1, -1), None if one.norm is None else one.norm.expand(batch, -1))
+        else:
+            fake = simulate_sets(run.theory, run.encoder, torch.sigmoid(u), run.n_fake, run.rng)
+            real = run.real.draw(batch, run.n_events, run.rng)
         losses = run.set_loss(fake, real)
         if run.penalty is not None:
             losses = losses + run.penalty(torch.sigmoid(u))

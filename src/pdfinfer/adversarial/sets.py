@@ -121,3 +121,21 @@ def simulate_sets(
             z = theory.sample_norm(eta, encoder.rel_unc, generator=generator)
         norm = encoder.norm(z.clamp_min(torch.finfo(torch.float64).tiny))
     return SetBatch(encoder.events(events), norm)
+
+
+def simulate_common(
+    theory: Theory, encoder: SetEncoder, eta: torch.Tensor, n_events: int, generator: torch.Generator
+) -> SetBatch:
+    """Fake sets ``(B, n_events, F)`` at each row of ``eta`` ``(B, 6)``, every row from the same random numbers.
+
+    Common random numbers: the simulator runs once per row, as a black box (``sample`` only), each time
+    from the same state of ``generator``, as a simulator run with one seed at ``B`` parameter points. The
+    sets then differ through their parameters only, which is what a comparison of their losses measures.
+    """
+    state = generator.get_state()
+    parts = []
+    for row in eta:
+        generator.set_state(state)
+        parts.append(simulate_sets(theory, encoder, row[None], n_events, generator))
+    norm = None if parts[0].norm is None else torch.cat([part.norm for part in parts])
+    return SetBatch(torch.cat([part.events for part in parts]), norm)

@@ -92,6 +92,7 @@ class AdversarialSettings(Settings):
     lr_reinforce: float = 0.05
     reinforce_shaping: str = "asinh"
     reinforce_antithetic: bool = False
+    reinforce_common_noise: bool = True
     lr_schedule: str = "auto"
     lr_final_fraction: float = 0.05
     ema: float = 0.95

@@ -13,14 +13,16 @@ import yaml
 
 from pdfinfer.errors import ConfigError, DataError
 from pdfinfer.gatsbi.calibration import hpd_rank, run_calibration, sbc_ranks
-from pdfinfer.gatsbi.loop import build_nets, data_meta, fit
+from pdfinfer.gatsbi.loop import build_nets, data_meta, embed_all, fit
 from pdfinfer.gatsbi.model import GATSBIPosterior, check_compatible, load_model, save_model
 from pdfinfer.gatsbi.settings import GATSBISettings
 from pdfinfer.io import EventSet, read_json, read_samples, write_events
 
 PROXY = {"name": "proxy", "x_min": 0.1}
+#: The toy pairs below are not proxy events, so the small runs learn their summary and simulate nothing.
 TINY = {
-    "embedding": {"event_hidden": 8, "event_features": 4, "hidden": 8, "output_dim": 4},
+    "embedding": {"statistics": "learned", "event_hidden": 8, "event_features": 4, "hidden": 8, "output_dim": 4},
+    "simulations": 0,
     "generator_width": 8,
     "generator_depth": 1,
     "discriminator_width": 8,
@@ -83,6 +85,9 @@ def test_schema_and_config_defaults_equal_the_dataclass(repo_root: Path) -> None
         ({"epochs": 0}, "gatsbi.epochs"),
         ({"embedding": {"output_dim": 0}}, "gatsbi.embedding.output_dim"),
         ({"epoch": 3}, "unknown key"),
+        ({"embedding": {"statistics": "fixed"}}, "gatsbi.embedding.statistics"),
+        ({"lr_final_fraction": 0.0}, "gatsbi.lr_final_fraction"),
+        ({"finetune_embedding": True}, "gatsbi.finetune_embedding = true needs"),
     ],
 )
 def test_settings_refuse_bad_values(values: dict, needle: str) -> None:
@@ -112,6 +117,57 @@ def test_draws_are_permutation_invariant_in_the_events() -> None:
     assert a.shape == (1, 100, 6) and float(a.min()) > 0 and float(a.max()) < 1
 
 
+def proxy_shard(m: int, n: int, seed: int) -> EventSet:
+    """``m`` prior-predictive sets of ``n`` proxy events (normalization measured), as a shard holds them."""
+    from pdfinfer.theory import make_theory
+
+    theory = make_theory(PROXY)
+    g = torch.Generator().manual_seed(seed)
+    eta = torch.rand((m, 6), generator=g, dtype=torch.float64)
+    events, norm = theory.sample(eta, n, generator=g).numpy(), theory.sample_norm(eta, 0.02, generator=g).numpy()
+    return EventSet(events, eta.numpy(), norm, theory.spec(), {"norm_rel_unc": 0.02}, "shard.h5")
+
+
+def test_moment_summaries_are_npes_standardized_moments_and_order_free() -> None:
+    """statistics: moments: s(x) is NPE's fixed moments (powers 1-4 of each standardized feature, log x and
+    log(1 - x) of each momentum fraction: 4 F + 2 T columns), standardized across the training sets, then
+    the standardized log z; no parameters, and the same for any order of the events."""
+    from pdfinfer.npe.embedding import moments
+
+    data = proxy_shard(40, 64, 0)
+    meta = data_meta(data, True)
+    embedding = build_nets(meta, GATSBISettings.from_config({"simulations": 0}))["g"]["embedding"].eval()
+    assert not list(embedding.parameters()) and embedding.output_dim == 4 * 2 + 2 * 2 + 2
+    events, norm = torch.as_tensor(data.events), torch.as_tensor(data.norm, dtype=torch.float32)
+    embedding.standardize_output(embed_all(embedding, events, norm))
+    s = embedding(events, norm)
+    std = (events.float() - torch.tensor(meta["feature_mean"])) / torch.tensor(meta["feature_std"])
+    raw = moments(std, events.float(), [0, 1], 1.0)
+    expected = (raw - raw.mean(0)) / raw.std(0)
+    torch.testing.assert_close(s[:, :12], expected, atol=2e-4, rtol=1e-4)
+    torch.testing.assert_close(s[:, :12].mean(0), torch.zeros(12), atol=1e-5, rtol=0)  # standardized across the sets
+    permuted = events[:, torch.randperm(64, generator=torch.Generator().manual_seed(2))]
+    assert torch.equal(embedding(permuted, norm), s)
+
+
+def test_simulated_pool_is_reproducible_and_drawn_from_the_prior() -> None:
+    """simulate_pool: the same pairs for the same seed, others for another; parameters from the box prior
+    (KS test of each coordinate against U(0, 1) at 400 pairs, p > 0.001); summaries of the embedding's width."""
+    from scipy import stats
+
+    from pdfinfer.gatsbi.loop import simulate_pool
+
+    data = proxy_shard(16, 64, 1)
+    meta = data_meta(data, True)
+    embedding = build_nets(meta, GATSBISettings.from_config({"simulations": 0}))["g"]["embedding"]
+    eta, s = simulate_pool(embedding, meta, 400, seed=5, device=torch.device("cpu"))
+    again, s_again = simulate_pool(embedding, meta, 400, seed=5, device=torch.device("cpu"))
+    assert torch.equal(eta, again) and torch.equal(s, s_again)
+    assert not torch.equal(eta, simulate_pool(embedding, meta, 400, seed=6, device=torch.device("cpu"))[0])
+    assert eta.shape == (400, 6) and s.shape == (400, embedding.output_dim)
+    assert min(stats.kstest(eta[:, k].numpy(), "uniform").pvalue for k in range(6)) > 1e-3
+
+
 # ---------------------------------------------------------------------------------- calibration helpers
 def test_calibration_of_exact_posterior_draws_is_nominal() -> None:
     # Draws from the exact posterior of a Gaussian toy: coverage must be nominal. M = 300 sets give a
@@ -138,9 +194,13 @@ def toy_fit() -> tuple:
     """GATSBI trained on 1000 toy pairs (about 30 s of CPU time; minutes on a loaded machine)."""
     settings = GATSBISettings.from_config(
         {
-            "embedding": {"event_hidden": 16, "event_features": 8, "hidden": 16, "output_dim": 4},
+            "embedding": {"statistics": "learned", "event_hidden": 16, "event_features": 8, "hidden": 16, "output_dim": 4},
+            "simulations": 0,
             "generator_width": 32,
+            "generator_depth": 2,
             "discriminator_width": 32,
+            "discriminator_depth": 2,
+            "lr_final_fraction": 1.0,
             "warm_start_epochs": 15,
             "warm_start_events": 0,
             "epochs": 100,
@@ -251,7 +311,7 @@ def test_command_lines_train_sample_diagnose(tmp_path: Path) -> None:
                 "--normalization",
                 "on",
                 "--settings",
-                json.dumps(TINY),
+                json.dumps({**TINY, "embedding": {"statistics": "moments"}, "simulations": 40}),
                 "--checkpoint",
                 str(tmp_path / "ck.pt"),
                 "--out",

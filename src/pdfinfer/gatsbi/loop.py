@@ -4,16 +4,23 @@ Pairs :math:`(\eta_i, x_i)`, :math:`i = 1..M`, from :func:`pdfinfer.io.read_even
 (``params`` ``(M, 6)``, ``events`` ``(M, N, F)``, ``norm`` ``(M, T)``, the last used only when the
 normalization observable is on). Two phases:
 
-1. **Warm start** (``warm_start_epochs``, :func:`warm_start`): the embedding :math:`s` and a
-   Gaussian head are fitted by heteroscedastic regression of :math:`\eta` on :math:`s(x)`, with
-   early stopping on a seeded validation split. Generator and discriminator both start from this
-   embedding, its output standardized over the training sets. With ``finetune_embedding: false`` it stays frozen and the summaries of all sets
-   are computed once, so an adversarial step costs two small MLPs instead of two set networks.
+1. **Summaries.** With ``embedding.statistics: moments`` (the default) :math:`s(x)` is NPE's fixed
+   moments of the set, standardized across the shards' sets: nothing to learn, the summary NPE's
+   flow reaches its C2ST with. With ``learned``, a **warm start** (``warm_start_epochs``,
+   :func:`warm_start`) fits a Deep Sets embedding and a Gaussian head by heteroscedastic
+   regression of :math:`\eta` on :math:`s(x)`, with early stopping on a seeded validation split.
+   Generator and discriminator both start from it, its output standardized over the training
+   sets. With ``finetune_embedding: false`` it stays frozen and the summaries of all sets are
+   computed once, so an adversarial step costs two small MLPs instead of two set networks.
+   The simulator is cheap, so the job then simulates ``simulations`` more pairs from the shards'
+   prior (:func:`simulate_pool`), keeping only their summaries: a conditional GAN needs far more
+   pairs than the shards hold (NPE sees 8192 fresh sets per epoch).
 2. **Adversarial training** (``epochs``, :func:`adversarial_epoch`): per batch of ``batch_size``
    real pairs, ``fakes_per_real`` fake pairs :math:`(G(z, s_G(x_i)), x_i)` each; ``d_steps``
    discriminator updates on :math:`\mathcal L_D + R_1`, then one generator update on
-   :math:`\mathcal L_G` (:mod:`pdfinfer.gatsbi.objective`). An exponential moving average of the
-   generator side (:class:`EMA`) is what gets saved.
+   :math:`\mathcal L_G` (:mod:`pdfinfer.gatsbi.objective`); both learning rates follow a cosine over
+   the epochs down to ``lr_final_fraction`` (:func:`set_learning_rates`). An exponential moving
+   average of the generator side (:class:`EMA`) is what gets saved.
 
 :func:`fit` checkpoints with :class:`pdfinfer.checkpoint.Checkpoint` (fingerprint: settings, seed,
 normalization flag, hash of the data) after the warm start and every ``checkpoint_every`` epochs.
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -70,6 +78,8 @@ def data_meta(data: EventSet, use_norm: bool) -> dict[str, Any]:
         "n_features": data.n_features,
         "feature_names": list(theory.feature_names),
         "log_features": [bool(f) for f in theory.log_features],
+        "x_features": [i % theory.draws_per_target == 0 for i in range(theory.n_features)],  # each target's x
+        "x_hi": theory.x_hi,
         "normalization": bool(use_norm),
         "norm_rel_unc": data.norm_rel_unc,
         "n_norm": theory.n_targets if use_norm else 0,
@@ -82,6 +92,8 @@ def data_meta(data: EventSet, use_norm: bool) -> dict[str, Any]:
     if use_norm:
         log_norm = np.log(np.clip(data.norm.astype(np.float64), 1e-30, None))
         meta["norm_mean"], meta["norm_std"] = log_norm.mean(0).tolist(), np.maximum(log_norm.std(0), 1e-6).tolist()
+    if "constraints" in data.attrs:  # the shards' constrained prior, which the simulated pairs reuse
+        meta["constraints"] = dict(data.attrs["constraints"])
     return meta
 
 
@@ -157,13 +169,47 @@ def embed_all(embedding: SetEmbedding, events: torch.Tensor, norm: torch.Tensor 
         )
 
 
-def summary_function(nets: nn.ModuleDict, events: torch.Tensor, norm: torch.Tensor | None, settings: GATSBISettings) -> Summaries:
+def simulate_pool(
+    embedding: SetEmbedding, meta: dict[str, Any], n_sets: int, seed: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n_sets`` prior-predictive pairs, summarized as they are simulated: parameters ``(n_sets, 6)`` and
+    summaries ``(n_sets, S)``, float32. The shards' prior and theory (``meta``), seed stream
+    ``("gatsbi", "pool")``; the events are not kept (memory of one chunk of sets)."""
+    from pdfinfer.npe.data import FreshSimulations
+
+    keys = ("theory", "n_events", "norm_rel_unc", "normalization")
+    spec = {key: meta[key] for key in keys} | ({"constraints": meta["constraints"]} if "constraints" in meta else {})
+    pool = FreshSimulations(spec, n_sets, derive_seed(seed, "gatsbi", "pool"), device)
+    width = meta["n_events"] * meta["n_features"]
+    thetas, summaries = [], []
+    was_training = embedding.training
+    embedding.train()  # no canonical sort of each set: a mean over events, the same up to rounding
+    with torch.no_grad(), progress(total=n_sets, desc="gatsbi simulations", unit="set") as bar:
+        for theta, x in pool.chunks(0):
+            events = x[:, :width].reshape(len(x), meta["n_events"], meta["n_features"])
+            summaries.append(embedding(events, x[:, width:] if meta["normalization"] else None))
+            thetas.append(theta)
+            bar.update(len(theta))
+    embedding.train(was_training)
+    return torch.cat(thetas), torch.cat(summaries)
+
+
+def summary_function(
+    nets: nn.ModuleDict,
+    events: torch.Tensor,
+    norm: torch.Tensor | None,
+    settings: GATSBISettings,
+    pool: torch.Tensor | None = None,
+) -> Summaries:
     """``(idx, for_generator) -> (s_G, s_D)`` of the sets ``idx``; gradients only into the side being updated.
 
-    Frozen embeddings: summaries computed once and looked up.
+    Frozen embeddings: summaries computed once and looked up; the simulated ``pool`` summaries
+    ``(P, S)`` follow the shards' (indices from ``len(events)`` on).
     """
     if not settings.finetune_embedding:
         cached = embed_all(nets["g"]["embedding"].eval(), events, norm)
+        if pool is not None:
+            cached = torch.cat([cached, pool])
         return lambda idx, for_generator: (cached[idx], cached[idx])
 
     def summaries(idx: torch.Tensor, for_generator: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -243,6 +289,15 @@ def optimizers(nets: nn.ModuleDict, settings: GATSBISettings) -> dict[str, torch
     }
 
 
+def set_learning_rates(opts: dict[str, torch.optim.Optimizer], settings: GATSBISettings, epoch: int) -> None:
+    """Both learning rates at ``epoch`` (0-based) of the cosine from their base values down to ``lr_final_fraction`` of them."""
+    f = settings.lr_final_fraction
+    factor = f + (1.0 - f) * 0.5 * (1.0 + math.cos(math.pi * epoch / max(settings.epochs - 1, 1)))
+    for key, base in (("g", settings.lr_generator), ("d", settings.lr_discriminator)):
+        for group in opts[key].param_groups:
+            group["lr"] = base * factor
+
+
 def fit(
     data: EventSet, use_norm: bool, settings: GATSBISettings, seed: int, device: torch.device, checkpoint: str | None = None
 ) -> tuple[nn.ModuleDict, dict[str, Any], dict[str, list[float]], float, Checkpoint]:
@@ -287,9 +342,10 @@ def fit(
             }
         )
 
+    learned = settings.embedding.statistics == "learned"
     if state is None:
         tic = time.perf_counter()
-        if settings.warm_start_epochs:
+        if settings.warm_start_epochs and learned:
             history.update(warm_start(nets["g"]["embedding"], eta, events, norm, settings, seed))
         nets["g"]["embedding"].standardize_output(embed_all(nets["g"]["embedding"].eval(), events, norm))
         nets["d"]["embedding"].load_state_dict(nets["g"]["embedding"].state_dict())
@@ -297,11 +353,17 @@ def fit(
         seconds += time.perf_counter() - tic
         save()
     tic = time.perf_counter()
-    summaries = summary_function(nets, events, norm, settings)
+    pool = None
+    if settings.simulations:  # deterministic in the seed: a resumed run simulates the same pairs again
+        pool_eta, pool = simulate_pool(nets["g"]["embedding"], meta, settings.simulations, seed, device)
+        eta = torch.cat([eta, pool_eta])
+    summaries = summary_function(nets, events, norm, settings, pool)
     seconds += time.perf_counter() - tic
+    log.info("adversarial phase on %d pairs (%d from the shards, %d simulated)", len(eta), len(events), settings.simulations)
     with progress(total=settings.epochs, initial=epoch, desc="gatsbi epochs", unit="epoch") as bar:
         while epoch < settings.epochs:
             tic = time.perf_counter()
+            set_learning_rates(opts, settings, epoch)
             row = adversarial_epoch(nets, opts, eta, summaries, settings, rng)
             seconds += time.perf_counter() - tic
             for key, value in {**row, "epoch_seconds": time.perf_counter() - tic}.items():

@@ -2,8 +2,8 @@
 
 ``generator.pt`` (``torch.save``, read back with ``weights_only=True``) holds ``format``
 (``"pdfinfer-gatsbi"``), ``format_version``, ``settings`` (:class:`GATSBISettings` as a dict),
-``meta`` (theory spec, events per set, feature width, normalization on/off and the fitted
-standardization), the state dicts of the generator's ``embedding`` and of the (EMA) ``generator``,
+``meta`` (theory spec, events per set, feature width, which features are momentum fractions,
+normalization on/off and the fitted standardization), the state dicts of the generator's ``embedding`` and of the (EMA) ``generator``,
 the training ``history`` and ``train_seconds``. A model is refused, with one line naming the
 file, for an observed set of another theory, feature width or set size.
 """
@@ -25,7 +25,7 @@ from pdfinfer.gatsbi.settings import GATSBISettings
 from pdfinfer.io import EventSet, atomic_path
 
 FORMAT = "pdfinfer-gatsbi"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: summaries by fixed moments or a learned embedding (meta x_features, x_hi)
 
 
 def build_embedding(meta: Mapping[str, Any], settings: GATSBISettings) -> SetEmbedding:
@@ -38,6 +38,8 @@ def build_embedding(meta: Mapping[str, Any], settings: GATSBISettings) -> SetEmb
         meta["feature_std"],
         meta["norm_mean"],
         meta["norm_std"],
+        x_features=meta["x_features"],
+        x_hi=meta["x_hi"],
         **settings.embedding.as_dict(),
     )
 

@@ -1,11 +1,14 @@
 r"""Networks of GATSBI: a set embedding, a conditional generator and a discriminator.
 
-* :class:`SetEmbedding` :math:`s(x) = [\rho(\frac1N \sum_i \phi(\tilde e_i)),\ \tilde z]`: Deep Sets
-  with mean pooling over the standardized (logged where the theory flags it) events
-  :math:`\tilde e_i`, the standardized log normalization measurement :math:`\tilde z` appended
-  when it is observed. The events are put in a canonical (lexicographic) order before pooling,
-  in evaluation mode, so there :math:`s` is invariant to their order bit for bit, not only up to
-  float rounding (training skips the sort: the mean is the same up to rounding).
+* :class:`SetEmbedding` :math:`s(x) = [m(x),\ \tilde z]`, with :math:`m` (``statistics``) either NPE's
+  fixed moments of the standardized (logged where the theory flags it) events :math:`\tilde e_i`
+  (:func:`pdfinfer.npe.embedding.moments`: powers 1-4 of each feature, and :math:`\log x`,
+  :math:`\log(x_{hi} - x)` of each momentum fraction, the beta densities' sufficient statistics;
+  no parameters) or a Deep Sets embedding :math:`\rho(\frac1N \sum_i \phi(\tilde e_i))` (learned
+  by the warm start), standardized across the training sets; the standardized log normalization
+  measurement :math:`\tilde z` is appended when it is observed. The events are put in a canonical
+  (lexicographic) order first, in evaluation mode, so there :math:`s` is invariant to their order
+  bit for bit, not only up to float rounding (training skips the sort: the mean is the same up to rounding).
 * :class:`Generator` :math:`G(z, s) = \sigma(\mathrm{MLP}([z, s])) \in (0, 1)^6`, :math:`z \sim \mathcal N(0, I)`.
 * :class:`Discriminator` :math:`D(\eta, s) = \mathrm{MLP}([2\eta - 1, s])`, a logit
   (optionally spectrally normalized).
@@ -21,6 +24,7 @@ import torch
 from torch import nn
 
 from pdfinfer.errors import DataError
+from pdfinfer.npe.embedding import moment_width, moments
 from pdfinfer.params import N_PARAMS
 from pdfinfer.theory import log_flagged
 
@@ -67,16 +71,25 @@ class SetEmbedding(nn.Module):
         event_features: int = 32,
         hidden: int = 64,
         output_dim: int = 16,
+        statistics: str = "learned",
+        x_features: Sequence[bool] = (),
+        x_hi: float = 1.0,
     ) -> None:
         super().__init__()
         self.n_features, self.n_norm = int(n_features), int(n_norm)
+        self.statistics, self.x_hi = statistics, float(x_hi)
+        self.x_columns = [j for j, flag in enumerate(x_features) if flag]
         self.register_buffer("log_mask", torch.as_tensor(list(log_features), dtype=torch.bool))
         self.register_buffer("feature_mean", torch.as_tensor(list(feature_mean), dtype=torch.float32))
         self.register_buffer("feature_std", torch.as_tensor(list(feature_std), dtype=torch.float32))
         self.register_buffer("norm_mean", torch.as_tensor(list(norm_mean)[: self.n_norm], dtype=torch.float32))
         self.register_buffer("norm_std", torch.as_tensor(list(norm_std)[: self.n_norm], dtype=torch.float32))
-        self.phi = mlp(n_features, event_features, event_hidden, event_layers)
-        self.rho = mlp(event_features, output_dim, hidden, 1)
+        if statistics == "moments":
+            self.phi = self.rho = None
+            output_dim = moment_width(n_features, [j in self.x_columns for j in range(n_features)])
+        else:
+            self.phi = mlp(n_features, event_features, event_hidden, event_layers)
+            self.rho = mlp(event_features, output_dim, hidden, 1)
         self.register_buffer("summary_mean", torch.zeros(int(output_dim)))
         self.register_buffer("summary_std", torch.ones(int(output_dim)))
         self.output_dim = int(output_dim) + self.n_norm
@@ -94,7 +107,8 @@ class SetEmbedding(nn.Module):
             raise DataError(f"GATSBI embedding expects events (B, N, {self.n_features}), got {tuple(events.shape)}")
         events = events.float() if self.training else canonical_order(events.float())  # same sum, fixed rounding
         e = (log_flagged(events, self.log_mask) - self.feature_mean) / self.feature_std
-        summary = (self.rho(self.phi(e).mean(dim=-2)) - self.summary_mean) / self.summary_std
+        pooled = moments(e, events, self.x_columns, self.x_hi) if self.rho is None else self.rho(self.phi(e).mean(dim=-2))
+        summary = (pooled - self.summary_mean) / self.summary_std
         if not self.n_norm:
             return summary
         if norm is None or norm.shape[-1] != self.n_norm:

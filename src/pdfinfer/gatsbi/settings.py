@@ -11,13 +11,18 @@ from dataclasses import dataclass, field
 from pdfinfer.errors import ConfigError
 from pdfinfer.settings import Settings
 
+#: Summaries of an event set: NPE's fixed moments, or a learned Deep Sets embedding.
+STATISTICS = ("moments", "learned")
+
 
 @dataclass
 class EmbeddingSettings(Settings):
-    """The Deep Sets embedding :math:`s(x) = \\rho(\\mathrm{mean}_i\\, \\phi(e_i))` of an event set."""
+    """The summary :math:`s(x)` of an event set: fixed moments or a Deep Sets embedding
+    :math:`\\rho(\\mathrm{mean}_i\\, \\phi(e_i))` (whose sizes the other keys set)."""
 
     SECTION = "gatsbi.embedding"
 
+    statistics: str = "moments"  # moments (NPE's fixed standardized moments) | learned (Deep Sets, warm-started)
     event_hidden: int = 64  # per-event MLP phi: hidden units
     event_layers: int = 1  # per-event MLP phi: hidden layers
     event_features: int = 32  # per-event features that are mean-pooled
@@ -25,6 +30,7 @@ class EmbeddingSettings(Settings):
     output_dim: int = 16  # summary features (the normalization observable is appended when on)
 
     def check(self) -> None:
+        self.require_choice("statistics", STATISTICS)
         for key in ("event_hidden", "event_features", "hidden", "output_dim"):
             self.require_range(key, 1)
         self.require_range("event_layers", 0)
@@ -38,26 +44,30 @@ class GATSBISettings(Settings):
 
     embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
     noise_dim: int = 6  # generator input noise z ~ N(0, I)
-    generator_width: int = 64
-    generator_depth: int = 2
-    discriminator_width: int = 64
-    discriminator_depth: int = 2
+    generator_width: int = 128
+    generator_depth: int = 3
+    discriminator_width: int = 128
+    discriminator_depth: int = 3
     warm_start_epochs: int = 25  # embedding pre-training by heteroscedastic regression of eta on s(x) (0: none)
     warm_start_lr: float = 0.001
     warm_start_events: int = 256  # events per set in each warm-start step, a fresh random subset every epoch (0: all)
     validation_fraction: float = 0.1  # held back for the warm start's early stopping
     finetune_embedding: bool = False  # train the embeddings adversarially after the warm start (slow: sets every step)
-    epochs: int = 100  # adversarial epochs over the training pairs
+    simulations: int = (
+        200000  # pairs the job simulates from the shards' prior for the adversarial phase (summaries kept, not events)
+    )
+    epochs: int = 30  # adversarial epochs over the training pairs
     batch_size: int = 256  # real pairs per update
     fakes_per_real: int = 4  # generator draws z per real pair
     lr_generator: float = 0.001
     lr_discriminator: float = 0.001
+    lr_final_fraction: float = 0.05  # both learning rates follow a cosine over the epochs down to this fraction (1: constant)
     beta1: float = 0.5  # Adam betas (both networks)
     beta2: float = 0.999
     d_steps: int = 1  # discriminator updates per generator update
     r1_weight: float = 0.1  # R1 gradient penalty on real pairs (0: off)
     spectral_norm: bool = False  # spectral normalization of the discriminator's layers
-    ema: float = 0.99  # EMA decay of the generator weights (0: none); draws come from the EMA
+    ema: float = 0.999  # EMA decay of the generator weights (0: none); draws come from the EMA
     checkpoint_every: int = 10  # epochs between checkpoints
     n_samples: int = 10000  # posterior draws for the observed set
     diagnostics_samples: int = 1000  # posterior draws per hold-out set (SBC, coverage, TARP)
@@ -78,6 +88,9 @@ class GATSBISettings(Settings):
         ):
             self.require_range(key, 1)
         self.require_range("warm_start_epochs", 0)
+        self.require_range("simulations", 0)
+        self.require_range("lr_final_fraction", 0.0, strict=True)
+        self.require_range("lr_final_fraction", None, 1.0)
         self.require_range("warm_start_events", 0)
         self.require_range("diagnostics_samples", 2)
         for key in ("warm_start_lr", "lr_generator", "lr_discriminator"):
@@ -87,5 +100,11 @@ class GATSBISettings(Settings):
             self.require_range(key, 0.0, 1.0)
         self.require_range("r1_weight", 0.0)
         self.require_range("ema", 0.0)
+        if self.finetune_embedding and (self.embedding.statistics != "learned" or self.simulations):
+            raise ConfigError(
+                f"gatsbi.finetune_embedding = true needs gatsbi.embedding.statistics = 'learned' and gatsbi.simulations = 0 "
+                f"(got {self.embedding.statistics!r} and {self.simulations}): fixed moments have nothing to train, and "
+                "simulated pairs keep only their summaries"
+            )
         if self.ema >= 1.0:
             raise ConfigError(f"gatsbi.ema = {self.ema!r} must lie in [0, 1) (1 would freeze the generator)")

@@ -19,7 +19,7 @@ import numpy as np
 from pdfinfer.errors import DataError
 from pdfinfer.io import EventSet, SampleSet, read_events, read_h5, read_json, read_samples
 from pdfinfer.methods import REFERENCE, STUDIED_FAMILY
-from pdfinfer.params import THETA_MAX, THETA_MIN, to_physical
+from pdfinfer.params import WIDTHS, to_physical
 from pdfinfer.plotting.training import AdversarialHistory
 from pdfinfer.theory import Theory, make_theory
 
@@ -71,9 +71,7 @@ def adversarial_history(sample_set: SampleSet) -> AdversarialHistory:
         if name in sample_set.extras
     }
     mean = to_physical(_extra(sample_set, "history_param_mean", 2))
-    std = (
-        _extra(sample_set, "history_param_std", 2) * (THETA_MAX - THETA_MIN) if "history_param_std" in sample_set.extras else None
-    )
+    std = _extra(sample_set, "history_param_std", 2) * WIDTHS if "history_param_std" in sample_set.extras else None
     selected = sample_set.attrs.get("selected_step")  # the step whose generator the draws come from
     extra = {} if selected is None else {"selected_step": np.asarray(selected)}
     try:

@@ -19,7 +19,7 @@ from matplotlib.lines import Line2D
 from scipy.ndimage import gaussian_filter
 
 from pdfinfer.errors import DataError
-from pdfinfer.params import N_PARAMS, THETA_MAX, THETA_MIN
+from pdfinfer.params import N_PARAMS, THETA_MAX, THETA_MIN, WIDTHS
 from pdfinfer.plotting.style import (
     PlotStyle,
     figure,
@@ -48,7 +48,7 @@ def plot_ranges(samples: Mapping[str, np.ndarray], truth: np.ndarray, tail: floa
     """Axis range ``(6, 2)`` per parameter covering every method's central ``1 - 2 tail`` and the truth, inside the prior box."""
     lo = np.min([np.quantile(s, tail, axis=0) for s in samples.values()] + [truth], axis=0)
     hi = np.max([np.quantile(s, 1 - tail, axis=0) for s in samples.values()] + [truth], axis=0)
-    span = np.maximum(hi - lo, 1e-3 * (THETA_MAX - THETA_MIN))
+    span = np.maximum(hi - lo, 1e-3 * WIDTHS)
     return np.stack([np.maximum(lo - pad * span, THETA_MIN), np.minimum(hi + pad * span, THETA_MAX)], axis=1)
 
 

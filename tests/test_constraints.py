@@ -155,14 +155,15 @@ def test_settings_refuse_bad_values_without_the_schema(values, pattern):
         ConstraintSettings.from_config(values)
 
 
-def test_methods_without_the_constraint_are_refused_when_it_is_on():
+def test_every_method_accepts_the_constraint():
+    """Every registered method applies the sum-rule prior factor, so a config with all of them and the
+    constraint on passes the checks that run before any job."""
+    from pdfinfer.methods import REGISTRY
+
     config = with_constraints(kind="sum_rules")
-    config["methods"] = ["nle", "tsnpe"]
+    config["methods"] = [m.label for m in REGISTRY.values() if m.label != "reference"]
     validate_schema(config, SCHEMA)
-    with pytest.raises(
-        ConfigError, match=r"^config: observation\.constraints\.kind = 'sum_rules' is not supported by method\(s\) \['tsnpe'\]"
-    ):
-        check_config(config, SCHEMA)
+    assert check_config(config, SCHEMA)
 
 
 def test_hard_band_with_nuts_is_refused():
@@ -411,14 +412,18 @@ def test_constraint_study_reuses_the_runs_own_referee_for_its_case(tmp_path):
 
 def test_constraint_reaches_every_job_that_draws_or_weighs_parameters(tmp_path):
     """With observation.constraints on, the simulations, the referee, the adversarial runs and NLE's
-    sampler all receive it (a dry run of the tiny config with NPE, NLE and the adversarial method)."""
+    sampler and TSNPE all receive it (a dry run of the tiny config with NPE, NLE, TSNPE and the adversarial method)."""
     from workflow_helpers import snakemake
 
     overlay = tmp_path / "rules.yaml"
     constraint = {"kind": "sum_rules", "form": "soft", "tolerance": 0.05}
     overlay.write_text(
         yaml.safe_dump(
-            {"results": str(tmp_path), "methods": ["npe", "nle", "adversarial"], "observation": {"constraints": constraint}}
+            {
+                "results": str(tmp_path),
+                "methods": ["npe", "nle", "tsnpe", "adversarial"],
+                "observation": {"constraints": constraint},
+            }
         )
     )
     proc = snakemake("-n", "--forceall", "--printshellcmds", "--cores", "1", "--configfile", "config/tiny.yaml", str(overlay))
@@ -426,7 +431,7 @@ def test_constraint_reaches_every_job_that_draws_or_weighs_parameters(tmp_path):
     assert proc.returncode == 0, out[-3000:]
     commands = [line.strip() for line in out.splitlines() if "python -m pdfinfer" in line]
     expected = ConstraintSettings.from_config(constraint).to_json()
-    for module in ("simulate training", "simulate holdout", "reference.run", "adversarial.train", "nle.sample"):
+    for module in ("simulate training", "simulate holdout", "reference.run", "adversarial.train", "nle.sample", "tsnpe.run"):
         chosen = [c for c in commands if f"pdfinfer.{module}" in c and "/constraints/" not in c]
         assert chosen, f"no {module} job in the dry run"
         assert all(f"--constraints '{expected}'" in c for c in chosen), (module, chosen[0])

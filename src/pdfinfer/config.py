@@ -30,10 +30,6 @@ STAGE_SETTINGS = {
 }
 
 
-#: Methods that do not apply the sum-rule constraint yet (their posterior multiplies the box prior).
-CONSTRAINT_UNSUPPORTED = ("tsnpe",)
-
-
 def settings_class(section: str) -> type:
     """The settings dataclass of a config section (a stage's or a registered method's)."""
     for m in REGISTRY.values():
@@ -111,12 +107,6 @@ def check_config(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[M
     for section in STAGE_SETTINGS:
         section_settings(config, section)
     constraint = constraint_settings(config)
-    unsupported = [m.label for m in methods if m.label in CONSTRAINT_UNSUPPORTED]
-    if constraint.enabled and unsupported:
-        raise ConfigError(
-            f"config: observation.constraints.kind = {constraint.kind!r} is not supported by method(s) {unsupported} "
-            "(their posterior uses the box prior); use kind: none or remove them from methods"
-        )
     study = section_settings(config, "constraint_study").enabled
     hard = constraint.form == "hard" and (constraint.enabled or study)
     if hard and section_settings(config, "reference").sampler == "nuts":

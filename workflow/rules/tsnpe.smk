@@ -27,10 +27,12 @@ rule tsnpe:
         settings=settings_json("tsnpe"),
         checkpoint=f"{RESULTS}/checkpoints/tsnpe/n{{n_obs}}/rounds.pt",
         norm=NORM_FLAG,
+        constraints=CONSTRAINTS,
         seed=config["seed"],
         device=config["device"],
         hash=config_hash("theory", "observation", "tsnpe", "seed"),
     shell:
-        "python -m pdfinfer.tsnpe.run --observed {input.observed:q} --normalization {params.norm:q} --settings {params.settings:q}"
+        "python -m pdfinfer.tsnpe.run --observed {input.observed:q} --normalization {params.norm:q}"
+        " --constraints {params.constraints:q} --settings {params.settings:q}"
         " --checkpoint {params.checkpoint:q} --seed {params.seed:q} --device {params.device:q} --threads {threads:q}"
         " --config-hash {params.hash:q} --out {output:q} > {log:q} 2>&1"

@@ -30,13 +30,13 @@ for any baseline :math:`b` independent of :math:`\eta`. With :math:`B` draws, th
 mean :math:`b_i = \frac{1}{B-1}\sum_{j\ne i}\ell_j` keeps the estimator unbiased and removes most of
 its variance (:func:`score_function_objective`). With ``reinforce_antithetic`` the draws come in
 pairs :math:`\mu \pm Lz` (the linear part of the loss cancels within a pair) and each baseline
-leaves its own pair out, so the estimator stays unbiased. With ``reinforce_common_noise`` (the
-default) every draw of a step is simulated from the same random numbers (the black box run with one
-seed at each draw's parameters, :func:`~pdfinfer.adversarial.sets.simulate_common`) and compared with
-the same real subset: common random numbers. Given that noise the baseline is still independent of
-each draw, so the estimator stays unbiased, and the part of the loss's noise shared by the batch
-cancels against the baseline; without it that noise swamps the loss differences between draws, and
-the search distribution never contracts. The set loss is heavy-tailed over a wide
+leaves its own pair out, so the estimator stays unbiased. With ``reinforce_common_noise`` every
+draw of a step is simulated from the same random numbers (the black box run with one seed at each
+draw's parameters, :func:`~pdfinfer.adversarial.sets.simulate_common`) and compared with the same
+real subset: common random numbers. Given that noise the baseline is still independent of each
+draw, so the estimator stays unbiased, and the part of the loss's noise shared by the batch cancels
+against the baseline (tested on a toy). On the recovery problem it did not help (three seeds each,
+benchmarks/README.md), so it is off by default. The set loss is heavy-tailed over a wide
 generator (it spans decades over the prior), so the losses may first be shaped
 (``reinforce_shaping``): ``asinh`` compresses them monotonically, ``ranks`` replaces them by their
 centred ranks in the batch (fitness shaping of evolution strategies; Wierstra et al. 2014). Both

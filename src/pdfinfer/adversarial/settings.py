@@ -92,7 +92,7 @@ class AdversarialSettings(Settings):
     lr_reinforce: float = 0.05
     reinforce_shaping: str = "asinh"
     reinforce_antithetic: bool = False
-    reinforce_common_noise: bool = True
+    reinforce_common_noise: bool = False
     lr_schedule: str = "auto"
     lr_final_fraction: float = 0.05
     ema: float = 0.95

@@ -1,6 +1,7 @@
 r"""The rounds of truncated sequential NPE (Deistler et al. 2022).
 
-Round :math:`r = 0` simulates :math:`S` sets from the prior :math:`p(\eta) = U[0,1]^6`. After each
+Round :math:`r = 0` simulates :math:`S` sets from the prior :math:`p(\eta)` (the box :math:`U[0,1]^6`,
+times the sum-rule factor :math:`f(\eta)` when ``observation.constraints`` is on). After each
 round the estimator :math:`q_r(\eta \mid s(x))` (NPE's flow and set embedding, trained on *all*
 sets so far with NPE's loss and early stopping, continuing from the previous round's weights)
 defines the truncated prior
@@ -9,7 +10,9 @@ defines the truncated prior
 
 with :math:`\tau_r` the :math:`\epsilon`-quantile (``truncation_quantile``) of
 :math:`\log q_r(\eta \mid x_o)` under :math:`q_r` (sbi's ``get_density_thresholder``), sampled by
-rejection from the prior (sbi's ``RestrictedPrior``). Because :math:`\tilde p` is the prior
+rejection from the box (sbi's ``RestrictedPrior``), each draw then kept with probability
+:math:`f(\eta)` when the constraint is on (exact rejection from the constrained prior cut to the
+region, :func:`propose`). Because :math:`\tilde p` is the prior
 restricted to a region that holds all but :math:`\epsilon` of the posterior mass, the plain NPE
 loss on all rounds' sets stays consistent for :math:`x_o` (no atomic correction): the result is
 :math:`p(\eta \mid x_o)` within the support (the paper's argument). Not amortized: the rounds
@@ -32,6 +35,9 @@ import torch
 from torch import nn
 
 from pdfinfer.checkpoint import Checkpoint, content_hash, fingerprint
+from pdfinfer.constraints.settings import ConstraintSettings
+from pdfinfer.constraints.sumrules import MIN_ACCEPTANCE, log_factor, sample_prior
+from pdfinfer.errors import ConfigError
 from pdfinfer.io import EventSet
 from pdfinfer.npe.data import data_spec, split_indices
 from pdfinfer.npe.embedding import flatten_observation
@@ -78,14 +84,36 @@ def truncated_prior(estimator: nn.Module, x_o: torch.Tensor, settings: TSNPESett
     return RestrictedPrior(make_prior(), accept, sample_with="rejection")
 
 
-def propose(proposal: Any, n: int, seed: int, r: int) -> tuple[torch.Tensor, float]:
-    """``n`` parameters ``(n, 6)`` from ``proposal`` (the prior in round 0) and the acceptance rate."""
+def propose(proposal: Any, n: int, seed: int, r: int, constraint: ConstraintSettings | None = None) -> tuple[torch.Tensor, float]:
+    r"""``n`` parameters ``(n, 6)`` from ``proposal`` (the prior in round 0) and the acceptance rate.
+
+    With the sum-rule ``constraint`` on, round 0 draws the constrained prior
+    (:func:`~pdfinfer.constraints.sumrules.sample_prior`) and later rounds keep each truncated-box
+    draw with probability :math:`f(\eta)`; off, the draws are the plain box's.
+    """
+    constraint = constraint or ConstraintSettings()
     torch.manual_seed(derive_seed(seed, "tsnpe", "proposal", r))
     if proposal is None:
-        return torch.rand((n, N_PARAMS)), 1.0
+        if not constraint.enabled:
+            return torch.rand((n, N_PARAMS)), 1.0
+        return sample_prior(n, torch.Generator().manual_seed(derive_seed(seed, "tsnpe", "proposal", r)), constraint).float(), 1.0
     with torch.no_grad():
-        theta = proposal.sample((n,), save_acceptance_rate=True, print_rejected_frac=False)
-    return theta.float(), float(proposal.acceptance_rate)
+        if not constraint.enabled:
+            theta = proposal.sample((n,), save_acceptance_rate=True, print_rejected_frac=False)
+            return theta.float(), float(proposal.acceptance_rate)
+        kept, drawn, count, box_rate = [], 0, 0, 1.0
+        while count < n:
+            theta = proposal.sample((2 * n,), save_acceptance_rate=True, print_rejected_frac=False)
+            box_rate = float(proposal.acceptance_rate)
+            keep = torch.rand(len(theta)) < torch.exp(log_factor(theta.double(), constraint))
+            kept.append(theta[keep])
+            drawn, count = drawn + len(theta), count + int(keep.sum())
+            if count < MIN_ACCEPTANCE * drawn:
+                raise ConfigError(
+                    f"tsnpe round {r}: the sum-rule factor keeps {count} of {drawn} truncated-prior draws; "
+                    f"observation.constraints.tolerance = {constraint.tolerance} is too tight for this posterior"
+                )
+    return torch.cat(kept)[:n].float(), box_rate * count / drawn
 
 
 def _fixed(theta: torch.Tensor, x: torch.Tensor) -> Callable[[int], tuple[torch.Tensor, torch.Tensor]]:
@@ -94,9 +122,16 @@ def _fixed(theta: torch.Tensor, x: torch.Tensor) -> Callable[[int], tuple[torch.
 
 
 def run_rounds(
-    settings: TSNPESettings, observed: EventSet, use_norm: bool, seed: int, checkpoint_path: str | None = None
+    settings: TSNPESettings,
+    observed: EventSet,
+    use_norm: bool,
+    seed: int,
+    checkpoint_path: str | None = None,
+    constraint: ConstraintSettings | None = None,
 ) -> RoundsResult:
-    """All rounds for the observed set ``(N, F)``; resumes after the last finished round from ``checkpoint_path``."""
+    """All rounds for the observed set ``(N, F)`` under the prior (``constraint``: its sum-rule factor);
+    resumes after the last finished round from ``checkpoint_path``."""
+    constraint = constraint or ConstraintSettings()
     base = {"n_events": observed.n_events, "theory": dict(observed.theory), "norm_rel_unc": observed.norm_rel_unc}
     checkpoint = Checkpoint(
         checkpoint_path,
@@ -105,6 +140,7 @@ def run_rounds(
             seed=int(seed),
             normalization=bool(use_norm),
             data=content_hash(observed.events, observed.norm),
+            **({"constraints": constraint.as_dict()} if constraint.enabled else {}),
         ),
     )
     state = checkpoint.load() or {"thetas": [], "acceptance": [], "model": None, "val_loss": [], "epochs": [], "seconds": []}
@@ -120,7 +156,7 @@ def run_rounds(
     for r in range(settings.rounds):
         tic = time.perf_counter()
         if r >= done:
-            theta, rate = propose(proposal, settings.simulations_per_round, seed, r)
+            theta, rate = propose(proposal, settings.simulations_per_round, seed, r, constraint)
             ev, nm = simulate(base, theta, seed, r)
             thetas.append(theta), events.append(ev), norms.append(nm)
             state["acceptance"].append(rate)

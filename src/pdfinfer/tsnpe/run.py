@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--observed", required=True, help="observed event set (HDF5, events (N, F))")
     parser.add_argument("--normalization", type=parse_on_off, required=True, help="use the normalization observable: on or off")
     parser.add_argument("--settings", default="{}", help="the tsnpe config section as JSON (missing keys take the defaults)")
+    parser.add_argument(
+        "--constraints", default="{}", help="the config section 'observation.constraints' as JSON: the prior's sum-rule factor"
+    )
     parser.add_argument("--out", required=True, help="samples file (HDF5, samples (K, 6) normalized)")
     parser.add_argument("--checkpoint", default=None, help="round checkpoint, written after every round and resumed from")
     add_common_arguments(parser)
@@ -45,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pdfinfer.tsnpe.settings import TSNPESettings
 
     settings = TSNPESettings.from_json(args.settings)
+    from pdfinfer.constraints.settings import ConstraintSettings
+
+    constraint = ConstraintSettings.from_json(args.constraints, "--constraints")
     import numpy as np
     import torch
 
@@ -60,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.warning("TSNPE runs on CPU (its rounds are small); --device %s ignored", args.device)
     tic = time.perf_counter()
     observed = read_events(args.observed, batched=False)
-    result = run_rounds(settings, observed, args.normalization, args.seed, args.checkpoint)
+    result = run_rounds(settings, observed, args.normalization, args.seed, args.checkpoint, constraint)
     posterior = make_posterior(result.estimator)
     x = observation_tensor(observed, result.spec)
     seed = derive_seed(args.seed, "tsnpe", "sample", observed.n_events)
@@ -79,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         extras,
         {
             "observed": str(args.observed),
+            **({"constraints": constraint.as_dict()} if constraint.enabled else {}),
             "n_simulations": int(result.spec["n_simulations"]),
             "device": "cpu",
             "wall_time_s": float(time.perf_counter() - tic),

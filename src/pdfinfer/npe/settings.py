@@ -30,8 +30,8 @@ VALIDATION_BATCH = 512
 class EmbeddingSettings(Settings):
     """The permutation-invariant set embedding: pooled statistics (learned and/or moments), head.
 
-    These defaults are the original Deep Sets embedding (TSNPE's); NPE's own defaults are those of
-    :class:`NPEEmbeddingSettings`.
+    These defaults are the original Deep Sets embedding; NPE and TSNPE use those of
+    :class:`NPEEmbeddingSettings` (the fixed moments).
     """
 
     SECTION = "npe.embedding"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pdfinfer.errors import ConfigError
-from pdfinfer.npe.settings import FLOWS, EmbeddingSettings, TrainingSettings
+from pdfinfer.npe.settings import FLOWS, NPEEmbeddingSettings, TrainingSettings
 from pdfinfer.settings import Settings
 
 
@@ -28,7 +28,7 @@ class TSNPESettings(Settings):
     hidden_features: int = 64
     num_transforms: int = 4
     num_bins: int = 8
-    embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
+    embedding: NPEEmbeddingSettings = field(default_factory=NPEEmbeddingSettings)  # NPE's: the fixed moments
     training: TrainingSettings = field(default_factory=TrainingSettings)
     n_samples: int = 10000
 

@@ -21,6 +21,7 @@ import time
 import torch
 
 from pdfinfer.params import TRUTH
+from pdfinfer.runtime import tune_allocator
 from pdfinfer.theory import make_theory
 
 CASES = [("prior", 1, 1024), ("prior", 64, 1024), ("prior", 1024, 1024), ("truth", 1, 102400)]
@@ -63,10 +64,14 @@ def main() -> None:
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"])
     parser.add_argument("--methods", nargs="+", default=["search", "guide"], choices=["search", "guide", "auto"])
     parser.add_argument("--theories", nargs="+", default=["proxy", "dis"])
+    parser.add_argument(
+        "--glibc-malloc-defaults", action="store_true", help="keep glibc's adaptive malloc thresholds (the jobs tune them)"
+    )
     args = parser.parse_args()
+    tuned = False if args.glibc_malloc_defaults else tune_allocator()
     torch.set_num_threads(args.threads)
     devices = [torch.device(d) for d in args.devices if d != "cuda" or torch.cuda.is_available()]
-    print(f"torch {torch.__version__}, {args.threads} CPU threads, best of {args.repeats}")
+    print(f"torch {torch.__version__}, {args.threads} CPU threads, best of {args.repeats}, malloc tuned as in the jobs: {tuned}")
     if torch.cuda.is_available():
         print(f"CUDA device: {torch.cuda.get_device_name()}")
     ratio = f"{args.methods[-1]}/{args.methods[0]}" if len(args.methods) > 1 else ""

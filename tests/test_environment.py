@@ -1,7 +1,9 @@
-"""The conda environment file for `--sdm conda` agrees with the package's requirements."""
+"""The run-time environment: the conda environment file for `--sdm conda` agrees with the package's requirements, and glibc's malloc is tuned."""
 
+import platform
 import re
 
+import pytest
 import tomllib
 import yaml
 from workflow_helpers import ROOT
@@ -43,3 +45,12 @@ def test_every_rule_uses_the_conda_environment():
         text = rule_file.read_text()
         rules = re.findall(r"^rule (\w+):", text, flags=re.M)
         assert text.count("CONDA_ENV") >= len(rules), f"{rule_file.name}: every rule needs `conda: CONDA_ENV`"
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_every_job_tunes_glibc_malloc():
+    """setup() (every command-line module) sets glibc's malloc thresholds; mallopt returns 0 for a
+    parameter number or value it rejects, which tune_allocator reports as False."""
+    from pdfinfer.runtime import tune_allocator
+
+    assert tune_allocator() is True

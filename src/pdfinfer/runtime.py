@@ -8,6 +8,8 @@ on stderr and exit status 1, so a rule's log ends with what went wrong and where
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import functools
 import io
 import logging
@@ -24,6 +26,15 @@ if TYPE_CHECKING:  # imported where used: `--help` and argument errors must not 
     from tqdm import tqdm
 
 log = logging.getLogger("pdfinfer")
+
+#: glibc malloc thresholds that :func:`tune_allocator` sets: blocks below 16 MB come from the heap,
+#: whose top is returned to the system only beyond 64 MB free. With glibc's adaptive defaults, some
+#: processes mapped and unmapped each of torch's temporaries of a few MB afresh (page faults
+#: included): the generator then ran at half speed at 64 x 1024 events, depending on what the
+#: process had allocated before (benchmarks/README.md, round 7).
+MALLOC_MMAP_THRESHOLD = 16 << 20
+MALLOC_TRIM_THRESHOLD = 64 << 20
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameter numbers (malloc.h)
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -134,8 +145,20 @@ def process_age() -> float | None:
         return None
 
 
+def tune_allocator() -> bool:
+    """Set glibc's malloc thresholds (:data:`MALLOC_MMAP_THRESHOLD`, :data:`MALLOC_TRIM_THRESHOLD`) for
+    this process; ``False`` (and nothing changed) where the C library has no ``mallopt`` (not glibc)."""
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD))
+
+
 def setup(args: argparse.Namespace) -> None:
-    """Configure logging, and limit torch and BLAS/OpenMP threads (numpy, scikit-learn) to ``--threads``.
+    """Configure logging, tune glibc's allocator (:func:`tune_allocator`), and limit torch and
+    BLAS/OpenMP threads (numpy, scikit-learn) to ``--threads``.
 
     torch is not imported here (plotting and comparison jobs never need it): the thread count goes
     to ``OMP_NUM_THREADS``, which torch reads when it is imported later, and to torch directly when
@@ -147,6 +170,7 @@ def setup(args: argparse.Namespace) -> None:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True
     )
+    tune_allocator()
     threads = int(getattr(args, "threads", 0) or 0)
     if threads:
         os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)

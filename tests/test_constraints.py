@@ -378,6 +378,22 @@ def test_constraint_study_reports_each_case_width_relative_to_the_events_alone(t
     assert "to N_u 0.50x, N_d 0.50x: the normalization observable breaks" in data["answer"]
 
 
+def test_malformed_constraints_json_names_its_flag(tmp_path, capsys):
+    """The referee's and the study's command lines name --constraints (not --settings) in a JSON error."""
+    from pdfinfer.constraints import gather
+    from pdfinfer.reference import run
+
+    argv = {
+        gather: ["--case", "none", "a.h5", "a.json"],
+        run: ["--observed", "x.h5", "--normalization", "off", "--out-samples", "s.h5", "--out-fisher", "f.json"],
+    }
+    for module, args in argv.items():
+        assert (
+            module.main([*args, "--constraints", "{bad", *(["--out", str(tmp_path / "c.json")] if module is gather else [])]) == 1
+        )
+        assert capsys.readouterr().err.strip().startswith(f"error: {module.__name__}: --constraints: not valid JSON")
+
+
 def test_constraint_study_refuses_a_file_of_the_wrong_case(tmp_path, capsys):
     from pdfinfer.constraints.gather import main
 

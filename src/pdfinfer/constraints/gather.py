@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from pdfinfer.constraints.settings import ConstraintSettings
 
-    constraint = ConstraintSettings.from_json(args.constraints)
+    constraint = ConstraintSettings.from_json(args.constraints, "--constraints")
     setup(args)
     from pdfinfer.constraints.study import CASES, case_summary, study
     from pdfinfer.errors import DataError

@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pdfinfer.reference.settings import ReferenceSettings
 
     settings = ReferenceSettings.from_json(args.settings)
-    constraint = ConstraintSettings.from_json(args.constraints)
+    constraint = ConstraintSettings.from_json(args.constraints, "--constraints")
     from threadpoolctl import threadpool_limits
 
     from pdfinfer.reference.job import reference

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import torch
 
-from pdfinfer.gatsbi.loop import adversarial_epoch, build_nets, data_meta, embed_all, optimizers, warm_start
+from pdfinfer.gatsbi.loop import adversarial_epoch, build_nets, embed_sets, frozen_summaries, optimizers, scan_shards, warm_start
 from pdfinfer.gatsbi.model import GATSBIPosterior
 from pdfinfer.gatsbi.settings import GATSBISettings
 from pdfinfer.io import EventSet
@@ -36,7 +36,7 @@ def main() -> None:
     events = theory.sample(eta, args.n_obs, generator=g)
     data = EventSet(events.numpy(), eta.numpy(), np.ones((args.sims, 2)), theory.spec(), {"norm_rel_unc": 0.02}, "synthetic")
     settings = GATSBISettings.from_config({"warm_start_epochs": 1})
-    nets = build_nets(data_meta(data, False), settings).to(device)
+    nets = build_nets(scan_shards(data, False, settings.chunk_sets).meta, settings).to(device)
     eta_t, ev_t = eta.float().to(device), events.to(device)
 
     tic = time.perf_counter()
@@ -47,17 +47,17 @@ def main() -> None:
     )
 
     tic = time.perf_counter()
-    cached = embed_all(nets["g"]["embedding"].eval(), ev_t, None)
+    summaries = frozen_summaries(embed_sets(nets["g"]["embedding"].eval(), data, False, settings.chunk_sets, device))
     print(
         f"summaries of all sets: {time.perf_counter() - tic:.2f} s ({args.sims * args.n_obs / (time.perf_counter() - tic):.3g} events/s)"
     )
 
     opts = optimizers(nets, settings)
     rng = torch.Generator(device=device).manual_seed(1)
-    adversarial_epoch(nets, opts, eta_t, lambda idx, _: (cached[idx], cached[idx]), settings, rng)  # warm-up
+    adversarial_epoch(nets, opts, eta_t, summaries, settings, rng)  # warm-up
     tic = time.perf_counter()
     for _ in range(3):
-        adversarial_epoch(nets, opts, eta_t, lambda idx, _: (cached[idx], cached[idx]), settings, rng)
+        adversarial_epoch(nets, opts, eta_t, summaries, settings, rng)
     per_epoch = (time.perf_counter() - tic) / 3
     updates = -(-args.sims // settings.batch_size)
     print(

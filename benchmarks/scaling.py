@@ -202,7 +202,7 @@ def nle(section: dict[str, Any], theory: str) -> Stage:
 # ------------------------------------------------------------------------------ memory
 def memory_child(n_sims: int, n_obs: int, theory: str) -> None:
     """Print the peak-RSS growth (MB) of streaming one epoch of fresh NPE simulations in batches, as training
-    does (run in a subprocess; ``benchmarks/npe_memory.py`` measures the whole of ``train_npe``)."""
+    does (run in a subprocess; ``benchmarks/train_memory.py`` measures the whole of ``train_npe``)."""
     from pdfinfer.npe.data import FreshSimulations, data_spec
 
     data = event_set(theory, 4, n_obs)
@@ -363,7 +363,7 @@ def main() -> None:
         f"  paper: an epoch of {fresh} fresh sets would be x = {x_gb:.1f} GB at {n_max} events, but it is streamed"
         f" {training.fresh_chunk_sets} sets at a time; the shards ({shards_gb:.1f} GB) are read only for their validation"
         f" and standardization rows. npe_train's bound (train_memory_bytes, F = {n_feat}): {bound_gb:.1f} GB;"
-        f" one batch ({batch_size} sets) is {batch_mb:.0f} MB (measured ratio {ratio:.2f}: benchmarks/npe_memory.py)"
+        f" one batch ({batch_size} sets) is {batch_mb:.0f} MB (measured ratio {ratio:.2f}: benchmarks/train_memory.py)"
     )
     plot([s for k, s in stages.items() if k != "sim_dis"] + [stages["sim_dis"]], memory, args.out)
     print(f"\nwrote {args.out}")

@@ -13,7 +13,7 @@ import yaml
 
 from pdfinfer.errors import ConfigError, DataError
 from pdfinfer.gatsbi.calibration import hpd_rank, run_calibration, sbc_ranks
-from pdfinfer.gatsbi.loop import build_nets, data_meta, embed_all, fit
+from pdfinfer.gatsbi.loop import build_nets, embed_sets, fit, scan_shards
 from pdfinfer.gatsbi.model import GATSBIPosterior, check_compatible, load_model, save_model
 from pdfinfer.gatsbi.settings import GATSBISettings
 from pdfinfer.io import EventSet, read_json, read_samples, write_events
@@ -51,7 +51,7 @@ def toy_sets(m: int, n: int, sigma: float, seed: int) -> EventSet:
 
 def small_model(settings: GATSBISettings, seed: int = 0) -> tuple[GATSBIPosterior, dict]:
     data = toy_sets(16, 32, 0.3, seed)
-    meta = data_meta(data, False)
+    meta = scan_shards(data, False, 512).meta
     torch.manual_seed(seed)
     nets = build_nets(meta, settings)
     return GATSBIPosterior(nets["g"]["embedding"], nets["g"]["generator"]).eval(), meta
@@ -135,11 +135,11 @@ def test_moment_summaries_are_npes_standardized_moments_and_order_free() -> None
     from pdfinfer.npe.embedding import moments
 
     data = proxy_shard(40, 64, 0)
-    meta = data_meta(data, True)
+    meta = scan_shards(data, True, 512).meta
     embedding = build_nets(meta, GATSBISettings.from_config({"simulations": 0}))["g"]["embedding"].eval()
     assert not list(embedding.parameters()) and embedding.output_dim == 4 * 2 + 2 * 2 + 2
     events, norm = torch.as_tensor(data.events), torch.as_tensor(data.norm, dtype=torch.float32)
-    embedding.standardize_output(embed_all(embedding, events, norm))
+    embedding.standardize_output(embed_sets(embedding, data, True, 16, torch.device("cpu")))
     s = embedding(events, norm)
     std = (events.float() - torch.tensor(meta["feature_mean"])) / torch.tensor(meta["feature_std"])
     raw = moments(std, events.float(), [0, 1], 1.0)
@@ -150,6 +150,39 @@ def test_moment_summaries_are_npes_standardized_moments_and_order_free() -> None
     assert torch.equal(embedding(permuted, norm), s)
 
 
+def test_shards_streamed_in_chunks_give_the_in_memory_meta_summaries_and_model(tmp_path: Path) -> None:
+    """fit reads the shards chunk_sets sets at a time: from two files in chunks of 7 sets the standardization
+    equals the whole-array one (rtol 1e-12), the parameters and summaries are the in-memory ones exactly,
+    and one adversarial epoch trains the same networks; an empty shard list is one DataError."""
+    from pdfinfer.errors import DataError
+    from pdfinfer.io import open_event_shards
+
+    whole = proxy_shard(30, 64, 4)
+    paths = [tmp_path / "shard0.h5", tmp_path / "shard1.h5"]
+    for path, rows in zip(paths, (slice(0, 17), slice(17, 30))):
+        write_events(path, whole.events[rows], whole.params[rows], whole.norm[rows], whole.theory, 0, 0.02)
+    shards = open_event_shards(paths)
+    streamed, in_memory = scan_shards(shards, True, 7), scan_shards(whole, True, 512)
+    from pdfinfer.theory import log_flagged, make_theory
+
+    feats = log_flagged(whole.events.astype(np.float64), make_theory(PROXY).log_features).reshape(-1, 2)
+    np.testing.assert_allclose(in_memory.meta["feature_mean"], feats.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(in_memory.meta["feature_std"], feats.std(0), rtol=1e-12)
+    for key in ("feature_mean", "feature_std", "norm_mean", "norm_std"):
+        np.testing.assert_allclose(streamed.meta[key], in_memory.meta[key], rtol=1e-12)
+    np.testing.assert_array_equal(streamed.params, whole.params)
+    embedding = build_nets(streamed.meta, GATSBISettings.from_config({"simulations": 0}))["g"]["embedding"].eval()
+    cpu = torch.device("cpu")
+    assert torch.equal(embed_sets(embedding, shards, True, 7, cpu), embed_sets(embedding, whole, True, 512, cpu))
+    settings = GATSBISettings.from_config({**TINY, "embedding": {"statistics": "moments"}, "epochs": 1, "simulations": 0})
+    a, *_ = fit(shards, True, settings, 7, cpu)
+    b, *_ = fit(whole, True, settings, 7, cpu)
+    for (key, x), y in zip(a["ema"].state_dict().items(), b["ema"].state_dict().values()):
+        torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-6, msg=key)
+    with pytest.raises(DataError, match="hold no sets"):
+        scan_shards(whole.rows(np.arange(0)), True, 7)
+
+
 def test_simulated_pool_is_reproducible_and_drawn_from_the_prior() -> None:
     """simulate_pool: the same pairs for the same seed, others for another; parameters from the box prior
     (KS test of each coordinate against U(0, 1) at 400 pairs, p > 0.001); summaries of the embedding's width."""
@@ -158,12 +191,12 @@ def test_simulated_pool_is_reproducible_and_drawn_from_the_prior() -> None:
     from pdfinfer.gatsbi.loop import simulate_pool
 
     data = proxy_shard(16, 64, 1)
-    meta = data_meta(data, True)
+    meta = scan_shards(data, True, 512).meta
     embedding = build_nets(meta, GATSBISettings.from_config({"simulations": 0}))["g"]["embedding"]
-    eta, s = simulate_pool(embedding, meta, 400, seed=5, device=torch.device("cpu"))
-    again, s_again = simulate_pool(embedding, meta, 400, seed=5, device=torch.device("cpu"))
+    eta, s = simulate_pool(embedding, meta, 400, 5, torch.device("cpu"), 512)
+    again, s_again = simulate_pool(embedding, meta, 400, 5, torch.device("cpu"), 512)
     assert torch.equal(eta, again) and torch.equal(s, s_again)
-    assert not torch.equal(eta, simulate_pool(embedding, meta, 400, seed=6, device=torch.device("cpu"))[0])
+    assert not torch.equal(eta, simulate_pool(embedding, meta, 400, 6, torch.device("cpu"), 512)[0])
     assert eta.shape == (400, 6) and s.shape == (400, embedding.output_dim)
     assert min(stats.kstest(eta[:, k].numpy(), "uniform").pvalue for k in range(6)) > 1e-3
 

@@ -2,7 +2,12 @@
 # D(eta, s(x)) trained on the prior-predictive shards; draws for the observed set; SBC, expected
 # coverage and TARP on the shared hold-out sets. Targets come from the registry (common.smk).
 
+from pdfinfer.gatsbi.settings import train_memory_bytes as gatsbi_memory_bytes
+
 GATSBI = config.get("gatsbi", {})
+#: gatsbi_train asks for 2000 MB (libraries) + its bound (pdfinfer.gatsbi.settings.train_memory_bytes:
+#: one chunk of sets read or simulated, the summaries of all pairs).
+GATSBI_SETTINGS = section_settings(config, "gatsbi")
 
 
 rule gatsbi_train:
@@ -19,7 +24,10 @@ rule gatsbi_train:
     threads: GATSBI.get("threads", 1)
     resources:
         mem_mb=lambda wc: 2000
-        + config["training_data"]["n_simulations"] * int(wc.n_obs) * 24 // 2**20,
+        + gatsbi_memory_bytes(
+            GATSBI_SETTINGS, config["training_data"]["n_simulations"], int(wc.n_obs)
+        )
+        // 2**20,
         runtime=GATSBI.get("runtime_minutes", 60),
         gpu=GATSBI.get("gpus", 0),
     params:

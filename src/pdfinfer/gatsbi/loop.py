@@ -1,8 +1,10 @@
 r"""The training loop of GATSBI, visible in one place.
 
-Pairs :math:`(\eta_i, x_i)`, :math:`i = 1..M`, from :func:`pdfinfer.io.read_event_shards`
-(``params`` ``(M, 6)``, ``events`` ``(M, N, F)``, ``norm`` ``(M, T)``, the last used only when the
-normalization observable is on). Two phases:
+Pairs :math:`(\eta_i, x_i)`, :math:`i = 1..M`, from the training shards
+(:func:`pdfinfer.io.open_event_shards`: ``params`` ``(M, 6)``, ``events`` ``(M, N, F)``, ``norm``
+``(M, T)``, the last used only when the normalization observable is on), read ``chunk_sets`` sets
+at a time (:func:`scan_shards` for the standardization, :func:`embed_sets` for the summaries), so
+that with frozen summaries the job never holds the shards whole. Two phases:
 
 1. **Summaries.** With ``embedding.statistics: moments`` (the default) :math:`s(x)` is NPE's fixed
    moments of the set, standardized across the shards' sets: nothing to learn, the summary NPE's
@@ -29,10 +31,12 @@ normalization flag, hash of the data) after the warm start and every ``checkpoin
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,12 +44,12 @@ import torch
 from torch import nn
 
 from pdfinfer.checkpoint import Checkpoint, content_hash, fingerprint
-from pdfinfer.errors import TrainingError
+from pdfinfer.errors import DataError, TrainingError
 from pdfinfer.gatsbi.model import build_discriminator, build_embedding, build_generator
 from pdfinfer.gatsbi.networks import RegressionHead, SetEmbedding
 from pdfinfer.gatsbi.objective import ConditionalGANLoss, GaussianRegressionLoss, R1Penalty
 from pdfinfer.gatsbi.settings import GATSBISettings
-from pdfinfer.io import EventSet
+from pdfinfer.io import EventSet, EventShards
 from pdfinfer.runtime import derive_seed, progress
 from pdfinfer.theory import log_flagged, make_theory
 
@@ -68,33 +72,66 @@ class EMA(nn.Module):
             avg.lerp_(new.detach(), 1.0 - self.decay) if self.decay > 0 else avg.copy_(new.detach())
 
 
-def data_meta(data: EventSet, use_norm: bool) -> dict[str, Any]:
-    """What the model must know about its data: theory, sizes, the standardization (JSON-able)."""
-    theory = make_theory(data.theory)
-    feats = log_flagged(data.events.astype(np.float64), theory.log_features).reshape(-1, data.n_features)
+@dataclass(frozen=True)
+class ShardScan:
+    """What one pass over the shards yields: the model's ``meta``, the parameters ``params`` ``(M, 6)``
+    and ``digest``, a hash of every set's parameters, events and (when used) normalization."""
+
+    meta: dict[str, Any]
+    params: np.ndarray
+    digest: str
+
+
+def set_chunks(data: EventSet | EventShards, chunk_sets: int) -> Iterator[EventSet]:
+    """The sets of ``data`` in order, ``chunk_sets`` at a time ``(C, N, F)`` (read from disk for :class:`EventShards`)."""
+    for lo in range(0, data.n_sets, chunk_sets):
+        yield data.rows(np.arange(lo, min(lo + chunk_sets, data.n_sets)))
+
+
+def scan_shards(data: EventSet | EventShards, use_norm: bool, chunk_sets: int) -> ShardScan:
+    """One pass over the shards ``(M, N, F)``, ``chunk_sets`` sets in memory at a time: the theory, sizes and
+    standardization (mean and std of each logged feature over all events, float64, chunks combined
+    exactly by Chan's update; of ``log norm`` over the sets) that the model needs (JSON-able)."""
+    count, mean, m2 = 0, None, None
+    params, norms, hashes, first = [], [], [], None
+    for chunk in set_chunks(data, chunk_sets):
+        if first is None:
+            first, theory = chunk, make_theory(chunk.theory)
+            mean, m2 = np.zeros(chunk.n_features), np.zeros(chunk.n_features)
+        feats = log_flagged(chunk.events.astype(np.float64), theory.log_features).reshape(-1, chunk.n_features)
+        n, chunk_mean = len(feats), feats.mean(0)
+        delta, total = chunk_mean - mean, count + n
+        mean, m2 = mean + delta * n / total, m2 + ((feats - chunk_mean) ** 2).sum(0) + delta**2 * count * n / total
+        count = total
+        params.append(chunk.params)
+        norms.append(chunk.norm)
+        hashes.append(content_hash(chunk.params, chunk.events, chunk.norm if use_norm else None))
+    if first is None:
+        raise DataError("GATSBI: the training shards hold no sets")
     meta = {
-        "theory": dict(data.theory),
-        "n_events": data.n_events,
-        "n_features": data.n_features,
+        "theory": dict(first.theory),
+        "n_events": first.n_events,
+        "n_features": first.n_features,
         "feature_names": list(theory.feature_names),
         "log_features": [bool(f) for f in theory.log_features],
         "x_features": [i % theory.draws_per_target == 0 for i in range(theory.n_features)],  # each target's x
         "x_hi": theory.x_hi,
         "normalization": bool(use_norm),
-        "norm_rel_unc": data.norm_rel_unc,
+        "norm_rel_unc": first.norm_rel_unc,
         "n_norm": theory.n_targets if use_norm else 0,
-        "feature_mean": feats.mean(0).tolist(),
-        "feature_std": np.maximum(feats.std(0), 1e-6).tolist(),
+        "feature_mean": mean.tolist(),
+        "feature_std": np.maximum(np.sqrt(m2 / count), 1e-6).tolist(),
         "norm_mean": [],
         "norm_std": [],
-        "n_simulations": len(data.params),
+        "n_simulations": data.n_sets,
     }
     if use_norm:
-        log_norm = np.log(np.clip(data.norm.astype(np.float64), 1e-30, None))
+        log_norm = np.log(np.clip(np.concatenate(norms).astype(np.float64), 1e-30, None))
         meta["norm_mean"], meta["norm_std"] = log_norm.mean(0).tolist(), np.maximum(log_norm.std(0), 1e-6).tolist()
-    if "constraints" in data.attrs:  # the shards' constrained prior, which the simulated pairs reuse
-        meta["constraints"] = dict(data.attrs["constraints"])
-    return meta
+    if "constraints" in first.attrs:  # the shards' constrained prior, which the simulated pairs reuse
+        meta["constraints"] = dict(first.attrs["constraints"])
+    digest = hashlib.sha256("".join(hashes).encode()).hexdigest()
+    return ShardScan(meta, np.concatenate(params), digest)
 
 
 def warm_start(
@@ -158,28 +195,30 @@ def warm_start(
     return history
 
 
-def embed_all(embedding: SetEmbedding, events: torch.Tensor, norm: torch.Tensor | None, batch: int = 256) -> torch.Tensor:
-    """Summaries ``(M, S)`` of all sets ``(M, N, F)``, without gradients."""
+def embed_sets(
+    embedding: SetEmbedding, data: EventSet | EventShards, use_norm: bool, chunk_sets: int, device: torch.device
+) -> torch.Tensor:
+    """Summaries ``(M, S)`` of all sets ``(M, N, F)`` of ``data``, ``chunk_sets`` read at a time, without gradients."""
+    parts = []
     with torch.no_grad():
-        return torch.cat(
-            [
-                embedding(events[i : i + batch], None if norm is None else norm[i : i + batch])
-                for i in range(0, len(events), batch)
-            ]
-        )
+        for chunk in set_chunks(data, chunk_sets):
+            events = torch.as_tensor(chunk.events, dtype=torch.float32, device=device)
+            norm = torch.as_tensor(chunk.norm, dtype=torch.float32, device=device) if use_norm else None
+            parts.append(embedding(events, norm))
+    return torch.cat(parts)
 
 
 def simulate_pool(
-    embedding: SetEmbedding, meta: dict[str, Any], n_sets: int, seed: int, device: torch.device
+    embedding: SetEmbedding, meta: dict[str, Any], n_sets: int, seed: int, device: torch.device, chunk_sets: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``n_sets`` prior-predictive pairs, summarized as they are simulated: parameters ``(n_sets, 6)`` and
     summaries ``(n_sets, S)``, float32. The shards' prior and theory (``meta``), seed stream
-    ``("gatsbi", "pool")``; the events are not kept (memory of one chunk of sets)."""
+    ``("gatsbi", "pool")``; the events are not kept (memory of ``chunk_sets`` sets)."""
     from pdfinfer.npe.data import FreshSimulations
 
     keys = ("theory", "n_events", "norm_rel_unc", "normalization")
     spec = {key: meta[key] for key in keys} | ({"constraints": meta["constraints"]} if "constraints" in meta else {})
-    pool = FreshSimulations(spec, n_sets, derive_seed(seed, "gatsbi", "pool"), device)
+    pool = FreshSimulations(spec, n_sets, derive_seed(seed, "gatsbi", "pool"), device, chunk=chunk_sets)
     width = meta["n_events"] * meta["n_features"]
     thetas, summaries = [], []
     was_training = embedding.training
@@ -194,23 +233,14 @@ def simulate_pool(
     return torch.cat(thetas), torch.cat(summaries)
 
 
-def summary_function(
-    nets: nn.ModuleDict,
-    events: torch.Tensor,
-    norm: torch.Tensor | None,
-    settings: GATSBISettings,
-    pool: torch.Tensor | None = None,
-) -> Summaries:
-    """``(idx, for_generator) -> (s_G, s_D)`` of the sets ``idx``; gradients only into the side being updated.
+def frozen_summaries(cached: torch.Tensor) -> Summaries:
+    """``(idx, for_generator) -> (s, s)``: the summaries ``cached`` ``(P, S)`` of frozen embeddings, looked up."""
+    return lambda idx, for_generator: (cached[idx], cached[idx])
 
-    Frozen embeddings: summaries computed once and looked up; the simulated ``pool`` summaries
-    ``(P, S)`` follow the shards' (indices from ``len(events)`` on).
-    """
-    if not settings.finetune_embedding:
-        cached = embed_all(nets["g"]["embedding"].eval(), events, norm)
-        if pool is not None:
-            cached = torch.cat([cached, pool])
-        return lambda idx, for_generator: (cached[idx], cached[idx])
+
+def finetuned_summaries(nets: nn.ModuleDict, events: torch.Tensor, norm: torch.Tensor | None) -> Summaries:
+    """``(idx, for_generator) -> (s_G, s_D)`` of the sets ``idx`` of ``events`` ``(M, N, F)`` (in memory),
+    each side through its own embedding; gradients only into the side being updated."""
 
     def summaries(idx: torch.Tensor, for_generator: bool) -> tuple[torch.Tensor, torch.Tensor]:
         z = None if norm is None else norm[idx]
@@ -299,21 +329,33 @@ def set_learning_rates(opts: dict[str, torch.optim.Optimizer], settings: GATSBIS
 
 
 def fit(
-    data: EventSet, use_norm: bool, settings: GATSBISettings, seed: int, device: torch.device, checkpoint: str | None = None
+    data: EventSet | EventShards,
+    use_norm: bool,
+    settings: GATSBISettings,
+    seed: int,
+    device: torch.device,
+    checkpoint: str | None = None,
 ) -> tuple[nn.ModuleDict, dict[str, Any], dict[str, list[float]], float, Checkpoint]:
-    """Train GATSBI on ``data``; returns ``(nets, meta, history, training seconds, checkpoint)``, resuming a matching checkpoint."""
-    meta = data_meta(data, use_norm)
-    eta = torch.as_tensor(data.params, dtype=torch.float32, device=device)
-    events = torch.as_tensor(data.events, dtype=torch.float32, device=device)
-    norm = torch.as_tensor(data.norm, dtype=torch.float32, device=device) if use_norm else None
+    """Train GATSBI on the shards ``data`` ``(M, N, F)``; returns ``(nets, meta, history, training seconds, checkpoint)``,
+    resuming a matching checkpoint.
+
+    Memory: with frozen embeddings (``moments``, or ``learned`` without warm start and fine-tuning)
+    ``chunk_sets`` sets of the shards at a time, plus the parameters and summaries of all pairs
+    ``(M + simulations, 6 + S)``; a warm start or fine-tuning holds every event of the shards.
+    """
+    scan = scan_shards(data, use_norm, settings.chunk_sets)
+    meta, learned = scan.meta, settings.embedding.statistics == "learned"
+    eta = torch.as_tensor(scan.params, dtype=torch.float32, device=device)
+    in_memory = learned and (settings.warm_start_epochs > 0 or settings.finetune_embedding)
+    events = norm = None
+    if in_memory:  # the warm start and fine-tuning visit the events of every set
+        full = data.read()
+        events = torch.as_tensor(full.events, dtype=torch.float32, device=device)
+        norm = torch.as_tensor(full.norm, dtype=torch.float32, device=device) if use_norm else None
+        data = full
     ckpt = Checkpoint(
         checkpoint,
-        fingerprint(
-            settings=settings.as_dict(),
-            seed=int(seed),
-            normalization=bool(use_norm),
-            data=content_hash(data.params, data.events, data.norm if use_norm else None),
-        ),
+        fingerprint(settings=settings.as_dict(), seed=int(seed), normalization=bool(use_norm), data=scan.digest),
     )
     torch.manual_seed(derive_seed(seed, "gatsbi", "init"))
     nets = build_nets(meta, settings).to(device)
@@ -342,24 +384,28 @@ def fit(
             }
         )
 
-    learned = settings.embedding.statistics == "learned"
+    embedding = nets["g"]["embedding"]
     if state is None:
         tic = time.perf_counter()
         if settings.warm_start_epochs and learned:
-            history.update(warm_start(nets["g"]["embedding"], eta, events, norm, settings, seed))
-        nets["g"]["embedding"].standardize_output(embed_all(nets["g"]["embedding"].eval(), events, norm))
+            history.update(warm_start(embedding, eta, events, norm, settings, seed))
+        embedding.standardize_output(embed_sets(embedding.eval(), data, use_norm, settings.chunk_sets, device))
         nets["d"]["embedding"].load_state_dict(nets["g"]["embedding"].state_dict())
         nets["ema"].average.load_state_dict(nets["g"].state_dict())
         seconds += time.perf_counter() - tic
         save()
     tic = time.perf_counter()
-    pool = None
-    if settings.simulations:  # deterministic in the seed: a resumed run simulates the same pairs again
-        pool_eta, pool = simulate_pool(nets["g"]["embedding"], meta, settings.simulations, seed, device)
-        eta = torch.cat([eta, pool_eta])
-    summaries = summary_function(nets, events, norm, settings, pool)
+    n_shard_pairs = len(eta)
+    if settings.finetune_embedding:  # needs statistics: learned and no simulated pairs (GATSBISettings.check)
+        summaries = finetuned_summaries(nets, events, norm)
+    else:
+        cached = embed_sets(embedding.eval(), data, use_norm, settings.chunk_sets, device)
+        if settings.simulations:  # deterministic in the seed: a resumed run simulates the same pairs again
+            pool_eta, pool = simulate_pool(embedding, meta, settings.simulations, seed, device, settings.chunk_sets)
+            eta, cached = torch.cat([eta, pool_eta]), torch.cat([cached, pool])
+        summaries = frozen_summaries(cached)
     seconds += time.perf_counter() - tic
-    log.info("adversarial phase on %d pairs (%d from the shards, %d simulated)", len(eta), len(events), settings.simulations)
+    log.info("adversarial phase on %d pairs (%d from the shards, %d simulated)", len(eta), n_shard_pairs, settings.simulations)
     with progress(total=settings.epochs, initial=epoch, desc="gatsbi epochs", unit="epoch") as bar:
         while epoch < settings.epochs:
             tic = time.perf_counter()

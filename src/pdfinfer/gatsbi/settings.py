@@ -56,6 +56,7 @@ class GATSBISettings(Settings):
     simulations: int = (
         200000  # pairs the job simulates from the shards' prior for the adversarial phase (summaries kept, not events)
     )
+    chunk_sets: int = 512  # sets read from the shards or simulated at once (memory: chunk_sets x n_obs events)
     epochs: int = 30  # adversarial epochs over the training pairs
     batch_size: int = 256  # real pairs per update
     fakes_per_real: int = 4  # generator draws z per real pair
@@ -85,6 +86,7 @@ class GATSBISettings(Settings):
             "d_steps",
             "checkpoint_every",
             "n_samples",
+            "chunk_sets",
         ):
             self.require_range(key, 1)
         self.require_range("warm_start_epochs", 0)
@@ -108,3 +110,25 @@ class GATSBISettings(Settings):
             )
         if self.ema >= 1.0:
             raise ConfigError(f"gatsbi.ema = {self.ema!r} must lie in [0, 1) (1 would freeze the generator)")
+
+
+#: Summary values of the fixed moments of the widest registered theory (``dis``, two targets:
+#: ``4 F + 2 T`` with F = 4, T = 2).
+WIDEST_MOMENTS = 20
+
+
+def train_memory_bytes(settings: GATSBISettings, n_simulations: int, n_events: int, n_features: int = 4) -> int:
+    """Upper estimate of ``gatsbi_train``'s memory in bytes beyond the ~2 GB of the libraries (CPU training).
+
+    Counted in float32: ``12 x chunk_sets`` sets of ``n_events x n_features`` for one chunk read
+    or simulated with its float64 temporaries, and per pair of all ``n_simulations + simulations``
+    its 6 parameters, its summary and two normalization values; a warm start or fine-tuning of a
+    learned embedding also holds every shard set twice (the read and its tensor). ``n_features = 4``:
+    the widest registered theory. ``benchmarks/train_memory.py --method gatsbi`` measures it.
+    """
+    set_floats = n_events * n_features
+    pair_floats = 6 + max(WIDEST_MOMENTS, settings.embedding.output_dim) + 2
+    floats = 12 * settings.chunk_sets * set_floats + pair_floats * (n_simulations + settings.simulations)
+    if settings.embedding.statistics == "learned" and (settings.warm_start_epochs > 0 or settings.finetune_embedding):
+        floats += 2 * n_simulations * set_floats
+    return 4 * floats

@@ -46,15 +46,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup(args)
     from pdfinfer.gatsbi.loop import fit
     from pdfinfer.gatsbi.model import save_model
-    from pdfinfer.io import read_event_shards
+    from pdfinfer.io import open_event_shards
 
     device = resolve_device(args.device)
-    data = read_event_shards(args.shards)
+    data = open_event_shards(args.shards)  # read chunk by chunk (pdfinfer.gatsbi.loop.fit)
     log.info(
-        "%d simulations of %d events x %d features%s from %d shard(s); device %s",
-        len(data.params),
-        data.n_events,
-        data.n_features,
+        "%d simulations%s from %d shard(s); device %s",
+        data.n_sets,
         " + normalization" if args.normalization else "",
         len(args.shards),
         device,

@@ -164,7 +164,7 @@ def train_memory_bytes(training: NPETrainingSettings, n_simulations: int, n_even
     simulator's float64 temporaries (``12 x fresh_chunk_sets``) and the embedding's temporaries
     on one validation batch (``8 x max(batch_size, VALIDATION_BATCH)``). Fixed shards: every row
     with its training and validation copies (``4 x n_simulations``) and the same batch term.
-    ``benchmarks/npe_memory.py`` measures it.
+    ``benchmarks/train_memory.py`` measures it.
     """
     batch = 8 * min(max(training.batch_size, VALIDATION_BATCH), n_simulations)
     if training.fresh_simulations > 0:

@@ -82,10 +82,14 @@ class ShardScan:
     digest: str
 
 
-def set_chunks(data: EventSet | EventShards, chunk_sets: int) -> Iterator[EventSet]:
-    """The sets of ``data`` in order, ``chunk_sets`` at a time ``(C, N, F)`` (read from disk for :class:`EventShards`)."""
-    for lo in range(0, data.n_sets, chunk_sets):
-        yield data.rows(np.arange(lo, min(lo + chunk_sets, data.n_sets)))
+def set_chunks(data: EventSet | EventShards, chunk_sets: int, desc: str) -> Iterator[EventSet]:
+    """The sets of ``data`` in order, ``chunk_sets`` at a time ``(C, N, F)`` (read from disk for
+    :class:`EventShards`), with a progress bar named ``desc``."""
+    with progress(total=data.n_sets, desc=desc, unit="set") as bar:
+        for lo in range(0, data.n_sets, chunk_sets):
+            chunk = data.rows(np.arange(lo, min(lo + chunk_sets, data.n_sets)))
+            yield chunk
+            bar.update(chunk.n_sets)
 
 
 def scan_shards(data: EventSet | EventShards, use_norm: bool, chunk_sets: int) -> ShardScan:
@@ -94,7 +98,7 @@ def scan_shards(data: EventSet | EventShards, use_norm: bool, chunk_sets: int) -
     exactly by Chan's update; of ``log norm`` over the sets) that the model needs (JSON-able)."""
     count, mean, m2 = 0, None, None
     params, norms, hashes, first = [], [], [], None
-    for chunk in set_chunks(data, chunk_sets):
+    for chunk in set_chunks(data, chunk_sets, "gatsbi shard standardization"):
         if first is None:
             first, theory = chunk, make_theory(chunk.theory)
             mean, m2 = np.zeros(chunk.n_features), np.zeros(chunk.n_features)
@@ -201,7 +205,7 @@ def embed_sets(
     """Summaries ``(M, S)`` of all sets ``(M, N, F)`` of ``data``, ``chunk_sets`` read at a time, without gradients."""
     parts = []
     with torch.no_grad():
-        for chunk in set_chunks(data, chunk_sets):
+        for chunk in set_chunks(data, chunk_sets, "gatsbi shard summaries"):
             events = torch.as_tensor(chunk.events, dtype=torch.float32, device=device)
             norm = torch.as_tensor(chunk.norm, dtype=torch.float32, device=device) if use_norm else None
             parts.append(embedding(events, norm))
